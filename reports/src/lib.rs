@@ -1,1 +1,90 @@
-//! placeholder until the crate lands
+//! The result model of an agent-harness run and the writers that turn it into reports.
+//!
+//! The harness fills one [`RunReport`]: the run's seed, start time and wall time, and a
+//! [`ScenarioResult`] per scenario with its [`Outcome`], its [`Failure`]s, what its stubs
+//! saw ([`JournalEntry`]), and the target's exit code and stderr tail. This crate knows
+//! nothing of scenarios, stubs or targets beyond that; it only reads the model.
+//!
+//! ```text
+//! harness ──fills──▶ RunReport ──▶ junit::render     ─▶ junit.xml      CI test reporters
+//!                                ├▶ json::render      ─▶ results.json   tools, baselines
+//!                                ├▶ markdown::render  ─▶ summary.md     a CI job summary
+//!                                └▶ (per scenario)    ─▶ journal/<scenario>.json
+//! ```
+//!
+//! Each format module has one entry point, a pure `render(&RunReport) -> String`, used
+//! directly by golden tests. [`write_all`] renders every format and writes each file
+//! atomically (a temporary file beside it, then a rename), so a report on disk is never
+//! half-written, even when the run is interrupted.
+//!
+//! The renderers accept any strings: ANSI colour codes and control characters in a
+//! target's stderr are removed from the XML and Markdown, and everything is escaped for
+//! where it lands. `results.json` and the journals keep the strings as they are.
+//!
+//! # Adding a report format
+//!
+//! 1. A module with one entry point, `pub fn render(report: &RunReport) -> String`, pure.
+//!    Pass every string from the report through `text::clean` (or `text::one_line`)
+//!    unless the format is a faithful data dump, then escape for the format.
+//! 2. A file name constant and a line in [`write_all`], and a field in [`Written`].
+//! 3. A golden file rendered from `tests/integration/fixture.rs`, and a well-formedness
+//!    check in `tests/integration/hostile.rs`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use reports::{Outcome, RunReport, ScenarioResult};
+//!
+//! let report = RunReport {
+//!     tool: "agent-harness 0.1.0".into(),
+//!     started_at: "2025-06-01T12:00:00Z".into(),
+//!     duration: Duration::from_millis(840),
+//!     seed: 42,
+//!     interrupted: false,
+//!     scenarios: vec![ScenarioResult {
+//!         name: "happy path".into(),
+//!         path: "refpipe/happy_path.toml".into(),
+//!         suite: "refpipe".into(),
+//!         target: "refpipe".into(),
+//!         tags: vec!["smoke".into()],
+//!         seed: 42,
+//!         outcome: Outcome::Passed,
+//!         duration: Duration::from_millis(812),
+//!         failures: Vec::new(),
+//!         journal: Vec::new(),
+//!         exit_code: Some(0),
+//!         stderr_tail: String::new(),
+//!         output: None,
+//!     }],
+//! };
+//!
+//! // Pure rendering, e.g. for a golden test or to print.
+//! assert!(reports::markdown::render(&report).starts_with("## ✅ agent-harness: 1 passed"));
+//!
+//! // Everything, atomically, into one directory.
+//! let out = tempfile::tempdir()?;
+//! let written = reports::write_all(&report, out.path())?;
+//! assert_eq!(written.journals, [out.path().join("journal/refpipe__happy_path.json")]);
+//! assert!(std::fs::read_to_string(&written.junit)?.contains(r#"<testcase name="happy path""#));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod model;
+
+mod atomic;
+mod errors;
+mod journal;
+mod text;
+mod write;
+
+#[cfg(test)]
+mod test_support;
+
+pub use errors::WriteError;
+pub use model::*;
+pub use write::{JOURNAL_DIR, JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, Written, write_all};

@@ -1,0 +1,367 @@
+//! `junit.xml`: the run as a JUnit XML document, the format CI test reporters read
+//! (Jenkins, GitLab, GitHub actions such as dorny/test-reporter and
+//! mikepenz/action-junit-report).
+//!
+//! The shape:
+//!
+//! ```text
+//! <testsuites name="agent-harness" tests failures errors skipped time timestamp>
+//!   <testsuite name=<suite> tests failures errors skipped time timestamp>   one per suite, first seen first
+//!     <testcase name=<scenario name> classname=<suite, / as .> file=<path> time>
+//!       <properties> seed, target, tags, exit_code
+//!       <failure message type>every failure</failure>   Failed
+//!       <error message type>every failure</error>       Error
+//!       <skipped message/>                              Skipped
+//!       <system-out>the stub journal, a line per request</system-out>
+//!       <system-err>the target's stderr tail</system-err>
+//! ```
+//!
+//! Scenarios at the scenario root (suite `.`) get the classname `scenarios`. Times are
+//! seconds with three decimals; a suite's time is the sum of its scenarios' times, the
+//! root's is the run's wall time. Every text and attribute is cleaned of ANSI escape
+//! sequences and of characters XML 1.0 forbids, then escaped, so the document is
+//! well-formed whatever the strings in the report.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use quick_xml::Writer;
+use quick_xml::escape::{escape, partial_escape};
+use quick_xml::events::attributes::Attribute;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+use crate::model::{Failure, Outcome, RunReport, ScenarioResult};
+use crate::text;
+
+/// The root element's `name`.
+const ROOT_NAME: &str = "agent-harness";
+/// The classname of scenarios at the scenario root (suite `.`).
+const ROOT_CLASSNAME: &str = "scenarios";
+
+/// Renders `report` as a JUnit XML document, ending with a newline.
+///
+/// Pure and deterministic: the same report gives the same bytes.
+pub fn render(report: &RunReport) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    write_report(&mut writer, report).expect("writing into a Vec<u8> cannot fail");
+    let mut xml = String::from_utf8(writer.into_inner())
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    xml.push('\n');
+    xml
+}
+
+type Xml = Writer<Vec<u8>>;
+
+fn write_report(w: &mut Xml, report: &RunReport) -> io::Result<()> {
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let counts = Counts::of(report.scenarios.iter());
+    w.write_event(Event::Start(element(
+        "testsuites",
+        &[
+            ("name", ROOT_NAME),
+            ("tests", &counts.tests.to_string()),
+            ("failures", &counts.failures.to_string()),
+            ("errors", &counts.errors.to_string()),
+            ("skipped", &counts.skipped.to_string()),
+            ("time", &secs(report.duration)),
+            ("timestamp", &report.started_at),
+        ],
+    )))?;
+    for (suite, scenarios) in suites(&report.scenarios) {
+        write_suite(w, suite, &scenarios, &report.started_at)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testsuites")))
+}
+
+fn write_suite(
+    w: &mut Xml,
+    suite: &str,
+    scenarios: &[&ScenarioResult],
+    timestamp: &str,
+) -> io::Result<()> {
+    let counts = Counts::of(scenarios.iter().copied());
+    w.write_event(Event::Start(element(
+        "testsuite",
+        &[
+            ("name", suite),
+            ("tests", &counts.tests.to_string()),
+            ("failures", &counts.failures.to_string()),
+            ("errors", &counts.errors.to_string()),
+            ("skipped", &counts.skipped.to_string()),
+            ("time", &secs(counts.time)),
+            ("timestamp", timestamp),
+        ],
+    )))?;
+    for scenario in scenarios {
+        write_case(w, scenario)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testsuite")))
+}
+
+fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
+    w.write_event(Event::Start(element(
+        "testcase",
+        &[
+            ("name", &s.name),
+            ("classname", &classname(&s.suite)),
+            ("file", &s.path),
+            ("time", &secs(s.duration)),
+        ],
+    )))?;
+
+    w.write_event(Event::Start(BytesStart::new("properties")))?;
+    property(w, "seed", &s.seed.to_string())?;
+    property(w, "target", &s.target)?;
+    if !s.tags.is_empty() {
+        property(w, "tags", &s.tags.join(","))?;
+    }
+    if let Some(code) = s.exit_code {
+        property(w, "exit_code", &code.to_string())?;
+    }
+    w.write_event(Event::End(BytesEnd::new("properties")))?;
+
+    match s.outcome {
+        Outcome::Passed => {}
+        Outcome::Failed => problem(w, "failure", "scenario failed", "failed", &s.failures)?,
+        Outcome::Error => problem(w, "error", "scenario could not run", "error", &s.failures)?,
+        Outcome::Skipped => {
+            let message = s.failures.first().map_or("skipped", |f| f.message.as_str());
+            w.write_event(Event::Empty(element("skipped", &[("message", message)])))?;
+        }
+    }
+
+    if !s.journal.is_empty() {
+        let lines: Vec<String> = s
+            .journal
+            .iter()
+            .map(|entry| text::one_line(&entry.to_string()))
+            .collect();
+        text_element(w, "system-out", &lines.join("\n"))?;
+    }
+    if !s.stderr_tail.is_empty() {
+        text_element(w, "system-err", &s.stderr_tail)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testcase")))
+}
+
+/// `<failure>` or `<error>`: the first failure's message and kind as attributes (or a
+/// count when there are several), every failure in the text.
+fn problem(
+    w: &mut Xml,
+    tag: &str,
+    fallback_message: &str,
+    fallback_type: &str,
+    failures: &[Failure],
+) -> io::Result<()> {
+    let (message, kind) = match failures {
+        [] => (fallback_message.to_owned(), fallback_type),
+        [only] => (text::one_line(&only.message), only.kind.as_str()),
+        [first, ..] => {
+            let messages: Vec<String> = failures
+                .iter()
+                .map(|f| text::one_line(&f.message))
+                .collect();
+            let message = format!("{} failures: {}", failures.len(), messages.join("; "));
+            (message, first.kind.as_str())
+        }
+    };
+    let start = element(tag, &[("message", &message), ("type", kind)]);
+    if failures.is_empty() {
+        return w.write_event(Event::Empty(start));
+    }
+    let body: Vec<String> = failures
+        .iter()
+        .map(|f| {
+            if f.detail.is_empty() {
+                format!("{}: {}", f.kind, f.message)
+            } else {
+                format!("{}: {}\n{}", f.kind, f.message, f.detail)
+            }
+        })
+        .collect();
+    w.write_event(Event::Start(start))?;
+    w.write_event(Event::Text(text_node(&body.join("\n\n"))))?;
+    w.write_event(Event::End(BytesEnd::new(tag)))
+}
+
+fn property(w: &mut Xml, name: &str, value: &str) -> io::Result<()> {
+    w.write_event(Event::Empty(element(
+        "property",
+        &[("name", name), ("value", value)],
+    )))
+}
+
+fn text_element(w: &mut Xml, tag: &str, content: &str) -> io::Result<()> {
+    w.write_event(Event::Start(BytesStart::new(tag)))?;
+    w.write_event(Event::Text(text_node(content)))?;
+    w.write_event(Event::End(BytesEnd::new(tag)))
+}
+
+/// A start (or empty) tag whose attribute values are cleaned and escaped.
+fn element<'a>(name: &'a str, attributes: &[(&str, &str)]) -> BytesStart<'a> {
+    let mut start = BytesStart::new(name);
+    for (key, value) in attributes {
+        let value = attribute_value(value);
+        start.push_attribute(Attribute::from((key.as_bytes(), value.as_bytes())));
+    }
+    start
+}
+
+/// Cleaned and escaped for a double-quoted attribute. Tabs and line breaks become
+/// character references, which attribute-value normalisation keeps (a raw one would be
+/// read back as a space).
+fn attribute_value(value: &str) -> String {
+    char_refs(&escape(text::clean(value)), &['\t', '\n', '\r'])
+}
+
+/// Cleaned and escaped for element text. Quotes stay as they are, for readability.
+fn text_node(content: &str) -> BytesText<'static> {
+    BytesText::from_escaped(char_refs(&partial_escape(text::clean(content)), &['\r']))
+}
+
+/// `escaped` with each of `chars` written as a character reference, so that it survives
+/// XML's normalisation: line ends become `\n` everywhere, and in attribute values every
+/// tab and line break becomes a space.
+fn char_refs(escaped: &str, chars: &[char]) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    for c in escaped.chars() {
+        if chars.contains(&c) {
+            out.push_str(&format!("&#{};", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The JUnit classname for a suite: `refpipe/chaos` → `refpipe.chaos`, `.` → `scenarios`.
+fn classname(suite: &str) -> String {
+    if suite.is_empty() || suite == "." {
+        ROOT_CLASSNAME.to_owned()
+    } else {
+        suite.replace('/', ".")
+    }
+}
+
+/// Seconds with three decimals, as JUnit readers expect.
+fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// Scenarios grouped by suite, suites in the order they are first seen.
+fn suites(scenarios: &[ScenarioResult]) -> Vec<(&str, Vec<&ScenarioResult>)> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut suites: Vec<(&str, Vec<&ScenarioResult>)> = Vec::new();
+    for s in scenarios {
+        let i = *index.entry(s.suite.as_str()).or_insert_with(|| {
+            suites.push((s.suite.as_str(), Vec::new()));
+            suites.len() - 1
+        });
+        suites[i].1.push(s);
+    }
+    suites
+}
+
+#[derive(Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+    time: Duration,
+}
+
+impl Counts {
+    fn of<'a>(scenarios: impl Iterator<Item = &'a ScenarioResult>) -> Counts {
+        let mut counts = Counts::default();
+        for s in scenarios {
+            counts.tests += 1;
+            counts.time = counts.time.saturating_add(s.duration);
+            match s.outcome {
+                Outcome::Passed => {}
+                Outcome::Failed => counts.failures += 1,
+                Outcome::Error => counts.errors += 1,
+                Outcome::Skipped => counts.skipped += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{report, scenario};
+
+    #[test]
+    fn classname_maps_folders_to_dots_and_root_to_scenarios() {
+        assert_eq!(classname("refpipe/chaos"), "refpipe.chaos");
+        assert_eq!(classname("refpipe"), "refpipe");
+        assert_eq!(classname("."), "scenarios");
+    }
+
+    #[test]
+    fn attribute_keeps_line_breaks_as_references() {
+        assert_eq!(
+            attribute_value("a<b>&\"c'\n\t\r\x1b[31md\u{1}"),
+            "a&lt;b&gt;&amp;&quot;c&apos;&#10;&#9;&#13;d"
+        );
+    }
+
+    #[test]
+    fn suites_keep_first_seen_order() {
+        let mut a = scenario("a", Outcome::Passed);
+        a.suite = "z".into();
+        let mut b = scenario("b", Outcome::Passed);
+        b.suite = "a".into();
+        let mut c = scenario("c", Outcome::Passed);
+        c.suite = "z".into();
+        let scenarios = [a, b, c];
+        let names: Vec<(&str, usize)> = suites(&scenarios)
+            .into_iter()
+            .map(|(suite, cases)| (suite, cases.len()))
+            .collect();
+        assert_eq!(names, [("z", 2), ("a", 1)]);
+    }
+
+    #[test]
+    fn failed_without_failures_still_says_so() {
+        let xml = render(&report(vec![scenario("lonely", Outcome::Failed)]));
+        assert!(
+            xml.contains(r#"<failure message="scenario failed" type="failed"/>"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn several_failures_are_counted_in_the_message() {
+        let mut s = scenario("two", Outcome::Error);
+        s.failures = vec![
+            Failure {
+                kind: "stub".into(),
+                message: "first".into(),
+                detail: String::new(),
+            },
+            Failure {
+                kind: "spawn".into(),
+                message: "second".into(),
+                detail: "why".into(),
+            },
+        ];
+        let xml = render(&report(vec![s]));
+        assert!(
+            xml.contains(
+                "<error message=\"2 failures: first; second\" type=\"stub\">stub: first\n\nspawn: second\nwhy</error>"
+            ),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn empty_report_is_a_valid_document() {
+        let xml = render(&report(Vec::new()));
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agent-harness\" tests=\"0\""));
+        assert!(xml.ends_with("</testsuites>\n"));
+    }
+}

@@ -1,0 +1,172 @@
+//! The plain result types a run produces. `harness` fills them; every writer in this crate
+//! reads them. They know nothing of scenarios, stubs or targets beyond what a report shows.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one run of the harness produced: the input to every report writer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The tool and its version, e.g. `agent-harness 0.1.0`.
+    pub tool: String,
+    /// When the run started, RFC 3339 in UTC (second precision).
+    pub started_at: String,
+    /// Wall time of the whole run.
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+    /// The run's base seed; each scenario derives its own and records it.
+    pub seed: u64,
+    /// True when the run was interrupted (Ctrl-C) before every scenario finished.
+    pub interrupted: bool,
+    /// One entry per scenario, in the order the scenarios were discovered.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// The scenario's `name`.
+    pub name: String,
+    /// The scenario file, relative to the scenario root, with `/` separators,
+    /// e.g. `refpipe/happy_path.toml`. Unique within a run.
+    pub path: String,
+    /// The folder the file is in, relative to the scenario root (`refpipe`, `refpipe/chaos`);
+    /// `.` for files at the root. JUnit makes one testsuite per suite.
+    pub suite: String,
+    /// The target the scenario ran against.
+    pub target: String,
+    pub tags: Vec<String>,
+    /// The scenario's seed: rerunning with it replays the same choices.
+    pub seed: u64,
+    pub outcome: Outcome,
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+    /// Why it did not pass; empty when it passed. Each is one expectation or one problem.
+    pub failures: Vec<Failure>,
+    /// What the stubs saw and served, in time order.
+    pub journal: Vec<JournalEntry>,
+    /// The target's exit code, when it exited by itself.
+    pub exit_code: Option<i32>,
+    /// The last lines of the target's stderr (at most a few KiB).
+    pub stderr_tail: String,
+    /// The JSON document the target produced, when it produced one.
+    pub output: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every expectation held.
+    Passed,
+    /// The target ran and an expectation did not hold, or the target crashed, hung or
+    /// produced invalid output. JUnit `<failure>`.
+    Failed,
+    /// The harness could not run the scenario (a stub failed to start, the target could not
+    /// be spawned). JUnit `<error>`.
+    Error,
+    /// Not run: filtered out after discovery, or the run was interrupted first. JUnit `<skipped>`.
+    Skipped,
+}
+
+/// One reason a scenario did not pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// A stable machine-readable kind: `expectation`, `unmatched_request`, `timeout`,
+    /// `crashed`, `invalid_output`, `spawn`, `stub`, `interrupted`.
+    pub kind: String,
+    /// One line a person reads first: what was expected and what happened.
+    pub message: String,
+    /// More lines: expected vs actual, the request that matched nothing, a stderr tail.
+    pub detail: String,
+}
+
+/// One request a stub received, and what it served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Since the scenario started.
+    #[serde(with = "duration_secs")]
+    pub at: Duration,
+    /// Which stub: `llm`, `llm.fallback`, `executor.sandbox`.
+    pub source: String,
+    /// The agent the request was recognised as, when it was.
+    pub agent: Option<String>,
+    /// A one-line summary of the request (method, path, model, stream, last message).
+    pub request: String,
+    /// The rule that answered (`llm[2]`, reply 1 of 3), or `unmatched`.
+    pub rule: Option<String>,
+    /// What was served, e.g. `200 json (412 bytes)`, `429 error`, `404 unmatched`.
+    pub served: String,
+}
+
+impl RunReport {
+    /// Counts of scenarios by outcome: (passed, failed, errors, skipped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let count = |o: Outcome| self.scenarios.iter().filter(|s| s.outcome == o).count();
+        (
+            count(Outcome::Passed),
+            count(Outcome::Failed),
+            count(Outcome::Error),
+            count(Outcome::Skipped),
+        )
+    }
+}
+
+impl Outcome {
+    /// The outcome as `results.json` spells it: `passed`, `failed`, `error`, `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One readable line, as the JUnit `<system-out>` shows it:
+///
+/// ```text
+/// +0.012s llm planner POST /v1/chat/completions model=gpt-4o → llm[1] reply 1/1: 200 json (312 bytes)
+/// +0.140s executor.sandbox POST /run → 404 unmatched
+/// ```
+///
+/// Time since the scenario started, the stub, the agent when recognised, the request, then
+/// after the arrow the rule that answered (when one did) and what was served. Fields are
+/// written as they are: a field with a line break makes a line break.
+impl fmt::Display for JournalEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{:.3}s {}", self.at.as_secs_f64(), self.source)?;
+        if let Some(agent) = &self.agent {
+            write!(f, " {agent}")?;
+        }
+        write!(f, " {} → ", self.request)?;
+        if let Some(rule) = &self.rule {
+            write!(f, "{rule}: ")?;
+        }
+        f.write_str(&self.served)
+    }
+}
+
+/// Durations are written as fractional seconds in every format, as JUnit does.
+pub(crate) mod duration_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,244 @@
+//! Whatever the strings in a report, the outputs stay well-formed. A few hundred reports
+//! built from a seeded generator of awkward pieces: control characters, ANSI sequences,
+//! XML and Markdown syntax, non-ASCII.
+
+use std::time::Duration;
+
+use reports::{Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
+
+const PIECES: &[&str] = &[
+    "a",
+    "Z",
+    "0",
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\u{0}",
+    "\u{1}",
+    "\u{8}",
+    "\u{b}",
+    "\u{c}",
+    "\u{1f}",
+    "\u{7f}",
+    "\u{85}",
+    "\u{9b}",
+    "\u{9c}",
+    "\u{9d}",
+    "\u{fffe}",
+    "\u{ffff}",
+    "\u{feff}",
+    "\u{2028}",
+    "\x1b",
+    "\x1b[",
+    "\x1b[31m",
+    "\x1b[0m",
+    "\x1b[1;",
+    "\x1b]0;t\x07",
+    "\x1b]8;;u\x1b\\",
+    "\x1bP",
+    "\x1b(",
+    "\x1b\\",
+    "<",
+    ">",
+    "&",
+    "\"",
+    "'",
+    "]]>",
+    "<!--",
+    "&amp;",
+    "&#1;",
+    "&#x0;",
+    "|",
+    "\\",
+    "\\|",
+    "`",
+    "```",
+    "````",
+    "*",
+    "_",
+    "#",
+    "~~~",
+    "-",
+    "é",
+    "中",
+    "🚀",
+    "/",
+    ".",
+    "..",
+    ".toml",
+    ":",
+    "?",
+];
+
+/// xorshift64*: small, seeded, good enough to pick pieces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn string(&mut self) -> String {
+        (0..self.below(16))
+            .map(|_| PIECES[self.below(PIECES.len())])
+            .collect()
+    }
+
+    fn maybe(&mut self) -> Option<String> {
+        (self.below(2) == 0).then(|| self.string())
+    }
+}
+
+fn scenario(rng: &mut Rng) -> ScenarioResult {
+    let outcome = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::Error,
+        Outcome::Skipped,
+    ][rng.below(4)];
+    ScenarioResult {
+        name: rng.string(),
+        path: rng.string(),
+        suite: rng.string(),
+        target: rng.string(),
+        tags: (0..rng.below(3)).map(|_| rng.string()).collect(),
+        seed: rng.next(),
+        outcome,
+        duration: Duration::from_millis(rng.next() % 100_000),
+        failures: (0..rng.below(3))
+            .map(|_| Failure {
+                kind: rng.string(),
+                message: rng.string(),
+                detail: rng.string(),
+            })
+            .collect(),
+        journal: (0..rng.below(3))
+            .map(|_| JournalEntry {
+                at: Duration::from_micros(rng.next() % 10_000_000),
+                source: rng.string(),
+                agent: rng.maybe(),
+                request: rng.string(),
+                rule: rng.maybe(),
+                served: rng.string(),
+            })
+            .collect(),
+        exit_code: (rng.below(2) == 0).then(|| rng.next() as i32),
+        stderr_tail: rng.string(),
+        output: rng.maybe().map(serde_json::Value::String),
+    }
+}
+
+fn report(rng: &mut Rng) -> RunReport {
+    RunReport {
+        tool: rng.string(),
+        started_at: rng.string(),
+        duration: Duration::from_millis(rng.next() % 1_000_000),
+        seed: rng.next(),
+        interrupted: rng.below(2) == 0,
+        scenarios: (0..rng.below(6)).map(|_| scenario(rng)).collect(),
+    }
+}
+
+/// The number of cells in a GFM table row: split at pipes not escaped by a backslash
+/// (a backslash escapes the character after it, another backslash included).
+fn cells(row: &str) -> usize {
+    let mut pipes = 0;
+    let mut chars = row.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '|' => pipes += 1,
+            _ => {}
+        }
+    }
+    pipes - 1
+}
+
+/// Every fenced block opened with `<n backticks>text` closes with exactly n backticks,
+/// and nothing in between closes it early.
+fn check_fences(md: &str) {
+    let is_fence = |l: &str| l.trim().len() >= 3 && l.trim().chars().all(|c| c == '`');
+    let mut open: Option<usize> = None;
+    for line in md.lines() {
+        match open {
+            None => {
+                assert!(!is_fence(line), "a fence closes nothing: {line:?}\n{md}");
+                if let Some(ticks) = line.strip_suffix("text")
+                    && ticks.len() >= 3
+                    && ticks.chars().all(|c| c == '`')
+                {
+                    open = Some(ticks.len());
+                }
+            }
+            Some(n) => {
+                if is_fence(line) && line.trim().len() >= n {
+                    assert_eq!(line, "`".repeat(n), "closed early\n{md}");
+                    open = None;
+                }
+            }
+        }
+    }
+    assert_eq!(open, None, "a fence stays open\n{md}");
+}
+
+fn check_markdown(md: &str, report: &RunReport) {
+    assert!(
+        !md.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "control character in\n{md:?}"
+    );
+    if !report.scenarios.is_empty() {
+        let rows: Vec<&str> = md
+            .lines()
+            .skip_while(|l| *l != "| | Scenario | Suite | Time |")
+            .skip(2)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert_eq!(rows.len(), report.scenarios.len(), "{md}");
+        for row in rows {
+            assert_eq!(cells(row), 4, "row {row:?} in\n{md}");
+        }
+    }
+    check_fences(md);
+}
+
+#[test]
+fn any_strings_give_well_formed_outputs() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for i in 0..300 {
+        let report = report(&mut rng);
+
+        let xml = reports::junit::render(&report);
+        if let Err(e) = roxmltree::Document::parse(&xml) {
+            panic!("iteration {i}: {e}\n{xml}");
+        }
+        let (total, _) = crate::junit::check_counts(&xml);
+        assert_eq!(total.tests, report.scenarios.len());
+
+        check_markdown(&reports::markdown::render(&report), &report);
+
+        let json = reports::json::render(&report);
+        let back: RunReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report, "iteration {i}");
+
+        if i % 25 == 0 {
+            let dir = tempfile::tempdir().unwrap();
+            let written = reports::write_all(&report, dir.path()).unwrap();
+            assert_eq!(written.journals.len(), report.scenarios.len());
+            for path in &written.journals {
+                assert_eq!(path.parent(), Some(dir.path().join("journal").as_path()));
+                assert!(path.is_file(), "{}", path.display());
+            }
+        }
+    }
+}

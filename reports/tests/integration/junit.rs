@@ -1,0 +1,126 @@
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+use crate::fixture::basic_report;
+use crate::golden::assert_golden;
+
+#[test]
+fn basic_report_matches_golden_file() {
+    assert_golden("basic_report.xml", &reports::junit::render(&basic_report()));
+}
+
+/// Counts read back from a JUnit document: what the attributes claim and what the
+/// elements show.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    pub tests: usize,
+    pub failures: usize,
+    pub errors: usize,
+    pub skipped: usize,
+}
+
+fn attr(e: &quick_xml::events::BytesStart<'_>, name: &str) -> String {
+    e.try_get_attribute(name)
+        .unwrap()
+        .unwrap_or_else(|| panic!("missing attribute {name}"))
+        .unescape_value()
+        .unwrap()
+        .into_owned()
+}
+
+fn claimed(e: &quick_xml::events::BytesStart<'_>) -> Tally {
+    let n = |name| attr(e, name).parse::<usize>().unwrap();
+    Tally {
+        tests: n("tests"),
+        failures: n("failures"),
+        errors: n("errors"),
+        skipped: n("skipped"),
+    }
+}
+
+/// Parses `xml` with quick-xml (end names checked) and checks that every testsuite's and
+/// the root's counts match the testcases inside. Returns the root's counts and the
+/// number of suites.
+pub fn check_counts(xml: &str) -> (Tally, usize) {
+    let mut reader = Reader::from_str(xml);
+    let mut root = None;
+    let mut suite_claim = None;
+    let mut suite = Tally::default();
+    let mut total = Tally::default();
+    let mut suites = 0;
+    loop {
+        let event = reader.read_event().unwrap_or_else(|e| {
+            panic!("not well-formed at {}: {e}\n{xml}", reader.error_position())
+        });
+        match event {
+            Event::Start(e) | Event::Empty(e) => {
+                // Values must unescape.
+                for a in e.attributes() {
+                    a.unwrap().unescape_value().unwrap();
+                }
+                match e.name().as_ref() {
+                    b"testsuites" => root = Some(claimed(&e)),
+                    b"testsuite" => {
+                        suites += 1;
+                        suite_claim = Some(claimed(&e));
+                        suite = Tally::default();
+                    }
+                    b"testcase" => {
+                        suite.tests += 1;
+                        total.tests += 1;
+                    }
+                    b"failure" => {
+                        suite.failures += 1;
+                        total.failures += 1;
+                    }
+                    b"error" => {
+                        suite.errors += 1;
+                        total.errors += 1;
+                    }
+                    b"skipped" => {
+                        suite.skipped += 1;
+                        total.skipped += 1;
+                    }
+                    _ => {}
+                }
+            }
+            Event::Text(t) => {
+                t.decode().unwrap();
+            }
+            Event::End(e) if e.name().as_ref() == b"testsuite" => {
+                assert_eq!(suite_claim.take(), Some(std::mem::take(&mut suite)));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(root.as_ref(), Some(&total), "root counts");
+    (total, suites)
+}
+
+#[test]
+fn basic_report_parses_back_and_counts_add_up() {
+    let xml = reports::junit::render(&basic_report());
+    let (total, suites) = check_counts(&xml);
+    assert_eq!(
+        total,
+        Tally {
+            tests: 4,
+            failures: 1,
+            errors: 1,
+            skipped: 1
+        }
+    );
+    assert_eq!(suites, 2);
+    roxmltree::Document::parse(&xml).unwrap();
+}
+
+#[test]
+fn ansi_and_control_characters_are_gone() {
+    let xml = reports::junit::render(&basic_report());
+    assert!(!xml.contains('\x1b') && !xml.contains('\u{1}'));
+    assert!(
+        xml.contains("ERROR critic call failed: 404\nretrying in 0.5s"),
+        "{xml}"
+    );
+}
