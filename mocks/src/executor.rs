@@ -1,0 +1,391 @@
+//! Fake executors: HTTP services that "run" what the agents produce (a sandbox, Blender, a
+//! test runner) and answer with scripted outcomes.
+//!
+//! An executor stub accepts `POST` on any path; pipelines are pointed at
+//! [`ExecutorStub::execute_url`] (`{uri}/execute`) by default. Rules match by path and by a
+//! substring of the body, first match wins, and answer with the next reply of their
+//! sequence (the last repeats). Anything no rule matches, including every call to an
+//! executor with no rules (the scenario did not script it), gets a 404
+//! `{"error": "agent-harness: no executor rule matched …"}` and a journal entry naming the
+//! closest rule.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+
+use crate::errors::StubError;
+use crate::journal::{Exchange, Journal, Unmatched, closest, delayed, one_line};
+use crate::sequence::Sequences;
+use crate::server::json_response;
+
+/// The path pipelines are pointed at by default.
+pub const DEFAULT_EXECUTE_PATH: &str = "/execute";
+
+/// Conditions on an executor request; every condition that is set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecMatch {
+    /// The request path equals this, e.g. `/execute`.
+    pub path: Option<String>,
+    /// A substring of the request body.
+    pub contains: Option<String>,
+}
+
+/// What an executor reply says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecReplyBody {
+    /// `{"success", "artifacts", "logs", "errors"}`.
+    Outcome {
+        /// Whether the execution succeeded.
+        success: bool,
+        /// Files produced, e.g. `asset.blend`.
+        artifacts: Vec<String>,
+        /// What the execution printed.
+        logs: String,
+        /// Error messages.
+        errors: Vec<String>,
+    },
+    /// This JSON, as is.
+    Json(Value),
+}
+
+/// One scripted executor reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecReply {
+    /// HTTP status; 200 with [`ExecReply::new`].
+    pub status: u16,
+    /// The JSON body.
+    pub body: ExecReplyBody,
+    /// Wait this long before answering. By default, no delay.
+    pub delay: Option<Duration>,
+}
+
+/// A scripted executor rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecRule {
+    /// Names the rule in journals and reports, e.g. `executor.sandbox[1]`.
+    pub id: String,
+    /// Which requests the rule answers.
+    pub when: ExecMatch,
+    /// The nth matching call gets the nth reply; the last repeats. Must not be empty.
+    pub replies: Vec<ExecReply>,
+}
+
+/// One executor stub's script.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutorStubConfig {
+    /// The executor's name, e.g. `sandbox`: the journal's source is `executor.NAME`.
+    pub name: String,
+    /// Scripted rules, first match wins. None means every call is unmatched.
+    pub rules: Vec<ExecRule>,
+}
+
+impl ExecReply {
+    /// A 200 reply with this body and no delay.
+    pub fn new(body: ExecReplyBody) -> Self {
+        Self {
+            status: 200,
+            body,
+            delay: None,
+        }
+    }
+
+    /// A 200 outcome with no artifacts, logs or errors.
+    pub fn outcome(success: bool) -> Self {
+        Self::new(ExecReplyBody::Outcome {
+            success,
+            artifacts: Vec::new(),
+            logs: String::new(),
+            errors: Vec::new(),
+        })
+    }
+
+    /// This reply, answered after `delay`.
+    pub fn with_delay(self, delay: Duration) -> Self {
+        Self {
+            delay: Some(delay),
+            ..self
+        }
+    }
+
+    fn json(&self) -> Value {
+        match &self.body {
+            ExecReplyBody::Outcome {
+                success,
+                artifacts,
+                logs,
+                errors,
+            } => {
+                json!({"success": success, "artifacts": artifacts, "logs": logs, "errors": errors})
+            }
+            ExecReplyBody::Json(value) => value.clone(),
+        }
+    }
+}
+
+/// A running executor stub: a wiremock server on `127.0.0.1`, on a free port. Stops when
+/// dropped.
+pub struct ExecutorStub {
+    server: MockServer,
+    journal: Arc<Journal>,
+}
+
+impl ExecutorStub {
+    /// Checks the configuration and starts the stub. Call it within a Tokio runtime (the
+    /// server runs on a thread of its own and stops when the stub is dropped).
+    pub async fn start(config: ExecutorStubConfig) -> Result<ExecutorStub, StubError> {
+        validate(&config)?;
+        let journal = Arc::new(Journal::new());
+        let source = format!("executor.{}", config.name);
+        let engine = ExecEngine {
+            sequences: Sequences::new(config.rules.len()),
+            source: source.clone(),
+            config,
+            journal: journal.clone(),
+        };
+        let server = crate::server::start(&source, engine).await?;
+        Ok(ExecutorStub { server, journal })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// `{uri}/execute`: where pipelines send work by default.
+    pub fn execute_url(&self) -> String {
+        format!("{}{DEFAULT_EXECUTE_PATH}", self.uri())
+    }
+
+    /// Every request received so far, in order.
+    pub fn journal(&self) -> Vec<Exchange> {
+        self.journal.snapshot()
+    }
+
+    /// When the stub started: [`Exchange::at`] counts from here.
+    pub fn started_at(&self) -> Instant {
+        self.journal.started()
+    }
+}
+
+impl std::fmt::Debug for ExecutorStub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorStub")
+            .field("uri", &self.uri())
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate(config: &ExecutorStubConfig) -> Result<(), StubError> {
+    for rule in &config.rules {
+        if rule.replies.is_empty() {
+            return Err(StubError::NoReplies {
+                rule: rule.id.clone(),
+            });
+        }
+        if let Some(reply) = rule
+            .replies
+            .iter()
+            .find(|reply| !(100..=599).contains(&reply.status))
+        {
+            return Err(StubError::InvalidStatus {
+                rule: rule.id.clone(),
+                status: reply.status,
+            });
+        }
+    }
+    Ok(())
+}
+
+struct ExecEngine {
+    config: ExecutorStubConfig,
+    source: String,
+    sequences: Sequences,
+    journal: Arc<Journal>,
+}
+
+impl ExecMatch {
+    /// Each failed condition, described.
+    fn failures(&self, method: &str, path: &str, body: &str) -> Vec<String> {
+        let mut failures = Vec::new();
+        if method != "POST" {
+            failures.push(format!(
+                "executor rules answer POST but the request is {method}"
+            ));
+        }
+        if let Some(expected) = &self.path
+            && expected != path
+        {
+            failures.push(format!(
+                "when.path = {expected:?} but the request's path is {path:?}"
+            ));
+        }
+        if let Some(needle) = &self.contains
+            && !body.contains(needle.as_str())
+        {
+            failures.push(format!(
+                "when.contains = {needle:?} but the request body does not contain it"
+            ));
+        }
+        failures
+    }
+}
+
+impl Respond for ExecEngine {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let received = Instant::now();
+        let method = request.method.as_str();
+        let path = request.url.path();
+        let body = String::from_utf8_lossy(&request.body);
+        let mut exchange = Exchange {
+            at: received.saturating_duration_since(self.journal.started()),
+            received,
+            source: self.source.clone(),
+            agent: None,
+            provider: None,
+            method: method.to_string(),
+            path: path.to_string(),
+            summary: format!("{method} {path} body=\"{}\"", one_line(&body, 80)),
+            rule: None,
+            fault: None,
+            status: 0,
+            served: String::new(),
+            unmatched: None,
+        };
+        let matched = self
+            .config
+            .rules
+            .iter()
+            .position(|rule| rule.when.failures(method, path, &body).is_empty());
+        let pick = matched.and_then(|index| {
+            let rule = &self.config.rules[index];
+            Some((rule, self.sequences.next(index, rule.replies.len())?))
+        });
+        let template =
+            match pick {
+                Some((rule, pick)) => {
+                    let reply = &rule.replies[pick.index];
+                    let (template, size) = json_response(reply.status, &reply.json());
+                    exchange.rule = Some(pick.label(&rule.id));
+                    exchange.status = reply.status;
+                    exchange.served = format!("{} json ({size} bytes)", reply.status);
+                    match reply.delay {
+                        Some(delay) if !delay.is_zero() => {
+                            exchange.served = delayed(&exchange.served, delay);
+                            template.set_delay(delay)
+                        }
+                        _ => template,
+                    }
+                }
+                None => {
+                    let closest =
+                        closest(self.config.rules.iter().map(|rule| {
+                            (rule.id.as_str(), rule.when.failures(method, path, &body))
+                        }));
+                    let why = match &closest {
+                        Some(closest) => format!("closest: {closest}"),
+                        None => format!("no rules are scripted for `{}`", self.source),
+                    };
+                    let message =
+                        format!("agent-harness: no executor rule matched {method} {path} ({why})");
+                    let (template, _) = json_response(404, &json!({"error": message}));
+                    exchange.status = 404;
+                    exchange.served = "404 unmatched".to_string();
+                    exchange.unmatched = Some(Unmatched {
+                        request: describe(request, &body),
+                        closest,
+                    });
+                    template
+                }
+            };
+        self.journal.push(exchange);
+        template
+    }
+}
+
+/// Method, path, content type and the body (truncated).
+fn describe(request: &Request, body: &str) -> String {
+    let mut out = format!("{} {}", request.method, request.url.path());
+    if let Some(content_type) = request
+        .headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+    {
+        let _ = write!(out, "\ncontent-type: {content_type}");
+    }
+    let _ = write!(
+        out,
+        "\nbody ({} bytes): {}",
+        request.body.len(),
+        one_line(body, 400)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_has_the_documented_fields() {
+        let reply = ExecReply::new(ExecReplyBody::Outcome {
+            success: true,
+            artifacts: vec!["asset.blend".into()],
+            logs: "ok".into(),
+            errors: vec![],
+        });
+        assert_eq!(
+            reply.json(),
+            json!({"success": true, "artifacts": ["asset.blend"], "logs": "ok", "errors": []})
+        );
+        assert_eq!(reply.status, 200);
+    }
+
+    #[test]
+    fn failures_name_each_condition() {
+        let when = ExecMatch {
+            path: Some("/run".into()),
+            contains: Some("bpy".into()),
+        };
+        assert_eq!(
+            when.failures("GET", "/execute", "print(1)"),
+            [
+                "executor rules answer POST but the request is GET",
+                r#"when.path = "/run" but the request's path is "/execute""#,
+                r#"when.contains = "bpy" but the request body does not contain it"#,
+            ]
+        );
+        assert!(
+            ExecMatch::default()
+                .failures("POST", "/anything", "")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn validate_rejects_empty_replies_and_bad_statuses() {
+        let config = |replies| ExecutorStubConfig {
+            name: "sandbox".into(),
+            rules: vec![ExecRule {
+                id: "executor.sandbox[1]".into(),
+                when: ExecMatch::default(),
+                replies,
+            }],
+        };
+        assert!(matches!(
+            validate(&config(vec![])),
+            Err(StubError::NoReplies { .. })
+        ));
+        let bad = ExecReply {
+            status: 0,
+            ..ExecReply::outcome(true)
+        };
+        assert!(matches!(
+            validate(&config(vec![bad])),
+            Err(StubError::InvalidStatus { status: 0, .. })
+        ));
+        assert!(validate(&config(vec![ExecReply::outcome(true)])).is_ok());
+    }
+}

@@ -1,0 +1,213 @@
+//! Builders of OpenAI response bodies: `chat.completion` objects and the model list.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::reply::ToolCall;
+use super::request::ChatRequest;
+use super::tokens::Usage;
+
+/// One completion, before it is rendered whole ([`Completion::to_json`]) or as a stream of
+/// chunks ([`super::sse`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Completion {
+    pub(crate) id: String,
+    pub(crate) created: u64,
+    pub(crate) model: String,
+    /// `None` for tool calls.
+    pub(crate) content: Option<String>,
+    pub(crate) tool_calls: Vec<SentToolCall>,
+    pub(crate) finish_reason: String,
+    pub(crate) usage: Usage,
+}
+
+/// A tool call as sent: id assigned, arguments serialized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentToolCall {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) arguments: String,
+}
+
+/// What the assistant says in a completion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Said<'a> {
+    Content(&'a str),
+    ToolCalls(&'a [ToolCall]),
+}
+
+impl Completion {
+    /// The `number`th completion of a stub (ids are deterministic per stub), answering
+    /// `request`.
+    pub(crate) fn new(
+        number: u64,
+        request: &ChatRequest,
+        said: Said<'_>,
+        finish_reason: Option<&str>,
+    ) -> Self {
+        let (content, tool_calls) = match said {
+            Said::Content(content) => (Some(content.to_string()), Vec::new()),
+            Said::ToolCalls(calls) => (
+                None,
+                calls
+                    .iter()
+                    .enumerate()
+                    .map(|(index, call)| SentToolCall {
+                        id: call
+                            .id
+                            .clone()
+                            .unwrap_or_else(|| format!("call_{number:06}_{index}")),
+                        name: call.name.clone(),
+                        arguments: call.arguments_string(),
+                    })
+                    .collect(),
+            ),
+        };
+        let completion_texts: Vec<&str> = match &content {
+            Some(content) => vec![content.as_str()],
+            None => tool_calls
+                .iter()
+                .map(|call| call.arguments.as_str())
+                .collect(),
+        };
+        let usage = Usage::estimate(request.contents(), completion_texts);
+        let default_finish = if tool_calls.is_empty() {
+            "stop"
+        } else {
+            "tool_calls"
+        };
+        Self {
+            id: format!("chatcmpl-harness{number:06}"),
+            created: unix_now(),
+            model: request.model.clone(),
+            content,
+            tool_calls,
+            finish_reason: finish_reason.unwrap_or(default_finish).to_string(),
+            usage,
+        }
+    }
+
+    /// The `chat.completion` object.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut message = json!({
+            "role": "assistant",
+            "content": self.content,
+            "refusal": null,
+        });
+        if !self.tool_calls.is_empty() {
+            message["tool_calls"] = self
+                .tool_calls
+                .iter()
+                .map(|call| {
+                    json!({
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    })
+                })
+                .collect();
+        }
+        json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": null,
+            "choices": [{
+                "index": 0,
+                "message": message,
+                "logprobs": null,
+                "finish_reason": self.finish_reason,
+            }],
+            "usage": self.usage.to_json(),
+        })
+    }
+}
+
+/// The model list: `{"object": "list", "data": [{"id", "object": "model", "created": 0,
+/// "owned_by": "agent-harness"}]}`.
+pub(crate) fn models_json<'a>(models: impl IntoIterator<Item = &'a str>) -> Value {
+    let data: Vec<Value> = models
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-harness"}))
+        .collect();
+    json!({"object": "list", "data": data})
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::request::Message;
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            model: "gpt-4o-mini".into(),
+            stream: false,
+            include_usage: false,
+            tools: 1,
+            messages: vec![Message {
+                role: "user".into(),
+                content: "Plan a sword".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn content_completion_has_the_openai_shape() {
+        let completion = Completion::new(3, &request(), Said::Content("{\"ok\":true}"), None);
+        let json = completion.to_json();
+        assert_eq!(json["id"], "chatcmpl-harness000003");
+        assert_eq!(json["object"], "chat.completion");
+        assert_eq!(json["model"], "gpt-4o-mini");
+        assert_eq!(json["choices"][0]["message"]["role"], "assistant");
+        assert_eq!(json["choices"][0]["message"]["content"], "{\"ok\":true}");
+        assert!(json["choices"][0]["message"].get("tool_calls").is_none());
+        assert_eq!(json["choices"][0]["finish_reason"], "stop");
+        // prompt: (3 + 4) + 2; completion: ceil(11 / 4)
+        assert_eq!(
+            json["usage"],
+            json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12})
+        );
+    }
+
+    #[test]
+    fn tool_calls_have_null_content_ids_and_serialized_arguments() {
+        let calls = [
+            ToolCall::new("search", json!({"q": "sword"})),
+            ToolCall {
+                id: Some("call_fixed".into()),
+                ..ToolCall::new("raw", json!("{not json"))
+            },
+        ];
+        let json = Completion::new(1, &request(), Said::ToolCalls(&calls), None).to_json();
+        let message = &json["choices"][0]["message"];
+        assert_eq!(message["content"], Value::Null);
+        assert_eq!(
+            message["tool_calls"],
+            json!([
+                {"id": "call_000001_0", "type": "function", "function": {"name": "search", "arguments": "{\"q\":\"sword\"}"}},
+                {"id": "call_fixed", "type": "function", "function": {"name": "raw", "arguments": "{not json"}},
+            ])
+        );
+        assert_eq!(json["choices"][0]["finish_reason"], "tool_calls");
+        // ceil(13 / 4) + ceil(9 / 4)
+        assert_eq!(json["usage"]["completion_tokens"], 7);
+    }
+
+    #[test]
+    fn finish_reason_override_and_models() {
+        let json = Completion::new(1, &request(), Said::Content("x"), Some("length")).to_json();
+        assert_eq!(json["choices"][0]["finish_reason"], "length");
+        assert_eq!(
+            models_json(["a"]),
+            json!({"object": "list", "data": [{"id": "a", "object": "model", "created": 0, "owned_by": "agent-harness"}]})
+        );
+    }
+}

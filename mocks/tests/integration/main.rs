@@ -1,0 +1,22 @@
+//! Integration tests of the stubs: real HTTP from a plain client against running stubs.
+//! Each test starts its own stub; nothing sleeps to synchronise (a journal entry exists by
+//! the time its response arrives).
+
+// shared helpers: a client, request bodies, rule builders
+mod support;
+
+// LLM stub: agent recognition by header and by system prompt
+mod llm_agents;
+// LLM stub: scripted errors, Retry-After, invalid request bodies
+mod llm_errors;
+// LLM stub: chaos faults armed on the stub, schedules, determinism per seed
+mod llm_faults;
+// LLM stub: reply shapes, sequences, providers, the models endpoint
+mod llm_replies;
+// LLM stub: SSE framing of streamed completions
+mod llm_stream;
+// LLM stub: unmatched requests, closest rule, journal
+mod llm_unmatched;
+
+// executor stubs: outcomes, sequences, unmatched calls, delays
+mod executor;
