@@ -1,1 +1,154 @@
-//! refpipe
+//! refpipe: the reference multi-agent pipeline.
+//!
+//! A planner, a coder and a critic talk to an OpenAI-compatible chat-completions API; an
+//! executor runs the code. refpipe is agent-harness's default system under test, written
+//! like a product: it knows nothing of the harness. The entry point is [`Cli`], parsed
+//! by the `refpipe` binary; everything else is internal.
+//!
+//! # Flow
+//!
+//! The planner is asked once for subtasks. Then, in a loop: the coder writes a program,
+//! the executor runs it. A failed execution goes back to the coder with the executor's
+//! errors while the refinement budget (`max_iterations`) lasts, and fails the run with
+//! `executor_failed` once it is spent. A successful one goes to the critic; while it asks
+//! for refinement and the budget lasts, its issues go back to the coder. Otherwise the run
+//! completes, with the critic's last verdict even if it still wanted refinement.
+//!
+//! # Modes
+//!
+//! - `refpipe run` reads one request from stdin and writes exactly one JSON result document
+//!   to stdout, also on failure; progress lines (`refpipe: planner: calling http://…`) go
+//!   to stderr.
+//! - `refpipe serve [--listen ADDR] [--max-concurrent-runs N]` (default `127.0.0.1:0`, 8)
+//!   prints `listening on http://127.0.0.1:PORT` as its first stdout line, then serves
+//!   `POST /runs` (202 `{"id"}`; 400 with the result document if invalid),
+//!   `GET /runs/{id}` (`{"id", "state": "queued"|"running"|"done", "result": doc|null}`;
+//!   404 if unknown) and `GET /health` (`{"status": "ok"}`). With `REFPIPE_API_TOKEN` set,
+//!   `/runs` routes need `Authorization: Bearer <token>` (else 401 with
+//!   `{"error": {"kind": "unauthorized", "message"}}`). Stops cleanly on SIGINT/SIGTERM.
+//!
+//! # Request
+//!
+//! `{"prompt": string, "max_iterations": int = 3, "stream": bool = false,
+//! "language": string = "python"}`; unknown fields are ignored. Refused (exit code 2,
+//! `error.kind` `validation`): a body that is not JSON or not of this shape, a prompt that
+//! is empty or whitespace, a prompt longer than `REFPIPE_MAX_PROMPT_CHARS` characters, an
+//! empty language.
+//!
+//! # Exit codes
+//!
+//! | Code | Meaning                                                                        |
+//! |------|--------------------------------------------------------------------------------|
+//! | 0    | status `completed` or `degraded`                                               |
+//! | 1    | status `failed` at runtime (`serve`: could not listen)                          |
+//! | 2    | invalid input: the request (`error.kind` `validation`) or the command line     |
+//! | 3    | configuration error (`error.kind` `config`; `serve` reports it on stderr only) |
+//!
+//! # Environment
+//!
+//! Read once at start. An empty value counts as unset. An invalid value is a configuration
+//! error naming the variable and the value (secrets are shown as `<redacted>`).
+//!
+//! | Variable                      | Default       | Meaning                                        |
+//! |-------------------------------|---------------|------------------------------------------------|
+//! | `OPENAI_BASE_URL`             | required      | e.g. `http://127.0.0.1:8080/v1`; requests go to `{base}/chat/completions`; `http://` only (no TLS in this build) |
+//! | `OPENAI_API_KEY`              | required      | sent as `Authorization: Bearer`                |
+//! | `REFPIPE_FALLBACK_BASE_URL`   | none          | fallback provider, same API                    |
+//! | `REFPIPE_FALLBACK_API_KEY`    | `OPENAI_API_KEY` | the fallback's key                          |
+//! | `REFPIPE_MODEL`               | `gpt-4o-mini` | `model` of every request                       |
+//! | `EXECUTOR_URL`                | required      | code goes to `POST {EXECUTOR_URL}/execute`     |
+//! | `REFPIPE_LLM_TIMEOUT`         | `30s`         | per HTTP attempt, connect to last byte          |
+//! | `REFPIPE_EXECUTOR_TIMEOUT`    | `60s`         | per executor attempt                           |
+//! | `REFPIPE_BACKOFF_BASE`        | `200ms`       | backoff before the first retry                 |
+//! | `REFPIPE_BACKOFF_MAX`         | `5s`          | cap of the backoff                             |
+//! | `REFPIPE_BREAKER_COOLDOWN`    | `30s`         | how long an open breaker fails fast            |
+//! | `REFPIPE_MAX_RETRIES`         | `3`           | retries after the first attempt                |
+//! | `REFPIPE_BREAKER_THRESHOLD`   | `5`           | consecutive failed attempts that open a breaker (≥ 1) |
+//! | `REFPIPE_MAX_PROMPT_CHARS`    | `8000`        | longest prompt, in characters (≥ 1)            |
+//! | `REFPIPE_PRICE_INPUT_PER_1K`  | `0.00015`     | USD per 1000 prompt tokens                     |
+//! | `REFPIPE_PRICE_OUTPUT_PER_1K` | `0.0006`      | USD per 1000 completion tokens                 |
+//! | `REFPIPE_SEED`                | from the OS   | seeds retry jitter                             |
+//! | `REFPIPE_API_TOKEN`           | none          | `serve`: bearer token required on `/runs`      |
+//!
+//! Durations are humantime strings (`30s`, `200ms`); timeouts must be above zero.
+//!
+//! # LLM requests
+//!
+//! `POST {base}/chat/completions` with `X-Agent-Role: <role>` (`planner`, `coder`,
+//! `critic`) and body `{"model", "messages": [{"role": "system", "content": "You are the
+//! <role> agent. …"}, {"role": "user", …}], "response_format": {"type": "json_object"}}`.
+//! The coder's request adds `"tools"` with one function, `write_code` (`code`, `language`).
+//! With `"stream": true` in the run request, every LLM request adds `"stream": true,
+//! "stream_options": {"include_usage": true}` and the response is read incrementally as
+//! server-sent events (a `application/json` response is accepted too); a stream that ends
+//! before `data: [DONE]` is retried like a connection error.
+//!
+//! An agent's payload is the JSON object in `choices[0].message.content`, or, if the
+//! message has tool calls, the first one's `function.arguments`:
+//!
+//! - planner: `{"subtasks": [string, …]}`, not empty;
+//! - coder: `{"code": string, "language"?: string}`, code not blank; the language, if
+//!   given, replaces the requested one;
+//! - critic: `{"score": number, "needs_refinement": bool, "issues"?: [string]}`.
+//!
+//! A malformed payload is re-asked once, with the bad reply and what is wrong with it
+//! appended; malformed again, the run fails with `malformed_llm_output` (the critic too).
+//! The `usage` of every response is summed; `cost_usd` prices it.
+//!
+//! # Resilience
+//!
+//! - Retries on 429, 5xx, connection errors, timeouts and broken streams, up to
+//!   `REFPIPE_MAX_RETRIES`; the wait before retry `n` (from 0) is
+//!   `min(max, base × 2^n)` with equal jitter (half fixed, half random), and at least the
+//!   response's `Retry-After` (whole or fractional seconds). Other 4xx fail at once with
+//!   `llm_error`, whose message carries the status and the body's `error.message`.
+//! - A circuit breaker per provider opens after `REFPIPE_BREAKER_THRESHOLD` consecutive
+//!   failed attempts, fails fast for `REFPIPE_BREAKER_COOLDOWN`, then lets one trial through.
+//! - When the primary provider fails after its retries, or its breaker is open, the same
+//!   request goes to the fallback provider, with its own retries and breaker. A refusal
+//!   (non-retryable 4xx) is not sent to the fallback.
+//! - The critic is optional: if its call fails for any reason but a malformed payload,
+//!   the run ends `degraded`, with `degraded_reason`, `critic: null` and exit code 0.
+//! - The executor is retried like the LLM (429, 5xx, connection errors, timeouts), without
+//!   a breaker; after that the run fails with `executor_error`.
+//!
+//! # Result document
+//!
+//! Every key is always present, `null` where unknown:
+//!
+//! ```json
+//! {"status": "completed" | "degraded" | "failed",
+//!  "subtasks": [string], "code": string | null, "language": string | null,
+//!  "execution": {"success", "artifacts", "logs", "errors"} | null,
+//!  "critic": {"score", "needs_refinement", "issues"} | null,
+//!  "refinement_iterations": n, "execution_attempts": n,
+//!  "llm_requests": {"planner": n, "coder": n, "critic": n},
+//!  "provider_calls": {"primary": n, "fallback": n},
+//!  "usage": {"prompt_tokens", "completion_tokens", "total_tokens"},
+//!  "cost_usd": f, "degraded_reason": string | null,
+//!  "error": {"kind", "message", "agent"?} | null}
+//! ```
+//!
+//! `llm_requests` and `provider_calls` count HTTP attempts, retries and re-asks included;
+//! `execution_attempts` counts programs sent to the executor (the `attempt` field of its
+//! request). `error.kind` is `validation`, `config`, `llm_error`, `malformed_llm_output`,
+//! `executor_error` (the executor could not be reached or answered badly) or
+//! `executor_failed` (the program failed and the budget is spent); `error.agent` names
+//! `planner`, `coder`, `critic` or `executor` for runtime failures and is absent otherwise.
+
+mod agents;
+mod cli;
+mod config;
+mod errors;
+mod executor;
+mod flow;
+mod http;
+mod llm;
+mod output;
+mod progress;
+mod request;
+mod retry;
+mod serve;
+mod sse;
+
+pub use cli::Cli;

@@ -1,0 +1,253 @@
+//! The command line: flags, help text, and the exit codes.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::errors::{RequestError, chain};
+use crate::flow::Pipeline;
+use crate::output::{RunResult, Status};
+use crate::progress::{Progress, human};
+use crate::request::parse_request;
+use crate::serve::{ServeOptions, serve};
+
+/// The exit codes of refpipe, in one place.
+pub(crate) mod exit {
+    /// The run completed, or completed degraded (`serve`: shut down cleanly).
+    pub(crate) const OK: u8 = 0;
+    /// The run failed at runtime (`serve`: could not listen or serve).
+    pub(crate) const FAILED: u8 = 1;
+    /// Invalid input: the request, or the command line.
+    pub(crate) const INVALID_INPUT: u8 = 2;
+    /// A missing or invalid environment variable.
+    pub(crate) const CONFIG: u8 = 3;
+}
+
+const ENVIRONMENT: &str = "\
+Environment (read once at start; an empty value counts as unset):
+  OPENAI_BASE_URL             required; e.g. http://127.0.0.1:8080/v1, requests go to
+                              {base}/chat/completions (plain http only)
+  OPENAI_API_KEY              required; sent as `Authorization: Bearer`
+  REFPIPE_FALLBACK_BASE_URL   a fallback provider with the same API, tried when the
+                              primary fails after its retries or its breaker is open
+  REFPIPE_FALLBACK_API_KEY    the fallback's key [default: OPENAI_API_KEY]
+  REFPIPE_MODEL               [default: gpt-4o-mini]
+  EXECUTOR_URL                required; code goes to POST {EXECUTOR_URL}/execute
+  REFPIPE_LLM_TIMEOUT         per HTTP attempt, connect to last byte [default: 30s]
+  REFPIPE_EXECUTOR_TIMEOUT    per executor attempt [default: 60s]
+  REFPIPE_MAX_RETRIES         retries after the first attempt, on 429, 5xx, connection
+                              errors, timeouts and truncated streams [default: 3]
+  REFPIPE_BACKOFF_BASE        backoff before retry n (from 0) is min(max, base × 2^n),
+  REFPIPE_BACKOFF_MAX         half of it random; at least Retry-After [default: 200ms, 5s]
+  REFPIPE_BREAKER_THRESHOLD   consecutive failed attempts that open a provider's circuit
+                              breaker [default: 5]
+  REFPIPE_BREAKER_COOLDOWN    how long an open breaker fails fast [default: 30s]
+  REFPIPE_MAX_PROMPT_CHARS    longest prompt accepted, in characters [default: 8000]
+  REFPIPE_PRICE_INPUT_PER_1K  USD per 1000 prompt tokens [default: 0.00015]
+  REFPIPE_PRICE_OUTPUT_PER_1K USD per 1000 completion tokens [default: 0.0006]
+  REFPIPE_SEED                seeds retry jitter, for reproducible runs [default: from the OS]
+  REFPIPE_API_TOKEN           serve only: require `Authorization: Bearer <token>` on /runs
+Durations are like 30s, 200ms, 1m. HTTP_PROXY and NO_PROXY apply as usual.
+
+Exit codes:
+  0  the run completed, or completed degraded (the critic was unavailable)
+  1  the run failed (error.kind llm_error, malformed_llm_output, executor_error,
+     executor_failed); serve: could not listen
+  2  invalid input: the request (error.kind validation) or the command line
+  3  configuration error (error.kind config)";
+
+const RUN_HELP: &str = "\
+Runs one request and prints its result document.
+
+Reads one JSON request from stdin:
+  {\"prompt\": \"…\", \"max_iterations\": 3, \"stream\": false, \"language\": \"python\"}
+Only `prompt` is required; unknown fields are ignored. Writes exactly one JSON result
+document to stdout, also when the run fails or is refused, and progress to stderr:
+  {\"status\": \"completed\"|\"degraded\"|\"failed\", \"subtasks\", \"code\", \"language\",
+   \"execution\", \"critic\", \"refinement_iterations\", \"execution_attempts\",
+   \"llm_requests\": {\"planner\", \"coder\", \"critic\"}, \"provider_calls\": {\"primary\",
+   \"fallback\"}, \"usage\", \"cost_usd\", \"degraded_reason\", \"error\": {\"kind\", \"message\",
+   \"agent\"}}";
+
+const SERVE_HELP: &str = "\
+Serves runs over HTTP, state in memory.
+
+Prints `listening on http://ADDR` as the first line on stdout, then serves:
+  POST /runs       the run request as body -> 202 {\"id\"}; 400 with the result document
+                   if the request is invalid
+  GET /runs/{id}   -> {\"id\", \"state\": \"queued\"|\"running\"|\"done\", \"result\"}; 404 if unknown
+  GET /health      -> {\"status\": \"ok\"}
+With REFPIPE_API_TOKEN set, /runs routes answer 401 without `Authorization: Bearer <token>`.
+Stops on SIGINT or SIGTERM.";
+
+/// refpipe: a reference multi-agent pipeline (planner, coder, executor, critic) over an
+/// OpenAI-compatible API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "refpipe",
+    version,
+    after_help = "Run `refpipe --help` for the environment variables and exit codes.",
+    after_long_help = ENVIRONMENT
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one request read from stdin; print its result document on stdout.
+    #[command(long_about = RUN_HELP, after_long_help = ENVIRONMENT)]
+    Run,
+    /// Serve runs over HTTP: submit, poll, health.
+    #[command(long_about = SERVE_HELP, after_long_help = ENVIRONMENT)]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Runs executed at once; later ones wait in state `queued`.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_runs: u32,
+}
+
+impl Cli {
+    /// Runs the command and returns the process's exit code.
+    pub fn run(self) -> ExitCode {
+        ExitCode::from(match self.command {
+            Command::Run => run_once(),
+            Command::Serve(args) => serve_forever(args),
+        })
+    }
+}
+
+fn run_once() -> u8 {
+    let log = Progress::stderr();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => return refuse(&log, "config", &error, exit::CONFIG),
+    };
+    let mut body = Vec::new();
+    if let Err(error) = io::stdin().read_to_end(&mut body) {
+        return refuse(
+            &log,
+            "validation",
+            &RequestError::Read(error),
+            exit::INVALID_INPUT,
+        );
+    }
+    let request = match parse_request(&body, config.max_prompt_chars) {
+        Ok(request) => request,
+        Err(error) => return refuse(&log, "validation", &error, exit::INVALID_INPUT),
+    };
+    let pipeline = match Pipeline::new(&config) {
+        Ok(pipeline) => pipeline,
+        Err(error) => return refuse(&log, "config", &error, exit::CONFIG),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            log.say(format_args!(
+                "error: cannot start the async runtime: {error}"
+            ));
+            return exit::FAILED;
+        }
+    };
+    let started = Instant::now();
+    let result = runtime.block_on(pipeline.run(&request, &log));
+    log.say(format_args!(
+        "run {} in {}",
+        result.status.as_str(),
+        human(started.elapsed())
+    ));
+    emit(&result);
+    match result.status {
+        Status::Completed | Status::Degraded => exit::OK,
+        Status::Failed => exit::FAILED,
+    }
+}
+
+/// Reports a run refused before it started: on stderr, and as the result document.
+fn refuse(log: &Progress, kind: &'static str, error: &dyn std::error::Error, code: u8) -> u8 {
+    log.say(format_args!("error: {}", chain(error)));
+    emit(&RunResult::refused(kind, error));
+    code
+}
+
+fn emit(result: &RunResult) {
+    let mut stdout = io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut stdout, result)
+        .map_err(io::Error::from)
+        .and_then(|()| writeln!(stdout))
+        .and_then(|()| stdout.flush());
+    if let Err(error) = written {
+        eprintln!("refpipe: error: cannot write the result to stdout: {error}");
+    }
+}
+
+fn serve_forever(args: ServeArgs) -> u8 {
+    let log = Progress::stderr();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            log.say(format_args!("error: {}", chain(&error)));
+            return exit::CONFIG;
+        }
+    };
+    let pipeline = match Pipeline::new(&config) {
+        Ok(pipeline) => pipeline,
+        Err(error) => {
+            log.say(format_args!("error: {}", chain(&error)));
+            return exit::CONFIG;
+        }
+    };
+    let options = ServeOptions {
+        listen: args.listen,
+        max_concurrent_runs: args.max_concurrent_runs as usize,
+        api_token: config.api_token,
+        max_prompt_chars: config.max_prompt_chars,
+    };
+    let served = tokio::runtime::Runtime::new()
+        .map_err(crate::errors::ServeError::Serve)
+        .and_then(|runtime| runtime.block_on(serve(options, pipeline, log.clone())));
+    match served {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            log.say(format_args!("error: {}", chain(&error)));
+            exit::FAILED
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults() {
+        let cli = Cli::try_parse_from(["refpipe", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(args.max_concurrent_runs, 8);
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real `refpipe` binary against an in-test LLM and executor.
+//!
+//! One binary for all of them; the modules:
+
+/// The scripted stub server and helpers that spawn `refpipe`.
+mod support;
+
+/// `refpipe run`: exit codes, the result document, retries, fallback, degradation, streaming.
+mod run;
+
+/// `refpipe serve`: listening line, submit and poll, auth, clean shutdown on SIGTERM.
+mod serve;
