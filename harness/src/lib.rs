@@ -1,1 +1,36 @@
-//! harness
+//! agent-harness: runs declarative scenario files against multi-agent LLM pipelines.
+//!
+//! The main type is [`runner::Planned`]: a validated [`scenario::Scenario`] with its
+//! [`target::TargetSpec`] and seed, built by [`plan::plan`] from paths on the command line.
+//! [`runner::run_all`] runs planned scenarios, each with its own LLM stub and fake
+//! executors on 127.0.0.1 (crate `mocks`), spawns the target with the stub URLs in its
+//! environment, checks the scenario's expectations ([`expect`]) and returns a
+//! `reports::RunReport`, which `reports::write_all` turns into JUnit XML, JSON and Markdown.
+//!
+//! ```no_run
+//! use harness::plan::{Selection, plan};
+//! use harness::runner::{NoopReporter, run_all};
+//!
+//! # async fn demo() {
+//! let selection = Selection { paths: vec!["scenarios".into()], ..Selection::default() };
+//! let plan = plan(&selection, 42).expect("valid scenarios");
+//! let report = run_all(plan.scenarios, 2, 42, &mut NoopReporter, std::future::pending()).await;
+//! assert!(report.scenarios.iter().all(|s| s.outcome == reports::Outcome::Passed));
+//! # }
+//! ```
+//!
+//! The `harness` binary and `cargo xtask gate` are thin layers over [`cli::main_with`].
+
+pub mod cli;
+pub mod console;
+pub mod diagnostic;
+pub mod errors;
+pub mod exit_codes;
+mod expect;
+pub mod plan;
+mod run_cmd;
+pub mod runner;
+pub mod scenario;
+mod stubs;
+mod stubs_cmd;
+pub mod target;

@@ -247,7 +247,7 @@ impl Respond for ExecEngine {
             provider: None,
             method: method.to_string(),
             path: path.to_string(),
-            summary: format!("{method} {path} body=\"{}\"", one_line(&body, 80)),
+            summary: format!("body=\"{}\"", one_line(&body, 80)),
             rule: None,
             fault: None,
             status: 0,

@@ -1,1 +1,22 @@
-fn main() {}
+//! `cargo xtask`: the project's task runner. Thin: each command is one module over the
+//! harness library.
+
+mod gate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The project's tasks (`cargo xtask <task> --help` for each).
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", after_help = harness::cli::EXIT_CODES)]
+enum Task {
+    /// Build the reference pipeline, run the scenarios against it, write the reports.
+    Gate(gate::Gate),
+}
+
+fn main() -> ExitCode {
+    match Task::parse() {
+        Task::Gate(cmd) => cmd.run(),
+    }
+}

@@ -48,10 +48,7 @@ async fn outcome_reply_shape() {
         journal[0].rule.as_deref(),
         Some("executor.sandbox[1] reply 1/1")
     );
-    assert_eq!(
-        journal[0].summary,
-        r#"POST /execute body="{"code":"import bpy"}""#
-    );
+    assert_eq!(journal[0].summary, r#"body="{"code":"import bpy"}""#);
     assert_eq!(
         journal[0].served,
         format!("200 json ({} bytes)", response.text.len())

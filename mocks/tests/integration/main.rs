@@ -18,5 +18,8 @@ mod llm_stream;
 // LLM stub: unmatched requests, closest rule, journal
 mod llm_unmatched;
 
+// the official openai Python SDK against the stub (plain, stream, tool call, 429)
+mod openai_sdk;
+
 // executor stubs: outcomes, sequences, unmatched calls, delays
 mod executor;

@@ -1,0 +1,91 @@
+//! The command line, defined once: `harness` and `cargo xtask gate` share these flags.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit_codes;
+
+/// agent-harness: runs declarative scenarios against multi-agent LLM pipelines, with LLM
+/// stubs and fake executors on loopback, and reports JUnit XML, JSON and Markdown.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios and write reports.
+    Run(RunArgs),
+    /// Start one scenario's stubs and serve until interrupted, to point your own pipeline,
+    /// curl or an SDK at them.
+    Stubs(StubsArgs),
+}
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    every scenario passed
+  1    a scenario failed or could not be run
+  2    invalid scenario, target definition or command line (nothing was run)
+  3    the harness itself failed (e.g. reports could not be written)
+  130  interrupted (reports are still written)";
+
+/// Which scenarios to run and where to write the reports.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario files or folders (searched recursively for *.toml).
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Where to write junit.xml, results.json, summary.md and the journals.
+    #[arg(long, default_value = "target/harness")]
+    pub out: PathBuf,
+    /// How many scenarios run at once [default: the number of cores].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Run only scenarios whose id (path) or name contains this text.
+    #[arg(long, short = 'E')]
+    pub filter: Option<String>,
+    /// Run only scenarios with this tag (repeat for any of several).
+    #[arg(long = "tag", short = 't')]
+    pub tags: Vec<String>,
+    /// The run's seed; each scenario derives its own from it. Printed at the start, so a
+    /// run can be replayed exactly [default: random].
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StubsArgs {
+    /// The scenario whose stubs to start.
+    pub scenario: PathBuf,
+    /// The seed for the stubs' fault schedules.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Parses `args` and runs the command; the process's exit code.
+pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit_codes::INVALID_INPUT
+            } else {
+                exit_codes::OK
+            });
+        }
+    };
+    match cli.command {
+        Command::Run(args) => crate::run_cmd::execute(&args),
+        Command::Stubs(args) => crate::stubs_cmd::execute(&args),
+    }
+}
+
+/// Runs scenarios as `harness run` does (for `cargo xtask gate`).
+pub fn run(args: &RunArgs) -> ExitCode {
+    crate::run_cmd::execute(args)
+}

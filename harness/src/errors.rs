@@ -1,0 +1,59 @@
+//! Errors of the harness library, one type per operation.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::diagnostic::Diagnostic;
+
+/// Reading scenario and target files.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is there but not valid; the diagnostic points at the place.
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+    #[error(
+        "unknown target `{name}` in `{scenario}` (hint: define it in a `targets.toml` next to the scenario or in a folder above it; known: {known})"
+    )]
+    UnknownTarget {
+        name: String,
+        scenario: PathBuf,
+        known: String,
+    },
+}
+
+/// Running a scenario: the harness could not do its part (the target's failures are
+/// results, not errors).
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("cannot start the `{stub}` stub")]
+    Stub {
+        stub: String,
+        #[source]
+        source: mocks::StubError,
+    },
+    #[error("cannot start target `{target}`: program `{program}` {problem}")]
+    Spawn {
+        target: String,
+        program: String,
+        problem: String,
+    },
+    #[error("cannot write reports to `{dir}`")]
+    Reports {
+        dir: PathBuf,
+        #[source]
+        source: reports::WriteError,
+    },
+    #[error("`{template}` in the environment of target `{target}`: {problem}")]
+    Template {
+        target: String,
+        template: String,
+        problem: String,
+    },
+}

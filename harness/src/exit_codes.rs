@@ -1,0 +1,14 @@
+//! The exit codes of `harness` and `cargo xtask gate`: a contract CI jobs rely on, defined
+//! here once and documented in the README.
+
+/// Every scenario passed.
+pub const OK: u8 = 0;
+/// At least one scenario failed (an expectation did not hold, the target crashed, hung or
+/// printed invalid output, a request matched no stub rule) or could not be run.
+pub const SCENARIO_FAILED: u8 = 1;
+/// Invalid scenario, target definition or command line: nothing was run.
+pub const INVALID_INPUT: u8 = 2;
+/// The harness itself failed (for example, the reports could not be written).
+pub const HARNESS_ERROR: u8 = 3;
+/// The run was interrupted (Ctrl-C); the reports were still written. 128 + SIGINT.
+pub const INTERRUPTED: u8 = 130;

@@ -1,0 +1,336 @@
+//! Checking a run against the scenario's `[expect]`: each expectation that does not hold,
+//! and each request no stub rule matched, becomes one `Failure` that says what was
+//! expected and what happened.
+
+use std::collections::BTreeMap;
+
+use reports::Failure;
+use serde_json::Value;
+
+use crate::scenario::{AgentOrder, Predicate, Scenario};
+use crate::target::{Exit, RunOutcome, TargetSpec};
+
+/// What a run produced, as the expectations see it.
+pub struct Observed<'a> {
+    pub outcome: &'a RunOutcome,
+    pub output: Option<&'a Value>,
+    pub journal: &'a [mocks::Exchange],
+}
+
+pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let expect = &scenario.spec.expect;
+    let stderr_note = stderr_detail(&seen.outcome.stderr_tail);
+
+    match seen.outcome.exit {
+        Exit::TimedOut => failures.push(Failure {
+            kind: "timeout".into(),
+            message: format!(
+                "the target did not finish within the scenario's timeout of {} and was killed",
+                humantime::format_duration(
+                    scenario
+                        .spec
+                        .timeout
+                        .unwrap_or(crate::runner::DEFAULT_TIMEOUT)
+                )
+            ),
+            detail: format!("{}{}", requests_so_far(seen.journal), stderr_note),
+        }),
+        Exit::Signal(sig) => failures.push(Failure {
+            kind: "crashed".into(),
+            message: format!(
+                "the target crashed: killed by signal {sig} ({})",
+                signal_name(sig)
+            ),
+            detail: stderr_note.clone(),
+        }),
+        Exit::Code(code) => {
+            let wanted = expect.exit_code.or(if expect.status.is_none() {
+                Some(0)
+            } else {
+                None
+            });
+            if let Some(want) = wanted.filter(|w| *w != code) {
+                let why = if expect.exit_code.is_none() {
+                    " (no `expect.status` or `expect.exit_code` given, so the run must exit 0)"
+                } else {
+                    ""
+                };
+                failures.push(Failure {
+                    kind: "expectation".into(),
+                    message: format!("exit code: expected {want}, got {code}{why}"),
+                    detail: format!("{}{}", output_error(seen.output), stderr_note),
+                });
+            }
+        }
+    }
+    if matches!(seen.outcome.exit, Exit::TimedOut | Exit::Signal(_)) {
+        // Nothing the target printed after being killed is worth judging.
+        failures.extend(unmatched(seen.journal));
+        return failures;
+    }
+
+    let needs_output = expect.status.is_some() || !scenario.output_paths.is_empty();
+    if needs_output && seen.output.is_none() {
+        let stdout = String::from_utf8_lossy(&seen.outcome.stdout);
+        let excerpt: String = stdout.chars().take(400).collect();
+        failures.push(Failure {
+            kind: "invalid_output".into(),
+            message: if seen.outcome.stdout_truncated {
+                "the target's output is too large to read as one JSON document".into()
+            } else if stdout.trim().is_empty() {
+                "the target printed no JSON document on stdout".into()
+            } else {
+                "the target's stdout is not one JSON document".into()
+            },
+            detail: format!("stdout began: {excerpt:?}{stderr_note}"),
+        });
+    }
+
+    if let (Some(want), Some(output)) = (&expect.status, seen.output) {
+        let got = output.pointer(&target.status);
+        if got.and_then(Value::as_str) != Some(want.as_str()) {
+            let shown = got.map_or_else(
+                || format!("nothing at `{}`", target.status),
+                |v| v.to_string(),
+            );
+            failures.push(Failure {
+                kind: "expectation".into(),
+                message: format!("status: expected \"{want}\", got {shown}"),
+                detail: format!("{}{}", output_error(seen.output), stderr_note),
+            });
+        }
+    }
+
+    if let Some(output) = seen.output {
+        for (expr, path, pred) in &scenario.output_paths {
+            let found = path.query(output).all();
+            let actual = match found.as_slice() {
+                [] => None,
+                [one] => Some((*one).clone()),
+                many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect())),
+            };
+            if let Err(why) = pred.eval(actual.as_ref()) {
+                failures.push(Failure {
+                    kind: "expectation".into(),
+                    message: format!("output `{expr}`: {why}"),
+                    detail: String::new(),
+                });
+            }
+        }
+    }
+
+    if let Some(bound) = &expect.duration
+        && !bound.holds(seen.outcome.duration)
+    {
+        failures.push(Failure {
+            kind: "expectation".into(),
+            message: format!(
+                "duration: expected {bound}, took {:.3}s",
+                seen.outcome.duration.as_secs_f64()
+            ),
+            detail: String::new(),
+        });
+    }
+
+    if let Some(pred) = &expect.stderr {
+        let text = Value::String(seen.outcome.stderr_tail.clone());
+        if let Err(why) = pred.eval(Some(&text)) {
+            failures.push(Failure {
+                kind: "expectation".into(),
+                message: format!("stderr: {why}"),
+                detail: String::new(),
+            });
+        }
+    }
+
+    let llm: Vec<&mocks::Exchange> = seen
+        .journal
+        .iter()
+        .filter(|e| e.source.starts_with("llm"))
+        .collect();
+    let mut per_agent: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &llm {
+        *per_agent
+            .entry(e.agent.clone().unwrap_or_else(|| "(unrecognised)".into()))
+            .or_default() += 1;
+    }
+    check_counts(
+        "llm calls",
+        &expect.llm_calls,
+        llm.len(),
+        &per_agent,
+        &mut failures,
+    );
+
+    let mut per_executor: BTreeMap<String, usize> = BTreeMap::new();
+    for e in seen.journal.iter() {
+        if let Some(name) = e.source.strip_prefix("executor.") {
+            *per_executor.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    let total = per_executor.values().sum();
+    check_counts(
+        "executor calls",
+        &expect.executor_calls,
+        total,
+        &per_executor,
+        &mut failures,
+    );
+
+    if let Some(order) = &expect.agent_order {
+        let actual: Vec<String> = llm.iter().filter_map(|e| e.agent.clone()).collect();
+        let (ok, how) = match order {
+            AgentOrder::Exact(want) => (&actual == want, "exactly"),
+            AgentOrder::Subsequence(want) => (
+                is_subsequence(want, &actual),
+                "in this order (others may come between)",
+            ),
+        };
+        if !ok {
+            let want = match order {
+                AgentOrder::Exact(w) | AgentOrder::Subsequence(w) => w,
+            };
+            failures.push(Failure {
+                kind: "expectation".into(),
+                message: format!(
+                    "agent order: expected {how} [{}], got [{}]",
+                    want.join(", "),
+                    actual.join(", ")
+                ),
+                detail: String::new(),
+            });
+        }
+    }
+
+    failures.extend(unmatched(seen.journal));
+    failures
+}
+
+fn check_counts(
+    what: &str,
+    expected: &BTreeMap<String, Predicate>,
+    total: usize,
+    actual: &BTreeMap<String, usize>,
+    failures: &mut Vec<Failure>,
+) {
+    for (name, pred) in expected {
+        let n = if name == "*" {
+            total
+        } else {
+            actual.get(name).copied().unwrap_or(0)
+        };
+        if let Err(why) = pred.eval(Some(&Value::from(n))) {
+            let seen: Vec<String> = actual.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            failures.push(Failure {
+                kind: "expectation".into(),
+                message: format!("{what} `{name}`: {why}"),
+                detail: format!(
+                    "all {what}: {}",
+                    if seen.is_empty() {
+                        "none".into()
+                    } else {
+                        seen.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+}
+
+fn is_subsequence(want: &[String], actual: &[String]) -> bool {
+    let mut it = actual.iter();
+    want.iter().all(|w| it.any(|a| a == w))
+}
+
+/// One failure per request that no rule matched: the request and the closest rule.
+fn unmatched(journal: &[mocks::Exchange]) -> Vec<Failure> {
+    journal
+        .iter()
+        .filter_map(|e| {
+            let u = e.unmatched.as_ref()?;
+            let closest = u
+                .closest
+                .clone()
+                .unwrap_or_else(|| "no rules are defined for this stub".into());
+            Some(Failure {
+                kind: "unmatched_request".into(),
+                message: format!(
+                    "{} {} {}{} matched no rule",
+                    e.source,
+                    e.method,
+                    e.path,
+                    e.agent
+                        .as_ref()
+                        .map(|a| format!(" (agent `{a}`)"))
+                        .unwrap_or_default()
+                ),
+                detail: format!("request:\n{}\nclosest rule: {closest}", indent(&u.request)),
+            })
+        })
+        .collect()
+}
+
+fn requests_so_far(journal: &[mocks::Exchange]) -> String {
+    match journal.last() {
+        None => "no stub received a request".into(),
+        Some(last) => format!(
+            "{} requests reached the stubs; the last, at +{:.3}s: {} {}",
+            journal.len(),
+            last.at.as_secs_f64(),
+            last.source,
+            last.summary
+        ),
+    }
+}
+
+fn output_error(output: Option<&Value>) -> String {
+    match output.and_then(|o| o.get("error")).filter(|e| !e.is_null()) {
+        Some(err) => format!("the target reported: {err}\n"),
+        None => String::new(),
+    }
+}
+
+fn stderr_detail(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        "\n(stderr was empty)".into()
+    } else {
+        format!("\nstderr (last lines):\n{}", indent(tail))
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsequences_skip_but_keep_order() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(is_subsequence(
+            &v(&["planner", "critic"]),
+            &v(&["planner", "coder", "critic"])
+        ));
+        assert!(!is_subsequence(
+            &v(&["critic", "planner"]),
+            &v(&["planner", "coder", "critic"])
+        ));
+        assert!(is_subsequence(&v(&[]), &v(&["planner"])));
+    }
+}

@@ -1,0 +1,116 @@
+//! `harness run` / `cargo xtask gate`: plan, run, report, and map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use reports::Outcome;
+
+use crate::cli::RunArgs;
+use crate::console::ConsoleReporter;
+use crate::exit_codes;
+use crate::plan::{Selection, plan};
+use crate::runner::{error_chain, run_all};
+
+pub fn execute(args: &RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_codes::HARNESS_ERROR);
+        }
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let selection = Selection {
+        paths: args.paths.clone(),
+        filter: args.filter.clone(),
+        tags: args.tags.clone(),
+    };
+    let plan = match plan(&selection, seed) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}\n", crate::console::render_load_error(e));
+            }
+            eprintln!(
+                "error: {} invalid file{}; nothing was run",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            );
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
+    };
+    if plan.filtered_out > 0 {
+        eprintln!("    Filtered out {} scenario(s)", plan.filtered_out);
+    }
+    if plan.scenarios.is_empty() {
+        eprintln!(
+            "error: no scenario to run in {:?} (hint: check the paths, --filter and --tag)",
+            args.paths
+        );
+        return ExitCode::from(exit_codes::INVALID_INPUT);
+    }
+    let jobs = args
+        .jobs
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+
+    let mut console = ConsoleReporter::new();
+    let report = runtime.block_on(async {
+        // Register before anything starts, so a signal that arrives early is not lost.
+        let interrupt = interrupt_signal();
+        run_all(plan.scenarios, jobs, seed, &mut console, interrupt).await
+    });
+    // Stop stray tasks (stub servers) before the runtime goes away.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+
+    match reports::write_all(&report, &args.out) {
+        Ok(written) => eprintln!(
+            "     Reports {}, {}, {}",
+            written.junit.display(),
+            written.results.display(),
+            written.summary.display()
+        ),
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return ExitCode::from(exit_codes::HARNESS_ERROR);
+        }
+    }
+    let failed = report
+        .scenarios
+        .iter()
+        .any(|s| matches!(s.outcome, Outcome::Failed | Outcome::Error));
+    ExitCode::from(if report.interrupted {
+        exit_codes::INTERRUPTED
+    } else if failed {
+        exit_codes::SCENARIO_FAILED
+    } else {
+        exit_codes::OK
+    })
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (a CI job being cancelled). The
+/// handlers are installed when this is called, not when it is first polled.
+pub(crate) fn interrupt_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        match (int, term) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            // If no handler can be installed, the run just can't be interrupted cleanly.
+            _ => std::future::pending::<()>().await,
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // Mix in the pid so two runs started in the same instant differ.
+    (nanos ^ (u64::from(std::process::id()) << 32)) % 1_000_000_000
+}

@@ -1,0 +1,349 @@
+//! The runner: plans scenarios (target, seed), runs each in isolation with its own stubs,
+//! up to `jobs` at once, and emits events that reporters consume.
+//!
+//! ```text
+//! Scenario ─▶ stubs on 127.0.0.1:0 ─▶ target process (env: stub URLs) ─▶ output, journal
+//!          ─▶ expectations ─▶ ScenarioResult ─▶ RunEvent::Finished ─▶ reporters
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reports::{Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
+use tokio::task::JoinSet;
+
+use crate::errors::RunError;
+use crate::expect::{Observed, evaluate};
+use crate::scenario::Scenario;
+use crate::stubs::ScenarioStubs;
+use crate::target::{StubUrls, TargetSpec, expand, locate_program, run_command};
+
+/// A scenario's timeout when it names none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A scenario ready to run: its target resolved and its seed chosen.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub scenario: Arc<Scenario>,
+    pub target: TargetSpec,
+    pub seed: u64,
+}
+
+/// What the runner tells reporters, in order.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    Started {
+        total: usize,
+        jobs: usize,
+        seed: u64,
+    },
+    ScenarioStarted {
+        planned: &'a Planned,
+    },
+    ScenarioFinished {
+        result: &'a ScenarioResult,
+        done: usize,
+        total: usize,
+    },
+    Interrupted {
+        running: usize,
+    },
+    Finished {
+        report: &'a RunReport,
+    },
+}
+
+/// Consumes the runner's events (console output, progress).
+pub trait Reporter {
+    fn event(&mut self, event: RunEvent<'_>);
+}
+
+/// A reporter that ignores everything; useful for tests and library use.
+pub struct NoopReporter;
+
+impl Reporter for NoopReporter {
+    fn event(&mut self, _: RunEvent<'_>) {}
+}
+
+/// The seed of one scenario: its own `seed` if the file fixes one, else one derived from
+/// the run's seed and the scenario's id (so adding a scenario changes no other's seed).
+pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
+    if let Some(seed) = scenario.spec.seed {
+        return seed;
+    }
+    // FNV-1a over the id, then a splitmix64 finaliser.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in scenario.id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    let mut z = run_seed ^ h;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+/// Runs every planned scenario, `jobs` at a time, until all finish or `interrupt`
+/// resolves; on interruption the running ones are stopped (their process groups killed)
+/// and the rest are reported as skipped.
+pub async fn run_all(
+    planned: Vec<Planned>,
+    jobs: usize,
+    seed: u64,
+    reporter: &mut dyn Reporter,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> RunReport {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started = Instant::now();
+    let total = planned.len();
+    let jobs = jobs.max(1);
+    reporter.event(RunEvent::Started { total, jobs, seed });
+
+    let mut results: Vec<Option<ScenarioResult>> = vec![None; total];
+    let mut queue = planned.iter().enumerate();
+    let mut running: JoinSet<(usize, ScenarioResult)> = JoinSet::new();
+    let mut interrupted = false;
+    let mut done = 0;
+    tokio::pin!(interrupt);
+
+    loop {
+        while running.len() < jobs {
+            let Some((index, p)) = queue.next() else {
+                break;
+            };
+            reporter.event(RunEvent::ScenarioStarted { planned: p });
+            let p = p.clone();
+            running.spawn(async move { (index, run_scenario(&p).await) });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { break };
+                let (index, result) = match joined {
+                    Ok(pair) => pair,
+                    // A task panicked: a harness bug, reported as an error of that scenario
+                    // rather than taking the run down.
+                    Err(e) => {
+                        let Some(index) = results.iter().position(Option::is_none) else { continue };
+                        (index, errored(&planned[index], "panic", format!("the harness failed while running this scenario: {e}")))
+                    }
+                };
+                done += 1;
+                reporter.event(RunEvent::ScenarioFinished { result: &result, done, total });
+                results[index] = Some(result);
+            }
+            () = &mut interrupt => {
+                interrupted = true;
+                reporter.event(RunEvent::Interrupted { running: running.len() });
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
+
+    let scenarios = results
+        .into_iter()
+        .zip(&planned)
+        .map(|(r, p)| r.unwrap_or_else(|| skipped(p, interrupted)))
+        .collect();
+    let report = RunReport {
+        tool: format!("agent-harness {}", env!("CARGO_PKG_VERSION")),
+        started_at,
+        duration: started.elapsed(),
+        seed,
+        interrupted,
+        scenarios,
+    };
+    reporter.event(RunEvent::Finished { report: &report });
+    report
+}
+
+/// Runs one scenario: stubs up, target run, expectations checked, stubs down.
+pub async fn run_scenario(p: &Planned) -> ScenarioResult {
+    let started = Instant::now();
+    match try_run(p, started).await {
+        Ok(result) => result,
+        Err(e) => {
+            let mut r = errored(p, error_kind(&e), error_chain(&e));
+            r.duration = started.elapsed();
+            r
+        }
+    }
+}
+
+async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunError> {
+    let scenario = &p.scenario;
+    let target = &p.target;
+    let stubs = ScenarioStubs::start(scenario, target, p.seed).await?;
+
+    let program = locate_program(target).ok_or_else(|| RunError::Spawn {
+        target: scenario.target_name().into(),
+        program: target.program.clone(),
+        problem: "was not found next to the harness executable or on PATH (hint: for refpipe, run `cargo build -p pipeline` or use `cargo xtask gate`, which builds it)".into(),
+    })?;
+    let executor_urls = stubs.executor_urls();
+    let llm = |provider: &str| stubs.llm.base_url(provider);
+    let urls = StubUrls {
+        llm: &llm,
+        executors: &executor_urls,
+        seed: p.seed,
+    };
+    let mut env = Vec::new();
+    for (key, value) in target.env.iter().chain(&scenario.spec.env) {
+        env.retain(|(k, _): &(String, String)| k != key);
+        env.push((key.clone(), expand(scenario.target_name(), value, &urls)?));
+    }
+    let input = serde_json::to_vec(&scenario.spec.input.clone().unwrap_or_default())
+        .unwrap_or_else(|_| b"{}".to_vec());
+    let timeout = scenario.spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let outcome = run_command(
+        &program,
+        &target.args,
+        &env,
+        target.defined_in.as_deref(),
+        &input,
+        timeout,
+    )
+    .await
+    .map_err(|e| RunError::Spawn {
+        target: scenario.target_name().into(),
+        program: program.display().to_string(),
+        problem: format!("could not be started: {e}"),
+    })?;
+
+    let exchanges = stubs.journal();
+    drop(stubs);
+    let output = parse_output(&outcome.stdout);
+    let failures = evaluate(
+        scenario,
+        target,
+        &Observed {
+            outcome: &outcome,
+            output: output.as_ref(),
+            journal: &exchanges,
+        },
+    );
+    let journal = exchanges
+        .iter()
+        .map(|e| JournalEntry {
+            at: e.received.saturating_duration_since(started),
+            source: e.source.clone(),
+            agent: e.agent.clone(),
+            request: format!("{} {} {}", e.method, e.path, e.summary),
+            rule: match (&e.rule, &e.fault) {
+                (_, Some(fault)) => Some(fault.clone()),
+                (Some(rule), None) => Some(rule.clone()),
+                (None, None) => None,
+            },
+            served: e.served.clone(),
+        })
+        .collect();
+    let exit_code = match outcome.exit {
+        crate::target::Exit::Code(c) => Some(c),
+        _ => None,
+    };
+    Ok(ScenarioResult {
+        outcome: if failures.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        },
+        failures,
+        journal,
+        exit_code,
+        stderr_tail: outcome.stderr_tail,
+        output,
+        duration: started.elapsed(),
+        ..base_result(p)
+    })
+}
+
+/// The target's document: all of stdout, or else its last non-empty line (for targets
+/// that log to stdout before printing their result).
+fn parse_output(stdout: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(stdout).ok().or_else(|| {
+        let text = String::from_utf8_lossy(stdout);
+        let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+        serde_json::from_str(last).ok()
+    })
+}
+
+fn base_result(p: &Planned) -> ScenarioResult {
+    ScenarioResult {
+        name: p.scenario.spec.name.clone(),
+        path: p.scenario.id.clone(),
+        suite: p.scenario.suite.clone(),
+        target: p.scenario.target_name().to_string(),
+        tags: p.scenario.spec.tags.clone(),
+        seed: p.seed,
+        outcome: Outcome::Skipped,
+        duration: Duration::ZERO,
+        failures: Vec::new(),
+        journal: Vec::new(),
+        exit_code: None,
+        stderr_tail: String::new(),
+        output: None,
+    }
+}
+
+fn errored(p: &Planned, kind: &str, message: String) -> ScenarioResult {
+    let (message, detail) = match message.split_once('\n') {
+        Some((m, d)) => (m.to_string(), d.to_string()),
+        None => (message, String::new()),
+    };
+    ScenarioResult {
+        outcome: Outcome::Error,
+        failures: vec![Failure {
+            kind: kind.into(),
+            message,
+            detail,
+        }],
+        ..base_result(p)
+    }
+}
+
+fn skipped(p: &Planned, interrupted: bool) -> ScenarioResult {
+    let mut r = base_result(p);
+    if interrupted {
+        r.failures.push(Failure {
+            kind: "interrupted".into(),
+            message: "not run to the end: the run was interrupted".into(),
+            detail: String::new(),
+        });
+    }
+    r
+}
+
+fn error_kind(e: &RunError) -> &'static str {
+    match e {
+        RunError::Stub { .. } => "stub",
+        RunError::Spawn { .. } => "spawn",
+        RunError::Template { .. } => "config",
+        RunError::Reports { .. } => "reports",
+    }
+}
+
+/// The error and its causes, one per line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!("\n  caused by: {s}"));
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_the_whole_stdout_or_its_last_line() {
+        assert_eq!(parse_output(b"{\"a\":1}\n").unwrap()["a"], 1);
+        assert_eq!(parse_output(b"log line\n{\"a\":2}\n\n").unwrap()["a"], 2);
+        assert!(parse_output(b"not json").is_none());
+    }
+}

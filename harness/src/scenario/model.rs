@@ -1,0 +1,441 @@
+//! The scenario file format, v1, as serde types. Validation that needs only the value
+//! being read happens inside deserialization, so the TOML deserializer attaches the span
+//! of the offending value to the error and the diagnostic can point at it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::predicate::{Bound, Predicate};
+use super::serde_util::{OneOrMany, deserialize_opt_duration};
+
+/// One scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The target to run against; `refpipe` when absent.
+    #[serde(default)]
+    pub target: Option<Spanned<String>>,
+    /// Wall-time bound for one run of the target; 30s when absent.
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub timeout: Option<Duration>,
+    /// A fixed seed for this scenario; derived from the run's seed when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// What the target receives (for `command` targets: as JSON on stdin).
+    #[serde(default)]
+    pub input: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Extra environment for the target, over the target's own; `{llm}` etc. are expanded.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// LLM stub rules, first match wins.
+    #[serde(default)]
+    pub llm: Vec<LlmRuleSpec>,
+    /// Fake executors by name, each a list of rules.
+    #[serde(default)]
+    pub executor: BTreeMap<String, Vec<ExecRuleSpec>>,
+    /// Faults injected at the stubs.
+    #[serde(default)]
+    pub chaos: Vec<ChaosSpec>,
+    #[serde(default)]
+    pub expect: ExpectSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmMatchSpec {
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub contains: Option<String>,
+    pub matches: Option<RegexSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmRuleSpec {
+    #[serde(default)]
+    pub when: LlmMatchSpec,
+    pub reply: OneOrMany<LlmReplySpec>,
+}
+
+/// One scripted LLM reply; exactly one of `json`, `json_file`, `text`, `text_file`,
+/// `tool_calls`, `error`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawLlmReply")]
+pub struct LlmReplySpec {
+    pub body: LlmBodySpec,
+    pub delay: Option<Duration>,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum LlmBodySpec {
+    Json(serde_json::Value),
+    JsonFile(String),
+    Text(String),
+    TextFile(String),
+    ToolCalls(Vec<ToolCallSpec>),
+    Error(ErrorReplySpec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLlmReply {
+    json: Option<serde_json::Value>,
+    json_file: Option<String>,
+    text: Option<String>,
+    text_file: Option<String>,
+    tool_calls: Option<Vec<ToolCallSpec>>,
+    error: Option<ErrorReplySpec>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    delay: Option<Duration>,
+    finish_reason: Option<String>,
+}
+
+impl TryFrom<RawLlmReply> for LlmReplySpec {
+    type Error = String;
+
+    fn try_from(raw: RawLlmReply) -> Result<Self, String> {
+        let mut bodies = Vec::new();
+        if let Some(v) = raw.json {
+            bodies.push(("json", LlmBodySpec::Json(v)));
+        }
+        if let Some(v) = raw.json_file {
+            bodies.push(("json_file", LlmBodySpec::JsonFile(v)));
+        }
+        if let Some(v) = raw.text {
+            bodies.push(("text", LlmBodySpec::Text(v)));
+        }
+        if let Some(v) = raw.text_file {
+            bodies.push(("text_file", LlmBodySpec::TextFile(v)));
+        }
+        if let Some(v) = raw.tool_calls {
+            bodies.push(("tool_calls", LlmBodySpec::ToolCalls(v)));
+        }
+        if let Some(v) = raw.error {
+            bodies.push(("error", LlmBodySpec::Error(v)));
+        }
+        let body = exactly_one(
+            bodies,
+            "a reply needs exactly one of `json`, `json_file`, `text`, `text_file`, `tool_calls`, `error`",
+        )?;
+        Ok(LlmReplySpec {
+            body,
+            delay: raw.delay,
+            finish_reason: raw.finish_reason,
+        })
+    }
+}
+
+fn exactly_one<T>(mut found: Vec<(&str, T)>, what: &str) -> Result<T, String> {
+    match found.len() {
+        1 => Ok(found.pop().expect("one element").1),
+        0 => Err(format!("{what}; found none")),
+        _ => {
+            let names: Vec<String> = found.iter().map(|(n, _)| format!("`{n}`")).collect();
+            Err(format!("{what}; found {}", names.join(" and ")))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallSpec {
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default = "empty_object")]
+    pub arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorReplySpec {
+    pub status: u16,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default, rename = "type")]
+    pub error_type: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    pub retry_after: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecMatchSpec {
+    pub path: Option<String>,
+    pub contains: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRuleSpec {
+    #[serde(default)]
+    pub when: ExecMatchSpec,
+    pub reply: OneOrMany<ExecReplySpec>,
+}
+
+/// A scripted executor reply: an outcome (`success`, `artifacts`, `logs`, `errors`) or a
+/// raw `json`/`json_file` body; `status` and `delay` apply to either.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawExecReply")]
+pub struct ExecReplySpec {
+    pub status: u16,
+    pub delay: Option<Duration>,
+    pub body: ExecBodySpec,
+}
+
+#[derive(Debug)]
+pub enum ExecBodySpec {
+    Outcome {
+        success: bool,
+        artifacts: Vec<String>,
+        logs: String,
+        errors: Vec<String>,
+    },
+    Json(serde_json::Value),
+    JsonFile(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExecReply {
+    success: Option<bool>,
+    artifacts: Option<Vec<String>>,
+    logs: Option<String>,
+    errors: Option<Vec<String>>,
+    json: Option<serde_json::Value>,
+    json_file: Option<String>,
+    status: Option<u16>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    delay: Option<Duration>,
+}
+
+impl TryFrom<RawExecReply> for ExecReplySpec {
+    type Error = String;
+
+    fn try_from(raw: RawExecReply) -> Result<Self, String> {
+        let outcome_given = raw.success.is_some()
+            || raw.artifacts.is_some()
+            || raw.logs.is_some()
+            || raw.errors.is_some();
+        let mut bodies = Vec::new();
+        if outcome_given {
+            let Some(success) = raw.success else {
+                return Err(
+                    "an executor outcome needs `success = true` or `success = false`".into(),
+                );
+            };
+            bodies.push((
+                "success",
+                ExecBodySpec::Outcome {
+                    success,
+                    artifacts: raw.artifacts.unwrap_or_default(),
+                    logs: raw.logs.unwrap_or_default(),
+                    errors: raw.errors.unwrap_or_default(),
+                },
+            ));
+        }
+        if let Some(v) = raw.json {
+            bodies.push(("json", ExecBodySpec::Json(v)));
+        }
+        if let Some(v) = raw.json_file {
+            bodies.push(("json_file", ExecBodySpec::JsonFile(v)));
+        }
+        let body = exactly_one(
+            bodies,
+            "an executor reply needs one of `success` (with optional `artifacts`, `logs`, `errors`), `json`, `json_file`",
+        )?;
+        Ok(ExecReplySpec {
+            status: raw.status.unwrap_or(200),
+            delay: raw.delay,
+            body,
+        })
+    }
+}
+
+/// A fault injected at a stub.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawChaos")]
+pub struct ChaosSpec {
+    pub when: LlmMatchSpec,
+    pub fault: FaultSpec,
+    pub schedule: ScheduleSpec,
+}
+
+#[derive(Debug)]
+pub enum FaultSpec {
+    Status {
+        status: u16,
+        message: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    Delay(Duration),
+    MalformedJson,
+    EmptyBody,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ScheduleSpec {
+    Always,
+    First(u32),
+    EveryNth(u32),
+    Probability(f64),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChaos {
+    at: Option<String>,
+    #[serde(default)]
+    when: LlmMatchSpec,
+    fault: RawFault,
+    times: Option<u32>,
+    every: Option<u32>,
+    probability: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    status: Option<u16>,
+    message: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    retry_after: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    delay: Option<Duration>,
+    #[serde(default)]
+    malformed_json: bool,
+    #[serde(default)]
+    empty_body: bool,
+}
+
+impl TryFrom<RawChaos> for ChaosSpec {
+    type Error = String;
+
+    fn try_from(raw: RawChaos) -> Result<Self, String> {
+        match raw.at.as_deref() {
+            None | Some("llm") => {}
+            Some(other) => {
+                return Err(format!(
+                    "`at = \"{other}\"` is not a fault point; v1 injects faults at `llm`"
+                ));
+            }
+        }
+        let f = raw.fault;
+        let mut faults = Vec::new();
+        if let Some(status) = f.status {
+            faults.push((
+                "status",
+                FaultSpec::Status {
+                    status,
+                    message: f.message,
+                    retry_after: f.retry_after,
+                },
+            ));
+        } else if f.message.is_some() || f.retry_after.is_some() {
+            return Err("`message` and `retry_after` go with `status`".into());
+        }
+        if let Some(d) = f.delay {
+            faults.push(("delay", FaultSpec::Delay(d)));
+        }
+        if f.malformed_json {
+            faults.push(("malformed_json", FaultSpec::MalformedJson));
+        }
+        if f.empty_body {
+            faults.push(("empty_body", FaultSpec::EmptyBody));
+        }
+        let fault = exactly_one(
+            faults,
+            "a fault needs exactly one of `status`, `delay`, `malformed_json = true`, `empty_body = true`",
+        )?;
+        let mut schedules = Vec::new();
+        if let Some(n) = raw.times {
+            schedules.push(("times", ScheduleSpec::First(n)));
+        }
+        if let Some(n) = raw.every {
+            if n == 0 {
+                return Err("`every` must be at least 1".into());
+            }
+            schedules.push(("every", ScheduleSpec::EveryNth(n)));
+        }
+        if let Some(p) = raw.probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("`probability = {p}` must be between 0 and 1"));
+            }
+            schedules.push(("probability", ScheduleSpec::Probability(p)));
+        }
+        let schedule = if schedules.is_empty() {
+            ScheduleSpec::Always
+        } else {
+            exactly_one(
+                schedules,
+                "a fault takes at most one of `times`, `every`, `probability`",
+            )?
+        };
+        Ok(ChaosSpec {
+            when: raw.when,
+            fault,
+            schedule,
+        })
+    }
+}
+
+/// What must hold after the run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// The target's reported status (the output field the target names, `/status` for refpipe).
+    pub status: Option<String>,
+    pub exit_code: Option<i32>,
+    /// A bound on the run's wall time, e.g. `"< 5s"`.
+    pub duration: Option<Bound>,
+    /// Predicates on the output by JSONPath.
+    #[serde(default)]
+    pub output: BTreeMap<String, Predicate>,
+    /// Predicates on the target's stderr text.
+    pub stderr: Option<Predicate>,
+    /// LLM requests per agent (`"*"` counts all).
+    #[serde(default)]
+    pub llm_calls: BTreeMap<String, Predicate>,
+    /// Requests per executor.
+    #[serde(default)]
+    pub executor_calls: BTreeMap<String, Predicate>,
+    /// The order of recognised agents across the LLM requests.
+    pub agent_order: Option<AgentOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum AgentOrder {
+    /// Exactly this sequence, no more, no less.
+    Exact(Vec<String>),
+    /// These agents in this order, others allowed in between.
+    Subsequence(Vec<String>),
+}
+
+/// A regex compiled when the file is read, so a bad pattern is reported with its position.
+#[derive(Debug, Clone)]
+pub struct RegexSpec(pub regex::Regex);
+
+impl<'de> Deserialize<'de> for RegexSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        regex::Regex::new(&s)
+            .map(RegexSpec)
+            .map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
+    }
+}

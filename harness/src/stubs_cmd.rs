@@ -1,0 +1,69 @@
+//! `harness stubs SCENARIO`: start a scenario's stubs and serve until interrupted.
+
+use std::process::ExitCode;
+
+use crate::cli::StubsArgs;
+use crate::console::render_load_error;
+use crate::exit_codes;
+use crate::plan::{Selection, plan};
+use crate::runner::error_chain;
+use crate::stubs::ScenarioStubs;
+
+pub fn execute(args: &StubsArgs) -> ExitCode {
+    let selection = Selection {
+        paths: vec![args.scenario.clone()],
+        ..Selection::default()
+    };
+    let planned = match plan(&selection, args.seed) {
+        Ok(mut p) if p.scenarios.len() == 1 => p.scenarios.remove(0),
+        Ok(_) => {
+            eprintln!(
+                "error: `{}` is not one scenario file",
+                args.scenario.display()
+            );
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}\n", render_load_error(e));
+            }
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_codes::HARNESS_ERROR);
+        }
+    };
+    runtime.block_on(async {
+        let interrupt = crate::run_cmd::interrupt_signal();
+        let stubs = match ScenarioStubs::start(&planned.scenario, &planned.target, args.seed).await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {}", error_chain(&e));
+                return ExitCode::from(exit_codes::HARNESS_ERROR);
+            }
+        };
+        println!("llm: {}", stubs.llm.base_url("primary"));
+        for (name, url) in stubs.executor_urls() {
+            println!("executor.{name}: {url}");
+        }
+        eprintln!(
+            "serving the stubs of `{}`; Ctrl-C stops them",
+            planned.scenario.id
+        );
+        // The URLs are for other programs to read: make sure they are out now.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        interrupt.await;
+        for e in stubs.journal() {
+            eprintln!(
+                "{} {} {} {} → {}",
+                e.source, e.method, e.path, e.summary, e.served
+            );
+        }
+        ExitCode::from(exit_codes::OK)
+    })
+}

@@ -1,0 +1,226 @@
+//! The `command` target kind: one process per run, in its own process group, so that on a
+//! timeout (or when the run is dropped, e.g. on Ctrl-C) the whole group is killed and no
+//! grandchild outlives the scenario.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+/// Most stdout kept (the JSON document); more is cut and reported as invalid output.
+const STDOUT_LIMIT: usize = 16 << 20;
+/// The stderr tail kept for reports.
+const STDERR_TAIL_BYTES: usize = 4096;
+const STDERR_TAIL_LINES: usize = 30;
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    /// Killed by a signal it did not handle (a crash).
+    Signal(i32),
+    /// Still running at the scenario's timeout; the harness killed its process group.
+    TimedOut,
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub exit: Exit,
+    pub stdout: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_tail: String,
+    pub duration: Duration,
+}
+
+/// Kills the process group when dropped: on timeout, on Ctrl-C (the run's future is
+/// dropped), and after a normal exit, to reap anything the target left running.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // ESRCH (already gone) is the common, fine case.
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Runs `program` with `input` on stdin until it exits or `timeout` passes.
+pub async fn run_command(
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    cwd: Option<&Path>,
+    input: &[u8],
+    timeout: Duration,
+) -> std::io::Result<RunOutcome> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    let guard = GroupGuard(child.id().map(|id| Pid::from_raw(id as i32)));
+
+    let stdin = child.stdin.take();
+    let input = input.to_vec();
+    let writer = tokio::spawn(async move {
+        if let Some(mut stdin) = stdin {
+            // A target that exits without reading its input is not our error to report.
+            let _ = stdin.write_all(&input).await;
+            let _ = stdin.shutdown().await;
+        }
+    });
+    let stdout = tokio::spawn(read_capped(child.stdout.take(), STDOUT_LIMIT, false));
+    let stderr = tokio::spawn(read_capped(child.stderr.take(), 64 * 1024, true));
+
+    let exit = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => {
+            let status = status?;
+            use std::os::unix::process::ExitStatusExt;
+            match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(sig)) => Exit::Signal(sig),
+                (None, None) => Exit::Code(-1),
+            }
+        }
+        Err(_) => Exit::TimedOut,
+    };
+    let duration = started.elapsed();
+    drop(guard); // kill the group now, so that pipes held by leftovers close
+    let _ = child.wait().await;
+    writer.abort();
+    let grace = Duration::from_secs(2);
+    let (stdout, stdout_truncated) = tokio::time::timeout(grace, stdout)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let (stderr, _) = tokio::time::timeout(grace, stderr)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    Ok(RunOutcome {
+        exit,
+        stdout,
+        stdout_truncated,
+        stderr_tail: tail(&stderr),
+        duration,
+    })
+}
+
+/// Reads a pipe to its end, keeping at most `limit` bytes: the first ones, or with
+/// `keep_last` the last ones. Returns the bytes and whether any were dropped.
+async fn read_capped<R: AsyncRead + Unpin>(
+    pipe: Option<R>,
+    limit: usize,
+    keep_last: bool,
+) -> (Vec<u8>, bool) {
+    let Some(mut pipe) = pipe else {
+        return (Vec::new(), false);
+    };
+    let mut kept = Vec::new();
+    let mut dropped = false;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > limit {
+                    dropped = true;
+                    if keep_last {
+                        kept.drain(..kept.len() - limit);
+                    } else {
+                        kept.truncate(limit);
+                    }
+                }
+            }
+        }
+    }
+    (kept, dropped)
+}
+
+/// The last lines of stderr, lossily decoded.
+fn tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(STDERR_TAIL_LINES);
+    let mut out = lines[start..].join("\n");
+    if out.len() > STDERR_TAIL_BYTES {
+        let mut cut = out.len() - STDERR_TAIL_BYTES;
+        while !out.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out = format!("…{}", &out[cut..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout: Duration) -> RunOutcome {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(run_command(
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            &[("GREETING".into(), "hello".into())],
+            None,
+            b"{\"x\":1}",
+            timeout,
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn passes_env_and_stdin_and_captures_both_streams() {
+        let out = sh(
+            "echo \"$GREETING\" >&2; cat; exit 3",
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.exit, Exit::Code(3));
+        assert_eq!(out.stdout, b"{\"x\":1}");
+        assert_eq!(out.stderr_tail, "hello");
+    }
+
+    #[test]
+    fn a_crash_is_reported_as_the_signal() {
+        let out = sh("kill -SEGV $$", Duration::from_secs(10));
+        assert_eq!(out.exit, Exit::Signal(11));
+    }
+
+    #[test]
+    fn a_hang_is_killed_with_its_whole_group() {
+        // The grandchild holds stdout open; if the group were not killed, reading would hang.
+        let out = sh(
+            "sleep 300 & echo started >&2; wait",
+            Duration::from_millis(300),
+        );
+        assert_eq!(out.exit, Exit::TimedOut);
+        assert_eq!(out.stderr_tail, "started");
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_lines() {
+        let many: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let t = tail(many.as_bytes());
+        assert!(t.starts_with("line 70\n") && t.ends_with("line 99"), "{t}");
+    }
+}

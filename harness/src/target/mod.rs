@@ -1,0 +1,261 @@
+//! Targets: the systems under test, and how a scenario reaches them.
+//!
+//! A target is defined in a `targets.toml` (looked up next to the scenario and in the
+//! folders above it) or built in (`refpipe`, see `builtin.toml`). v1 has one kind,
+//! `command`: spawn one process per run with the stub URLs in its environment, write the
+//! scenario's `[input]` as JSON to its stdin, read one JSON document from its stdout.
+
+mod command;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub(crate) use command::{Exit, RunOutcome, run_command};
+
+use crate::diagnostic::Diagnostic;
+use crate::errors::{LoadError, RunError};
+
+const BUILTIN: &str = include_str!("builtin.toml");
+
+/// One target definition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub kind: TargetKind,
+    /// The executable: a bare name (next to the harness, then PATH) or a path relative to
+    /// the targets file.
+    pub program: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// JSON pointer to the status in the output document.
+    #[serde(default = "default_status")]
+    pub status: String,
+    #[serde(default)]
+    pub agents: AgentsSpec,
+    /// Environment for the target; `{llm}`, `{llm.NAME}`, `{executor.NAME}`, `{seed}` expand.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The folder of the file that defined it (relative programs resolve from there).
+    #[serde(skip)]
+    pub defined_in: Option<PathBuf>,
+}
+
+fn default_status() -> String {
+    "/status".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    Command,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsSpec {
+    pub header: Option<String>,
+    pub system_prompt: Option<String>,
+}
+
+/// Target definitions by the file they came from, read once each.
+#[derive(Debug, Default)]
+pub struct Targets {
+    files: HashMap<PathBuf, BTreeMap<String, TargetSpec>>,
+}
+
+impl Targets {
+    /// The definition of `name` for a scenario in `scenario_file`: the nearest
+    /// `targets.toml` that defines it, else the built-in one.
+    pub fn resolve(&mut self, name: &str, scenario_file: &Path) -> Result<TargetSpec, LoadError> {
+        let mut dir = scenario_file.parent();
+        let mut known: Vec<String> = Vec::new();
+        while let Some(d) = dir {
+            let candidate = d.join("targets.toml");
+            if candidate.is_file() {
+                let defs = self.read(&candidate)?;
+                if let Some(t) = defs.get(name) {
+                    return Ok(t.clone());
+                }
+                known.extend(defs.keys().cloned());
+            }
+            dir = d.parent();
+        }
+        let builtin = builtin();
+        if let Some(t) = builtin.get(name) {
+            return Ok(t.clone());
+        }
+        known.extend(builtin.keys().cloned());
+        known.sort();
+        known.dedup();
+        Err(LoadError::UnknownTarget {
+            name: name.to_string(),
+            scenario: scenario_file.to_path_buf(),
+            known: known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    fn read(&mut self, file: &Path) -> Result<&BTreeMap<String, TargetSpec>, LoadError> {
+        if !self.files.contains_key(file) {
+            let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
+                path: file.to_path_buf(),
+                source,
+            })?;
+            let shown = file.display().to_string();
+            let defs = parse(&source, &shown, file.parent())?;
+            self.files.insert(file.to_path_buf(), defs);
+        }
+        Ok(&self.files[file])
+    }
+}
+
+fn parse(
+    source: &str,
+    shown: &str,
+    dir: Option<&Path>,
+) -> Result<BTreeMap<String, TargetSpec>, LoadError> {
+    let mut defs: BTreeMap<String, TargetSpec> = toml::from_str(source)
+        .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(shown, source, &e))))?;
+    for def in defs.values_mut() {
+        def.defined_in = dir.map(Path::to_path_buf);
+    }
+    Ok(defs)
+}
+
+fn builtin() -> BTreeMap<String, TargetSpec> {
+    parse(BUILTIN, "builtin.toml", None).expect("the built-in targets parse (a unit test checks)")
+}
+
+/// The URLs of a scenario's stubs, for expanding `{…}` in target environments.
+pub struct StubUrls<'a> {
+    pub llm: &'a (dyn Fn(&str) -> String + Sync),
+    pub executors: &'a BTreeMap<String, String>,
+    pub seed: u64,
+}
+
+/// Expands `{llm}`, `{llm.NAME}`, `{executor.NAME}` and `{seed}` in `value`.
+pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunError> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return Ok(out);
+        };
+        let key = &after[..close];
+        let replacement = match key.split_once('.') {
+            None if key == "llm" => (urls.llm)("primary"),
+            None if key == "seed" => urls.seed.to_string(),
+            Some(("llm", provider)) => (urls.llm)(provider),
+            Some(("executor", name)) => {
+                urls.executors
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| RunError::Template {
+                        target: target.into(),
+                        template: format!("{{{key}}}"),
+                        problem: format!("no executor `{name}` was started"),
+                    })?
+            }
+            _ => {
+                return Err(RunError::Template {
+                    target: target.into(),
+                    template: format!("{{{key}}}"),
+                    problem: "unknown placeholder; use `{llm}`, `{llm.NAME}`, `{executor.NAME}` or `{seed}`".into(),
+                });
+            }
+        };
+        out.push_str(&replacement);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The executor names a target's environment refers to (`{executor.NAME}`).
+pub fn executors_in(env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut names = Vec::new();
+    for value in env.values() {
+        let mut rest = value.as_str();
+        while let Some(i) = rest.find("{executor.") {
+            let after = &rest[i + "{executor.".len()..];
+            if let Some(end) = after.find('}') {
+                names.push(after[..end].to_string());
+                rest = &after[end..];
+            } else {
+                break;
+            }
+        }
+    }
+    names
+}
+
+/// Finds the program: a path with a `/` is relative to the targets file's folder; a bare
+/// name is looked for next to the running executable (and one folder up, for test
+/// binaries in `target/debug/deps`), then on PATH.
+pub fn locate_program(spec: &TargetSpec) -> Option<PathBuf> {
+    let program = Path::new(&spec.program);
+    if spec.program.contains('/') {
+        let path = match &spec.defined_in {
+            Some(dir) if program.is_relative() => dir.join(program),
+            _ => program.to_path_buf(),
+        };
+        return path.is_file().then_some(path);
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = exe_dir {
+        if let Some(up) = d.parent() {
+            dirs.push(d.clone());
+            dirs.push(up.to_path_buf());
+        } else {
+            dirs.push(d);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_refpipe_target_parses() {
+        let defs = builtin();
+        let refpipe = &defs["refpipe"];
+        assert_eq!(refpipe.args, ["run"]);
+        assert_eq!(executors_in(&refpipe.env), ["sandbox"]);
+    }
+
+    #[test]
+    fn placeholders_expand_and_unknown_ones_are_errors() {
+        let llm = |p: &str| format!("http://127.0.0.1:1/{p}");
+        let executors = BTreeMap::from([("sandbox".to_string(), "http://127.0.0.1:2".to_string())]);
+        let urls = StubUrls {
+            llm: &llm,
+            executors: &executors,
+            seed: 7,
+        };
+        assert_eq!(
+            expand("t", "{llm} {llm.fallback} {executor.sandbox} {seed}", &urls).unwrap(),
+            "http://127.0.0.1:1/primary http://127.0.0.1:1/fallback http://127.0.0.1:2 7"
+        );
+        assert!(expand("t", "{executor.blender}", &urls).is_err());
+        assert!(expand("t", "{nope}", &urls).is_err());
+        assert_eq!(expand("t", "a{b", &urls).unwrap(), "a{b");
+    }
+}

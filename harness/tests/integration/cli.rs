@@ -1,0 +1,155 @@
+use std::io::{BufRead, BufReader};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::{run_harness, spawn_harness, stderr};
+
+#[test]
+fn a_misspelt_key_is_a_positioned_error_and_exit_2() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["tests/fixtures/invalid/misspelt_key.toml"], out.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("tests/fixtures/invalid/misspelt_key.toml:2:1"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `target`?"), "{err}");
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(
+        !out.path().join("junit.xml").exists(),
+        "nothing ran, so no report"
+    );
+}
+
+#[test]
+fn every_invalid_file_is_reported_not_just_the_first() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["tests/fixtures/invalid"], out.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let count = std::fs::read_dir("tests/fixtures/invalid")
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert!(
+        err.contains(&format!("error: {count} invalid files")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_run_with_an_explanation_and_reports() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(
+        &[
+            "tests/fixtures/must_fail/wrong_expectation.toml",
+            "--seed",
+            "7",
+        ],
+        out.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("FAIL"), "{err}");
+    assert!(
+        err.contains("output `$.refinement_iterations`: expected >= 1, got `0`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--seed 7"),
+        "the replay hint names the run's seed: {err}"
+    );
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    assert!(
+        junit.contains("expected &gt;= 1") || junit.contains("expected >= 1"),
+        "{junit}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["summary"]["failed"], 1);
+}
+
+#[test]
+fn a_passing_scenario_exits_0_with_one_testcase() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["../scenarios/refpipe/flow/happy_path.toml"], out.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn filters_that_leave_nothing_are_a_usage_error() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["../scenarios", "--tag", "no-such-tag"], out.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no scenario to run"));
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_bad_flags_exit_2() {
+    let o = crate::support::harness()
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("--jobs") && help.contains("--seed"), "{help}");
+    let o = crate::support::harness().arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("130  interrupted"));
+    let o = crate::support::harness()
+        .args(["run", "--jobs", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn an_interrupted_run_still_writes_valid_reports_and_exits_130() {
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    // The hanging target runs for up to 500ms per scenario; run it with a long timeout
+    // through a filter-free path so there is something to interrupt.
+    let mut child = spawn_harness(&[
+        "run",
+        "--out",
+        out_arg,
+        "--jobs",
+        "1",
+        "tests/fixtures/must_fail",
+    ]);
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    // Wait for the run to start (it prints this before launching any scenario).
+    loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "the harness exited before starting"
+        );
+        if line.contains("Starting") {
+            break;
+        }
+    }
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.starts_with("<?xml"), "{junit}");
+    assert!(junit.trim_end().ends_with("</testsuites>"), "{junit}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["interrupted"], true);
+}

@@ -1,0 +1,45 @@
+//! Running the `harness` binary and cleaning up after it.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+pub fn harness() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+    // Tests run from the package root; scenario paths below are relative to it.
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+pub fn run_harness(args: &[&str], out: &Path) -> Output {
+    harness()
+        .args(["run", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("the harness binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Kills and reaps the child when dropped, so a failing test leaves no process behind.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn spawn_harness(args: &[&str]) -> ChildGuard {
+    ChildGuard(
+        harness()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the harness binary starts"),
+    )
+}

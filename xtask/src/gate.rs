@@ -1,0 +1,48 @@
+//! `cargo xtask gate`: the CI quality gate. Builds `refpipe` (the default target) so the
+//! harness finds it next to its own executable, then runs `harness run` with the same flags.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use harness::cli::RunArgs;
+use harness::exit_codes;
+
+#[derive(Debug, clap::Args)]
+pub struct Gate {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+impl Gate {
+    pub fn run(self) -> ExitCode {
+        // Paths on the command line are relative to the workspace root, wherever cargo was
+        // invoked from.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."));
+        if let Err(e) = std::env::set_current_dir(root) {
+            eprintln!(
+                "error: cannot enter the workspace root `{}`: {e}",
+                root.display()
+            );
+            return ExitCode::from(exit_codes::HARNESS_ERROR);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!("    Building refpipe (cargo build -p pipeline)");
+        match Command::new(cargo)
+            .args(["build", "--quiet", "-p", "pipeline", "--bin", "refpipe"])
+            .status()
+        {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                eprintln!("error: building refpipe failed ({s})");
+                return ExitCode::from(exit_codes::HARNESS_ERROR);
+            }
+            Err(e) => {
+                eprintln!("error: cannot run cargo to build refpipe: {e}");
+                return ExitCode::from(exit_codes::HARNESS_ERROR);
+            }
+        }
+        harness::cli::run(&self.run)
+    }
+}
