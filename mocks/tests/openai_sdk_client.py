@@ -12,7 +12,7 @@ try:
 except ImportError:
     print(
         "the `openai` package is not installed for this python3 "
-        "(hint: python3 -m pip install 'openai>=1.40,<3'; .ci/run does this)",
+        "(hint: python3 -m pip install 'openai>=1.40,<4'; .ci/run does this)",
         file=sys.stderr,
     )
     sys.exit(3)

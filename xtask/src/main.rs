@@ -2,6 +2,7 @@
 //! harness library.
 
 mod gate;
+mod test;
 
 use std::process::ExitCode;
 
@@ -13,10 +14,13 @@ use clap::Parser;
 enum Task {
     /// Build the reference pipeline, run the scenarios against it, write the reports.
     Gate(gate::Gate),
+    /// Install what the tests need beyond Rust (when missing), then `cargo test --workspace`.
+    Test(test::Test),
 }
 
 fn main() -> ExitCode {
     match Task::parse() {
         Task::Gate(cmd) => cmd.run(),
+        Task::Test(cmd) => cmd.run(),
     }
 }
