@@ -80,7 +80,8 @@ impl Message {
 }
 
 /// What the coder is told to fix in its next draft.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Feedback {
     /// The last draft failed to execute.
     Execution(Execution),

@@ -2,18 +2,20 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::errors::{RequestError, chain};
-use crate::flow::Pipeline;
+use crate::flow::{Checkpoint, NoJournal, Pipeline};
 use crate::output::{RunResult, Status};
 use crate::progress::{Progress, human};
 use crate::request::parse_request;
 use crate::serve::{ServeOptions, serve};
+use crate::store::Store;
 
 /// The exit codes of refpipe, in one place.
 pub(crate) mod exit {
@@ -51,6 +53,8 @@ Environment (read once at start; an empty value counts as unset):
   REFPIPE_PRICE_OUTPUT_PER_1K USD per 1000 completion tokens [default: 0.0006]
   REFPIPE_SEED                seeds retry jitter, for reproducible runs [default: from the OS]
   REFPIPE_API_TOKEN           serve only: require `Authorization: Bearer <token>` on /runs
+  REFPIPE_FRAGILE             1 turns the resilience off, like --fragile [default: 0]
+  REFPIPE_STATE_DIR           serve only: persist runs in this directory, like --state-dir
 Durations are like 30s, 200ms, 1m. HTTP_PROXY and NO_PROXY apply as usual.
 
 Exit codes:
@@ -71,18 +75,37 @@ document to stdout, also when the run fails or is refused, and progress to stder
    \"execution\", \"critic\", \"refinement_iterations\", \"execution_attempts\",
    \"llm_requests\": {\"planner\", \"coder\", \"critic\"}, \"provider_calls\": {\"primary\",
    \"fallback\"}, \"usage\", \"cost_usd\", \"degraded_reason\", \"error\": {\"kind\", \"message\",
-   \"agent\"}}";
+   \"agent\"}, \"mode\": \"resilient\"|\"fragile\"}
+
+Fragile mode (--fragile or REFPIPE_FRAGILE=1) turns the resilience off, so that a chaos
+suite can show its scenarios bite (they must pass normally and fail in fragile mode): no
+retries (the first failure is final, Retry-After is ignored), no circuit breaker, no
+fallback provider, no re-ask of a malformed reply, a failed critic fails the run instead
+of degrading it, and a failed execution fails it (executor_failed) instead of going back
+to the coder. Such a failure's error.message ends in `(fragile mode: …)`, naming what was
+switched off, e.g. `… HTTP 429 Too Many Requests … (fragile mode: no retries)`.";
 
 const SERVE_HELP: &str = "\
-Serves runs over HTTP, state in memory.
+Serves runs over HTTP, state in memory, or also on disk with --state-dir.
 
 Prints `listening on http://ADDR` as the first line on stdout, then serves:
   POST /runs       the run request as body -> 202 {\"id\"}; 400 with the result document
-                   if the request is invalid
-  GET /runs/{id}   -> {\"id\", \"state\": \"queued\"|\"running\"|\"done\", \"result\"}; 404 if unknown
+                   if the request is invalid; 503 if it cannot be saved in the state dir
+  GET /runs/{id}   -> {\"id\", \"state\": \"queued\"|\"running\"|\"done\", \"result\",
+                   \"resumed\": bool, \"resume_count\": n}; 404 if unknown
   GET /health      -> {\"status\": \"ok\"}
 With REFPIPE_API_TOKEN set, /runs routes answer 401 without `Authorization: Bearer <token>`.
-Stops on SIGINT or SIGTERM.";
+Stops on SIGINT or SIGTERM.
+
+With a state directory (--state-dir or REFPIPE_STATE_DIR), every run is saved there as one
+JSON file, atomically, as it progresses: queued, running, after each step (plan, code,
+execution, critic verdict, with the iteration count and usage), done. After a restart,
+even a SIGKILL, finished runs are served as they were, and runs that were queued or
+running are resumed at the step after their last finished one, without repeating the LLM
+calls before it (`resumed: true`). Run ids stay unique across restarts. A file that is not
+a run record is reported on stderr and skipped. One process per state directory. An
+unusable directory is a configuration error (exit code 3). In fragile mode the state
+directory is not used.";
 
 /// refpipe: a reference multi-agent pipeline (planner, coder, executor, critic) over an
 /// OpenAI-compatible API.
@@ -102,10 +125,19 @@ pub struct Cli {
 enum Command {
     /// Run one request read from stdin; print its result document on stdout.
     #[command(long_about = RUN_HELP, after_long_help = ENVIRONMENT)]
-    Run,
+    Run(RunArgs),
     /// Serve runs over HTTP: submit, poll, health.
     #[command(long_about = SERVE_HELP, after_long_help = ENVIRONMENT)]
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Turn the resilience off: no retries, breaker, fallback, re-ask, degradation or
+    /// refinement after a failed execution; the first failure is final
+    /// [env: REFPIPE_FRAGILE=1].
+    #[arg(long)]
+    fragile: bool,
 }
 
 #[derive(Debug, Args)]
@@ -117,28 +149,41 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_runs: u32,
+    /// Turn the resilience off, as for `run`; runs are then kept in memory only
+    /// [env: REFPIPE_FRAGILE=1].
+    #[arg(long)]
+    fragile: bool,
+    /// Persist runs in DIR (created if missing), so that they survive a restart
+    /// [env: REFPIPE_STATE_DIR].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 impl Cli {
     /// Runs the command and returns the process's exit code.
     pub fn run(self) -> ExitCode {
         ExitCode::from(match self.command {
-            Command::Run => run_once(),
+            Command::Run(args) => run_once(args),
             Command::Serve(args) => serve_forever(args),
         })
     }
 }
 
-fn run_once() -> u8 {
+fn run_once(args: RunArgs) -> u8 {
     let log = Progress::stderr();
-    let config = match Config::from_env() {
+    let mode = Mode::requested(args.fragile);
+    let refuse = |kind, error: &dyn std::error::Error, code| refuse(&log, mode, kind, error, code);
+    let mut config = match Config::from_env() {
         Ok(config) => config,
-        Err(error) => return refuse(&log, "config", &error, exit::CONFIG),
+        Err(error) => return refuse("config", &error, exit::CONFIG),
     };
+    if args.fragile {
+        config.mode = Mode::Fragile;
+    }
+    announce_mode(&log, config.mode);
     let mut body = Vec::new();
     if let Err(error) = io::stdin().read_to_end(&mut body) {
         return refuse(
-            &log,
             "validation",
             &RequestError::Read(error),
             exit::INVALID_INPUT,
@@ -146,11 +191,11 @@ fn run_once() -> u8 {
     }
     let request = match parse_request(&body, config.max_prompt_chars) {
         Ok(request) => request,
-        Err(error) => return refuse(&log, "validation", &error, exit::INVALID_INPUT),
+        Err(error) => return refuse("validation", &error, exit::INVALID_INPUT),
     };
     let pipeline = match Pipeline::new(&config) {
         Ok(pipeline) => pipeline,
-        Err(error) => return refuse(&log, "config", &error, exit::CONFIG),
+        Err(error) => return refuse("config", &error, exit::CONFIG),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -165,7 +210,7 @@ fn run_once() -> u8 {
         }
     };
     let started = Instant::now();
-    let result = runtime.block_on(pipeline.run(&request, &log));
+    let result = runtime.block_on(pipeline.run(&request, Checkpoint::start(), &NoJournal, &log));
     log.say(format_args!(
         "run {} in {}",
         result.status.as_str(),
@@ -179,10 +224,25 @@ fn run_once() -> u8 {
 }
 
 /// Reports a run refused before it started: on stderr, and as the result document.
-fn refuse(log: &Progress, kind: &'static str, error: &dyn std::error::Error, code: u8) -> u8 {
+fn refuse(
+    log: &Progress,
+    mode: Mode,
+    kind: &'static str,
+    error: &dyn std::error::Error,
+    code: u8,
+) -> u8 {
     log.say(format_args!("error: {}", chain(error)));
-    emit(&RunResult::refused(kind, error));
+    emit(&RunResult::refused(mode, kind, error));
     code
+}
+
+fn announce_mode(log: &Progress, mode: Mode) {
+    if mode == Mode::Fragile {
+        log.say(
+            "fragile mode: no retries, circuit breaker, fallback provider, re-ask, \
+             degradation or refinement after a failed execution",
+        );
+    }
 }
 
 fn emit(result: &RunResult) {
@@ -198,12 +258,26 @@ fn emit(result: &RunResult) {
 
 fn serve_forever(args: ServeArgs) -> u8 {
     let log = Progress::stderr();
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
             log.say(format_args!("error: {}", chain(&error)));
             return exit::CONFIG;
         }
+    };
+    if args.fragile {
+        config.mode = Mode::Fragile;
+    }
+    announce_mode(&log, config.mode);
+    let state_dir = match (args.state_dir.or(config.state_dir.take()), config.mode) {
+        (Some(dir), Mode::Fragile) => {
+            log.say(format_args!(
+                "fragile mode: the state directory `{}` is not used; runs are kept in memory only",
+                dir.display()
+            ));
+            None
+        }
+        (dir, _) => dir,
     };
     let pipeline = match Pipeline::new(&config) {
         Ok(pipeline) => pipeline,
@@ -212,11 +286,22 @@ fn serve_forever(args: ServeArgs) -> u8 {
             return exit::CONFIG;
         }
     };
+    let state = match state_dir {
+        Some(dir) => match Store::open(&dir, &log.scoped("state")) {
+            Ok(opened) => Some(opened),
+            Err(error) => {
+                log.say(format_args!("error: {}", chain(&error)));
+                return exit::CONFIG;
+            }
+        },
+        None => None,
+    };
     let options = ServeOptions {
         listen: args.listen,
         max_concurrent_runs: args.max_concurrent_runs as usize,
         api_token: config.api_token,
         max_prompt_chars: config.max_prompt_chars,
+        state,
     };
     let served = tokio::runtime::Runtime::new()
         .map_err(crate::errors::ServeError::Serve)
@@ -249,5 +334,51 @@ mod tests {
         };
         assert_eq!(args.listen.to_string(), "127.0.0.1:0");
         assert_eq!(args.max_concurrent_runs, 8);
+        assert!(!args.fragile);
+        assert_eq!(args.state_dir, None);
+    }
+
+    #[test]
+    fn fragile_and_state_dir_flags() {
+        let cli = Cli::try_parse_from(["refpipe", "run", "--fragile"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Run(RunArgs { fragile: true })
+        ));
+        let cli = Cli::try_parse_from(["refpipe", "serve", "--fragile", "--state-dir", "/tmp/s"])
+            .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert!(args.fragile);
+        assert_eq!(args.state_dir, Some(PathBuf::from("/tmp/s")));
+    }
+
+    #[test]
+    fn help_documents_the_switches() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for needle in [
+            "REFPIPE_FRAGILE",
+            "REFPIPE_STATE_DIR",
+            "--fragile",
+            "--state-dir",
+            "\"resumed\"",
+            "resume_count",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+        let help = command
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for needle in ["--fragile", "(fragile mode: no retries)", "\"mode\""] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
     }
 }

@@ -3,7 +3,10 @@
 //! [`Config::from_lookup`] takes the variable source as a function, so tests need not
 //! touch the process environment. A variable set to the empty string counts as unset.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::errors::ConfigError;
 use crate::retry::RetryPolicy;
@@ -21,6 +24,34 @@ pub(crate) struct ProviderConfig {
 pub(crate) struct Prices {
     pub(crate) input_per_1k: f64,
     pub(crate) output_per_1k: f64,
+}
+
+/// Whether refpipe's resilience is on; `mode` in the result document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Mode {
+    /// The product: retries, circuit breakers, the fallback provider, the re-ask of a
+    /// malformed reply, degradation without the critic, failed executions fed back to the
+    /// coder, and (`serve` with a state directory) runs that survive a restart.
+    Resilient,
+    /// All of that switched off (`REFPIPE_FRAGILE=1` or `--fragile`): the first failure is
+    /// final, and the result's `error.message` ends in `(fragile mode: …)`, naming what was
+    /// switched off. A chaos suite runs its scenarios against both modes to show that they
+    /// bite: each must pass against `resilient` and fail against `fragile`.
+    Fragile,
+}
+
+impl Mode {
+    /// The mode asked for by `--fragile` (`flag`) or `REFPIPE_FRAGILE`, read leniently: for
+    /// the document of a run refused before its configuration could be read.
+    pub(crate) fn requested(flag: bool) -> Self {
+        let env = Env(&|name: &str| std::env::var(name).ok());
+        if flag || matches!(env.flag("REFPIPE_FRAGILE"), Ok(Some(true))) {
+            Self::Fragile
+        } else {
+            Self::Resilient
+        }
+    }
 }
 
 /// Everything refpipe reads from the environment.
@@ -42,6 +73,10 @@ pub(crate) struct Config {
     pub(crate) seed: Option<u64>,
     /// When set, `serve` requires `Authorization: Bearer <token>` on `/runs`.
     pub(crate) api_token: Option<String>,
+    /// `REFPIPE_FRAGILE`; `--fragile` overrides it.
+    pub(crate) mode: Mode,
+    /// `REFPIPE_STATE_DIR`: where `serve` persists its runs; `--state-dir` overrides it.
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -97,6 +132,11 @@ impl Config {
             },
             seed: env.optional_number("REFPIPE_SEED")?,
             api_token: env.secret("REFPIPE_API_TOKEN")?,
+            mode: match env.flag("REFPIPE_FRAGILE")? {
+                Some(true) => Mode::Fragile,
+                Some(false) | None => Mode::Resilient,
+            },
+            state_dir: env.get("REFPIPE_STATE_DIR").map(PathBuf::from),
         })
     }
 }
@@ -233,6 +273,22 @@ impl Env<'_> {
         Ok(Some(parsed))
     }
 
+    /// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`, in any case.
+    fn flag(&self, var: &'static str) -> Result<Option<bool>, ConfigError> {
+        let Some(value) = self.get(var) else {
+            return Ok(None);
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(Self::invalid(
+                var,
+                &value,
+                "not a switch (hint: use `1` to turn it on, `0` to turn it off)",
+            )),
+        }
+    }
+
     fn price(&self, var: &'static str, default: f64) -> Result<f64, ConfigError> {
         let Some(value) = self.get(var) else {
             return Ok(default);
@@ -289,6 +345,33 @@ mod tests {
         assert_eq!(c.prices.output_per_1k, 0.0006);
         assert_eq!(c.seed, None);
         assert_eq!(c.api_token, None);
+        assert_eq!(c.mode, Mode::Resilient);
+        assert_eq!(c.state_dir, None);
+    }
+
+    #[test]
+    fn fragile_switch_and_state_dir() {
+        for on in ["1", "true", "YES", "on"] {
+            assert_eq!(
+                config(&[("REFPIPE_FRAGILE", on)]).unwrap().mode,
+                Mode::Fragile
+            );
+        }
+        for off in ["0", "false", "No", "off", ""] {
+            let mode = config(&[("REFPIPE_FRAGILE", off)]).unwrap().mode;
+            assert_eq!(mode, Mode::Resilient, "{off:?}");
+        }
+        let message = config(&[("REFPIPE_FRAGILE", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(
+                "environment variable `REFPIPE_FRAGILE` has invalid value `maybe`: not a switch"
+            ),
+            "{message}"
+        );
+        let c = config(&[("REFPIPE_STATE_DIR", "/var/lib/refpipe")]).unwrap();
+        assert_eq!(c.state_dir, Some(PathBuf::from("/var/lib/refpipe")));
     }
 
     #[test]

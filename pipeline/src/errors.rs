@@ -150,8 +150,21 @@ pub(crate) enum AgentError {
         role: Role,
         failures: Vec<CallError>,
     },
-    #[error("{role} agent's reply is malformed, also after one re-ask: {problem}")]
-    Malformed { role: Role, problem: String },
+    #[error("{role} agent's reply is malformed{}: {problem}", after_reask(.reasked))]
+    Malformed {
+        role: Role,
+        problem: String,
+        /// Whether the agent was asked once more (always, but in fragile mode).
+        reasked: bool,
+    },
+}
+
+fn after_reask(reasked: &bool) -> &'static str {
+    if *reasked {
+        ", also after one re-ask"
+    } else {
+        ""
+    }
 }
 
 /// Why a run failed (exit code 1).
@@ -170,6 +183,16 @@ pub(crate) enum RunError {
         budget: u32,
         errors: Vec<String>,
     },
+    /// Fragile mode: the failed execution was not fed back to the coder.
+    #[error("execution attempt {attempts} failed: {}", summary(.errors))]
+    ExecutionNotRefined { attempts: u32, errors: Vec<String> },
+    /// Fragile mode: `failure` is what the switched-off resilience (`missing`) would have
+    /// handled. Rendered as the failure's whole chain, then `(fragile mode: <missing>)`.
+    #[error("{} (fragile mode: {missing})", chain(.failure.as_ref()))]
+    Fragile {
+        failure: Box<RunError>,
+        missing: String,
+    },
 }
 
 impl RunError {
@@ -179,7 +202,8 @@ impl RunError {
             Self::Agent(AgentError::Llm { .. }) => "llm_error",
             Self::Agent(AgentError::Malformed { .. }) => "malformed_llm_output",
             Self::Executor(_) => "executor_error",
-            Self::ExecutionFailed { .. } => "executor_failed",
+            Self::ExecutionFailed { .. } | Self::ExecutionNotRefined { .. } => "executor_failed",
+            Self::Fragile { failure, .. } => failure.kind(),
         }
     }
 
@@ -189,7 +213,10 @@ impl RunError {
             Self::Agent(AgentError::Llm { role, .. } | AgentError::Malformed { role, .. }) => {
                 role.as_str()
             }
-            Self::Executor(_) | Self::ExecutionFailed { .. } => "executor",
+            Self::Executor(_) | Self::ExecutionFailed { .. } | Self::ExecutionNotRefined { .. } => {
+                "executor"
+            }
+            Self::Fragile { failure, .. } => failure.agent(),
         }
     }
 }
@@ -213,6 +240,24 @@ pub(crate) enum ServeError {
     },
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+}
+
+/// The state directory of `serve` cannot be used, or a run cannot be saved in it.
+#[derive(Debug, Error)]
+pub(crate) enum StoreError {
+    #[error("cannot use `{}` as the state directory", .dir.display())]
+    Open {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot save run `{id}` in `{}`", .dir.display())]
+    Save {
+        id: String,
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// `error`, then each of its sources, joined by `: `.
@@ -275,6 +320,58 @@ mod tests {
             chain(&error),
             "planner agent's LLM call failed: primary provider failed: \
              HTTP 404 Not Found from `http://x/v1/chat/completions`: nope"
+        );
+    }
+
+    #[test]
+    fn fragile_failures_name_what_was_switched_off() {
+        let failure = RunError::Agent(AgentError::Llm {
+            role: Role::Planner,
+            failures: vec![CallError::Failed {
+                target: "primary provider",
+                attempts: 1,
+                source: status(429),
+            }],
+        });
+        let error = RunError::Fragile {
+            failure: Box::new(failure),
+            missing: "no retries".into(),
+        };
+        assert_eq!(
+            chain(&error),
+            "planner agent's LLM call failed: primary provider failed: \
+             HTTP 429 Too Many Requests from `http://x/v1/chat/completions`: nope \
+             (fragile mode: no retries)"
+        );
+        assert_eq!((error.kind(), error.agent()), ("llm_error", "planner"));
+
+        let malformed = |reasked| {
+            AgentError::Malformed {
+                role: Role::Coder,
+                problem: "content is not JSON".into(),
+                reasked,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            malformed(true),
+            "coder agent's reply is malformed, also after one re-ask: content is not JSON"
+        );
+        assert_eq!(
+            malformed(false),
+            "coder agent's reply is malformed: content is not JSON"
+        );
+        let not_refined = RunError::ExecutionNotRefined {
+            attempts: 1,
+            errors: vec!["NameError".into()],
+        };
+        assert_eq!(
+            not_refined.to_string(),
+            "execution attempt 1 failed: NameError"
+        );
+        assert_eq!(
+            (not_refined.kind(), not_refined.agent()),
+            ("executor_failed", "executor")
         );
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::errors::{AttemptError, CallError};
 use crate::http;
 use crate::progress::Progress;
@@ -32,7 +32,8 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// Sends code to the executor, retrying as the LLM client does (without a breaker).
+/// Sends code to the executor, retrying as the LLM client does (without a breaker); in
+/// fragile mode, once.
 pub(crate) struct ExecutorClient {
     http: reqwest::Client,
     url: String,
@@ -46,7 +47,13 @@ impl ExecutorClient {
             http,
             url: format!("{}/execute", config.executor_url),
             timeout: config.executor_timeout,
-            retry: config.retry,
+            retry: RetryPolicy {
+                max_retries: match config.mode {
+                    Mode::Resilient => config.retry.max_retries,
+                    Mode::Fragile => 0,
+                },
+                ..config.retry
+            },
         }
     }
 

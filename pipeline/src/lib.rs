@@ -16,16 +16,69 @@
 //!
 //! # Modes
 //!
-//! - `refpipe run` reads one request from stdin and writes exactly one JSON result document
-//!   to stdout, also on failure; progress lines (`refpipe: planner: calling http://…`) go
-//!   to stderr.
-//! - `refpipe serve [--listen ADDR] [--max-concurrent-runs N]` (default `127.0.0.1:0`, 8)
-//!   prints `listening on http://127.0.0.1:PORT` as its first stdout line, then serves
-//!   `POST /runs` (202 `{"id"}`; 400 with the result document if invalid),
-//!   `GET /runs/{id}` (`{"id", "state": "queued"|"running"|"done", "result": doc|null}`;
-//!   404 if unknown) and `GET /health` (`{"status": "ok"}`). With `REFPIPE_API_TOKEN` set,
-//!   `/runs` routes need `Authorization: Bearer <token>` (else 401 with
-//!   `{"error": {"kind": "unauthorized", "message"}}`). Stops cleanly on SIGINT/SIGTERM.
+//! - `refpipe run [--fragile]` reads one request from stdin and writes exactly one JSON
+//!   result document to stdout, also on failure; progress lines (`refpipe: planner:
+//!   calling http://…`) go to stderr.
+//! - `refpipe serve [--listen ADDR] [--max-concurrent-runs N] [--fragile] [--state-dir DIR]`
+//!   (default `127.0.0.1:0`, 8, resilient, in memory) prints `listening on
+//!   http://127.0.0.1:PORT` as its first stdout line, then serves `POST /runs` (202
+//!   `{"id"}`; 400 with the result document if invalid; 503 `{"error": {"kind":
+//!   "storage", "message"}}` if the run cannot be saved in the state directory),
+//!   `GET /runs/{id}` (`{"id", "state": "queued"|"running"|"done", "result": doc|null,
+//!   "resumed": bool, "resume_count": n}`; 404 if unknown) and `GET /health`
+//!   (`{"status": "ok"}`). With `REFPIPE_API_TOKEN` set, `/runs` routes need
+//!   `Authorization: Bearer <token>` (else 401 with `{"error": {"kind": "unauthorized",
+//!   "message"}}`). Stops cleanly (exit code 0) on SIGINT/SIGTERM.
+//!
+//! # Fragile mode
+//!
+//! `REFPIPE_FRAGILE=1` or `--fragile` (on `run` and `serve`) turns the resilience off, so
+//! that a chaos suite can prove its scenarios bite: each must pass against refpipe and fail
+//! against fragile refpipe. In fragile mode there are no retries (the first failure is
+//! final; `Retry-After` is ignored), no circuit breaker, no fallback provider, no re-ask of
+//! a malformed reply; a failed critic fails the run instead of degrading it; a failed
+//! execution fails the run (`executor_failed`) instead of going back to the coder; and
+//! `serve` keeps runs in memory only (the state directory is not used). The flow itself
+//! (planner, coder, executor, the critic's refinement loop, timeouts, validation) is
+//! unchanged, so a run without faults still completes.
+//!
+//! A failure that resilient mode would have handled ends its `error.message` with
+//! `(fragile mode: …)`, naming each piece of resilience that was missing: `no retries`,
+//! `Retry-After ignored`, `no fallback provider`, `no re-ask of a malformed reply`,
+//! `a critic failure fails the run instead of degrading it`, `a failed execution is not fed
+//! back to the coder`. For example, a planner answered with a 429:
+//!
+//! ```text
+//! planner agent's LLM call failed: primary provider failed: HTTP 429 Too Many Requests
+//! from `http://…/chat/completions`: slow down (fragile mode: no retries, Retry-After ignored)
+//! ```
+//!
+//! `error.kind` and `error.agent` are those of the failure itself (`llm_error`, `planner`
+//! here). A failure that resilience would not have helped either (a 404, a reply still
+//! malformed after the re-ask, a spent refinement budget) reads as it does in resilient
+//! mode. The result document says which mode ran in `mode`. In `serve`, a 404 for an
+//! unknown run says `(fragile mode: runs are kept in memory only, …)`.
+//!
+//! # Persistent serve state
+//!
+//! With `REFPIPE_STATE_DIR=<dir>` or `--state-dir <dir>` (the flag wins; created if missing;
+//! an unusable one is a configuration error, exit code 3), `serve` saves every run in
+//! `<dir>/run-N.json` as it progresses: the request, the state, a checkpoint after each
+//! finished step (the plan, the code, the execution, the critic's verdict, the iteration
+//! and attempt counters, the LLM request counts and usage, and the step to take next), and
+//! the result document once done. Each save writes a temporary file, fsyncs it, renames it
+//! over the old one and fsyncs the directory, so a crash never leaves half a file.
+//!
+//! At start, `serve` reads the directory back: finished runs are served as they were; runs
+//! that were queued or running when the last process stopped (SIGTERM, SIGKILL, a crash)
+//! are resumed at the step after their last finished one, without repeating the LLM calls
+//! of the steps before it, and run to the end. `GET /runs/{id}` reports `"resumed": true`
+//! and `resume_count`, the number of takeovers. The result's counters and usage cover the
+//! finished steps; a call that was in flight when the process stopped is made again, and
+//! counted once. Run ids are never reused across restarts.
+//! A file that is not a run record (half-written by something else, not JSON, another
+//! format) is reported on stderr and skipped. A save that fails later (a full disk) is
+//! reported on stderr and the run goes on in memory. One process per state directory.
 //!
 //! # Request
 //!
@@ -69,6 +122,8 @@
 //! | `REFPIPE_PRICE_OUTPUT_PER_1K` | `0.0006`      | USD per 1000 completion tokens                 |
 //! | `REFPIPE_SEED`                | from the OS   | seeds retry jitter                             |
 //! | `REFPIPE_API_TOKEN`           | none          | `serve`: bearer token required on `/runs`      |
+//! | `REFPIPE_FRAGILE`             | `0`           | `1` (or `true`, `yes`, `on`) for fragile mode, like `--fragile` |
+//! | `REFPIPE_STATE_DIR`           | none          | `serve`: persist runs here, like `--state-dir`  |
 //!
 //! Durations are humantime strings (`30s`, `200ms`); timeouts must be above zero.
 //!
@@ -93,6 +148,7 @@
 //!
 //! A malformed payload is re-asked once, with the bad reply and what is wrong with it
 //! appended; malformed again, the run fails with `malformed_llm_output` (the critic too).
+//! In fragile mode the first malformed payload fails the run.
 //! The `usage` of every response is summed; `cost_usd` prices it.
 //!
 //! # Resilience
@@ -111,13 +167,14 @@
 //!   the run ends `degraded`, with `degraded_reason`, `critic: null` and exit code 0.
 //! - The executor is retried like the LLM (429, 5xx, connection errors, timeouts), without
 //!   a breaker; after that the run fails with `executor_error`.
+//! - All of this is off in fragile mode (see above).
 //!
 //! # Result document
 //!
 //! Every key is always present, `null` where unknown:
 //!
 //! ```json
-//! {"status": "completed" | "degraded" | "failed",
+//! {"status": "completed" | "degraded" | "failed", "mode": "resilient" | "fragile",
 //!  "subtasks": [string], "code": string | null, "language": string | null,
 //!  "execution": {"success", "artifacts", "logs", "errors"} | null,
 //!  "critic": {"score", "needs_refinement", "issues"} | null,
@@ -133,7 +190,8 @@
 //! `execution_attempts` counts programs sent to the executor (the `attempt` field of its
 //! request). `error.kind` is `validation`, `config`, `llm_error`, `malformed_llm_output`,
 //! `executor_error` (the executor could not be reached or answered badly) or
-//! `executor_failed` (the program failed and the budget is spent); `error.agent` names
+//! `executor_failed` (the program failed and the budget is spent, or, in fragile mode, it
+//! failed at all); `error.agent` names
 //! `planner`, `coder`, `critic` or `executor` for runtime failures and is absent otherwise.
 
 mod agents;
@@ -150,5 +208,6 @@ mod request;
 mod retry;
 mod serve;
 mod sse;
+mod store;
 
 pub use cli::Cli;

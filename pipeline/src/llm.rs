@@ -2,7 +2,8 @@
 //!
 //! [`LlmClient::complete`] sends one agent request to the primary provider with retries
 //! behind its circuit breaker, then, if that fails for a retryable reason and a fallback is
-//! configured, to the fallback provider the same way. Each HTTP attempt is counted in
+//! configured, to the fallback provider the same way. In fragile mode there is one attempt
+//! at the primary, without a breaker, and no fallback. Each HTTP attempt is counted in
 //! [`LlmStats`] and every `usage` received is added to it.
 
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::agents::{Message, Role};
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, Mode, ProviderConfig};
 use crate::errors::{AttemptError, CallError, chain};
 use crate::http;
 use crate::output::{LlmStats, ProviderKind, Usage};
@@ -68,16 +69,17 @@ struct Provider {
     /// `{base}/chat/completions`.
     url: String,
     api_key: String,
-    breaker: Mutex<CircuitBreaker>,
+    /// `None` in fragile mode.
+    breaker: Option<Mutex<CircuitBreaker>>,
 }
 
 impl Provider {
-    fn new(kind: ProviderKind, config: &ProviderConfig, breaker: &CircuitBreaker) -> Self {
+    fn new(kind: ProviderKind, config: &ProviderConfig, breaker: Option<&CircuitBreaker>) -> Self {
         Self {
             kind,
             url: format!("{}/chat/completions", config.base_url),
             api_key: config.api_key.clone(),
-            breaker: Mutex::new(breaker.clone()),
+            breaker: breaker.map(|b| Mutex::new(b.clone())),
         }
     }
 
@@ -95,26 +97,37 @@ pub(crate) struct LlmClient {
     model: String,
     timeout: Duration,
     retry: RetryPolicy,
-    /// The primary, then the fallback if configured.
+    /// The primary, then the fallback if configured (and not in fragile mode).
     providers: Vec<Provider>,
 }
 
 impl LlmClient {
+    /// The client `config` describes; in fragile mode without retries, breakers, fallback.
     pub(crate) fn new(config: &Config, http: reqwest::Client) -> Self {
+        let resilient = config.mode == Mode::Resilient;
         let breaker = CircuitBreaker::new(config.breaker_threshold, config.breaker_cooldown);
+        let breaker = resilient.then_some(&breaker);
         let mut providers = vec![Provider::new(
             ProviderKind::Primary,
             &config.primary,
-            &breaker,
+            breaker,
         )];
-        if let Some(fallback) = &config.fallback {
-            providers.push(Provider::new(ProviderKind::Fallback, fallback, &breaker));
+        if let Some(fallback) = config.fallback.as_ref().filter(|_| resilient) {
+            providers.push(Provider::new(ProviderKind::Fallback, fallback, breaker));
         }
+        let retry = RetryPolicy {
+            max_retries: if resilient {
+                config.retry.max_retries
+            } else {
+                0
+            },
+            ..config.retry
+        };
         Self {
             http,
             model: config.model.clone(),
             timeout: config.llm_timeout,
-            retry: config.retry,
+            retry,
             providers,
         }
     }
@@ -143,7 +156,7 @@ impl LlmClient {
                 provider.name(),
                 &self.retry,
                 jitter,
-                Some(&provider.breaker),
+                provider.breaker.as_ref(),
                 log,
                 |number| {
                     stats.count_attempt(request.role, provider.kind);

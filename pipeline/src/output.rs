@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::agents::{Role, Verdict};
-use crate::config::Prices;
+use crate::config::{Mode, Prices};
 use crate::errors::chain;
 use crate::executor::Execution;
 
@@ -69,7 +69,7 @@ impl Usage {
 }
 
 /// HTTP attempts per agent role.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RoleCounts {
     pub(crate) planner: u32,
     pub(crate) coder: u32,
@@ -77,7 +77,7 @@ pub(crate) struct RoleCounts {
 }
 
 /// HTTP attempts per LLM provider.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ProviderCounts {
     pub(crate) primary: u32,
     pub(crate) fallback: u32,
@@ -91,7 +91,7 @@ pub(crate) enum ProviderKind {
 }
 
 /// What a run spent on the LLM: attempts and tokens.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct LlmStats {
     pub(crate) llm_requests: RoleCounts,
     pub(crate) provider_calls: ProviderCounts,
@@ -115,10 +115,10 @@ impl LlmStats {
     }
 }
 
-/// The result document of one run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct RunResult {
-    pub(crate) status: Status,
+/// What a run has produced so far: the part of the result document the steps fill in.
+/// A serve-mode checkpoint saves it, so its fields read back as they were written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Work {
     pub(crate) subtasks: Vec<String>,
     pub(crate) code: Option<String>,
     pub(crate) language: Option<String>,
@@ -128,6 +128,15 @@ pub(crate) struct RunResult {
     pub(crate) execution_attempts: u32,
     #[serde(flatten)]
     pub(crate) stats: LlmStats,
+}
+
+/// The result document of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RunResult {
+    pub(crate) status: Status,
+    pub(crate) mode: Mode,
+    #[serde(flatten)]
+    pub(crate) work: Work,
     pub(crate) cost_usd: f64,
     pub(crate) degraded_reason: Option<String>,
     pub(crate) error: Option<ErrorDoc>,
@@ -135,17 +144,11 @@ pub(crate) struct RunResult {
 
 impl RunResult {
     /// A run that has not started: status `failed`, nothing done yet. The flow fills it in.
-    pub(crate) fn empty() -> Self {
+    pub(crate) fn empty(mode: Mode) -> Self {
         Self {
             status: Status::Failed,
-            subtasks: Vec::new(),
-            code: None,
-            language: None,
-            execution: None,
-            critic: None,
-            refinement_iterations: 0,
-            execution_attempts: 0,
-            stats: LlmStats::default(),
+            mode,
+            work: Work::default(),
             cost_usd: 0.0,
             degraded_reason: None,
             error: None,
@@ -153,14 +156,14 @@ impl RunResult {
     }
 
     /// A run refused before it started, for `error` of the given `kind`.
-    pub(crate) fn refused(kind: &'static str, error: &dyn std::error::Error) -> Self {
+    pub(crate) fn refused(mode: Mode, kind: &'static str, error: &dyn std::error::Error) -> Self {
         Self {
             error: Some(ErrorDoc {
                 kind,
                 message: chain(error),
                 agent: None,
             }),
-            ..Self::empty()
+            ..Self::empty(mode)
         }
     }
 }
@@ -173,11 +176,11 @@ mod tests {
 
     #[test]
     fn every_key_is_present() {
-        let doc = serde_json::to_value(RunResult::empty()).unwrap();
+        let doc = serde_json::to_value(RunResult::empty(Mode::Resilient)).unwrap();
         assert_eq!(
             doc,
             json!({
-                "status": "failed", "subtasks": [], "code": null, "language": null,
+                "status": "failed", "mode": "resilient", "subtasks": [], "code": null, "language": null,
                 "execution": null, "critic": null, "refinement_iterations": 0,
                 "execution_attempts": 0,
                 "llm_requests": {"planner": 0, "coder": 0, "critic": 0},
@@ -186,6 +189,66 @@ mod tests {
                 "cost_usd": 0.0, "degraded_reason": null, "error": null,
             })
         );
+    }
+
+    #[test]
+    fn keys_keep_their_order() {
+        let text = serde_json::to_string(&RunResult::empty(Mode::Fragile)).unwrap();
+        let keys = [
+            "status",
+            "mode",
+            "subtasks",
+            "code",
+            "language",
+            "execution",
+            "critic",
+            "refinement_iterations",
+            "execution_attempts",
+            "llm_requests",
+            "provider_calls",
+            "usage",
+            "cost_usd",
+            "degraded_reason",
+            "error",
+        ];
+        let positions: Vec<_> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(positions.is_sorted(), "{text}");
+        assert!(text.contains(r#""mode":"fragile""#), "{text}");
+    }
+
+    #[test]
+    fn work_reads_back_as_written() {
+        let mut work = Work {
+            subtasks: vec!["blade".into()],
+            code: Some("print(1)".into()),
+            language: Some("python".into()),
+            execution: Some(Execution {
+                success: true,
+                artifacts: vec!["a".into()],
+                logs: "ran".into(),
+                errors: vec![],
+            }),
+            critic: Some(Verdict {
+                score: 7.5,
+                needs_refinement: true,
+                issues: vec!["dull".into()],
+            }),
+            refinement_iterations: 1,
+            execution_attempts: 2,
+            stats: LlmStats::default(),
+        };
+        work.stats
+            .count_attempt(Role::Planner, ProviderKind::Fallback);
+        work.stats.usage.add(Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            total_tokens: 7,
+        });
+        let text = serde_json::to_string(&work).unwrap();
+        assert_eq!(serde_json::from_str::<Work>(&text).unwrap(), work);
     }
 
     #[test]

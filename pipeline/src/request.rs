@@ -1,12 +1,12 @@
 //! The run request and its validation.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::errors::RequestError;
 
 /// What to build: `{"prompt", "max_iterations", "stream", "language"}`.
-/// Unknown fields are ignored.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Unknown fields are ignored. Serialised only into serve's state directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RunRequest {
     pub(crate) prompt: String,
     /// Refinement iterations allowed after the first attempt.

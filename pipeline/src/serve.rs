@@ -1,13 +1,20 @@
-//! `refpipe serve`: runs over HTTP, state in memory.
+//! `refpipe serve`: runs over HTTP, state in memory, or also on disk with a state directory.
 //!
 //! | Route             | Answer                                                          |
 //! |-------------------|-----------------------------------------------------------------|
-//! | `POST /runs`      | 202 `{"id"}`; 400 with the result document if invalid          |
-//! | `GET /runs/{id}`  | 200 `{"id", "state", "result"}`; 404 for an unknown id          |
+//! | `POST /runs`      | 202 `{"id"}`; 400 with the result document if invalid; 503 if   |
+//! |                   | the run cannot be saved in the state directory                  |
+//! | `GET /runs/{id}`  | 200 `{"id", "state", "result", "resumed", "resume_count"}`; 404 |
+//! |                   | for an unknown id                                               |
 //! | `GET /health`     | 200 `{"status": "ok"}`                                          |
 //!
 //! With an API token configured, `/runs` routes answer 401 without
 //! `Authorization: Bearer <token>`.
+//!
+//! With a state directory ([`crate::store`]), every run is saved when it is queued, when it
+//! starts, after each step, and when it is done. At start, finished runs are served as they
+//! were, and runs that were queued or running are resumed at the step after their last
+//! finished one (`resumed: true`, `resume_count` counting the takeovers).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,15 +29,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::errors::ServeError;
-use crate::flow::Pipeline;
+use crate::config::Mode;
+use crate::errors::{ServeError, chain};
+use crate::flow::{Checkpoint, Journal, Pipeline};
 use crate::output::RunResult;
 use crate::progress::Progress;
-use crate::request::parse_request;
+use crate::request::{RunRequest, parse_request};
 use crate::retry::lock;
+use crate::store::{Opened, RunRecord, RunState, Store, run_id};
 
 /// How to serve.
 pub(crate) struct ServeOptions {
@@ -39,22 +48,31 @@ pub(crate) struct ServeOptions {
     pub(crate) max_concurrent_runs: usize,
     pub(crate) api_token: Option<String>,
     pub(crate) max_prompt_chars: usize,
+    /// The opened state directory, if runs are persisted.
+    pub(crate) state: Option<Opened>,
 }
 
 struct App {
     pipeline: Pipeline,
     runs: Mutex<HashMap<String, Entry>>,
-    next_id: AtomicU64,
+    /// The number of the next run id.
+    next_number: AtomicU64,
     slots: Semaphore,
     api_token: Option<String>,
     max_prompt_chars: usize,
+    store: Option<Store>,
     log: Progress,
 }
 
-enum Entry {
+struct Entry {
+    state: EntryState,
+    resume_count: u32,
+}
+
+enum EntryState {
     Queued,
     Running,
-    Done(Box<RunResult>),
+    Done(Arc<Value>),
 }
 
 /// `GET /runs/{id}`.
@@ -62,11 +80,13 @@ enum Entry {
 struct RunStatus<'a> {
     id: &'a str,
     state: &'static str,
-    result: Option<&'a RunResult>,
+    result: Option<&'a Value>,
+    resumed: bool,
+    resume_count: u32,
 }
 
-/// Binds, prints `listening on http://ADDR` as the first line on stdout, and serves until
-/// SIGINT or SIGTERM.
+/// Binds, prints `listening on http://ADDR` as the first line on stdout, resumes the runs
+/// of the state directory that had not finished, and serves until SIGINT or SIGTERM.
 pub(crate) async fn serve(
     options: ServeOptions,
     pipeline: Pipeline,
@@ -82,15 +102,21 @@ pub(crate) async fn serve(
     announce(addr)?;
     log.say(format_args!("serving on http://{addr}"));
 
+    let (store, saved, next_number) = match options.state {
+        Some(opened) => (Some(opened.store), opened.runs, opened.next_number),
+        None => (None, Vec::new(), 1),
+    };
     let app = Arc::new(App {
         pipeline,
         runs: Mutex::default(),
-        next_id: AtomicU64::new(1),
+        next_number: AtomicU64::new(next_number),
         slots: Semaphore::new(options.max_concurrent_runs),
         api_token: options.api_token,
         max_prompt_chars: options.max_prompt_chars,
+        store,
         log: log.clone(),
     });
+    app.take_over(saved);
     let router = Router::new()
         .route("/health", get(health))
         .route("/runs", post(submit))
@@ -121,27 +147,104 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     let request = match parse_request(&body, app.max_prompt_chars) {
         Ok(request) => request,
         Err(error) => {
-            let result = RunResult::refused("validation", &error);
+            let result = RunResult::refused(app.pipeline.mode(), "validation", &error);
             return (StatusCode::BAD_REQUEST, Json(result)).into_response();
         }
     };
-    let id = format!("run-{}", app.next_id.fetch_add(1, Ordering::Relaxed));
-    lock(&app.runs).insert(id.clone(), Entry::Queued);
-    app.log.say(format_args!("{id}: queued"));
-    tokio::spawn({
-        let app = Arc::clone(&app);
-        let id = id.clone();
-        async move {
-            // never closed, so acquiring only waits
-            let _slot = app.slots.acquire().await;
-            app.set(&id, Entry::Running);
-            let result = app.pipeline.run(&request, &app.log.scoped(&id)).await;
-            app.log
-                .say(format_args!("{id}: {}", result.status.as_str()));
-            app.set(&id, Entry::Done(Box::new(result)));
+    let id = run_id(app.next_number.fetch_add(1, Ordering::Relaxed));
+    if let Some(store) = &app.store {
+        let record = RunRecord::new(&id, &request, RunState::Queued, 0);
+        if let Err(error) = store.save(&record).await {
+            let message = chain(&error);
+            app.log.say(format_args!("{id}: refused: {message}"));
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, "storage", &message);
         }
-    });
+    }
+    app.insert(&id, EntryState::Queued, 0);
+    app.log.say(format_args!("{id}: queued"));
+    tokio::spawn(execute(
+        Arc::clone(&app),
+        id.clone(),
+        request,
+        Checkpoint::start(),
+        0,
+    ));
     (StatusCode::ACCEPTED, Json(json!({"id": id}))).into_response()
+}
+
+/// Runs one run from `checkpoint` to the end, once a slot is free, saving it as it goes.
+async fn execute(
+    app: Arc<App>,
+    id: String,
+    request: RunRequest,
+    checkpoint: Checkpoint,
+    resume_count: u32,
+) {
+    // never closed, so acquiring only waits
+    let _slot = app.slots.acquire().await;
+    app.set(&id, EntryState::Running);
+    let journal = RunJournal {
+        app: &app,
+        id: &id,
+        request: &request,
+        resume_count,
+    };
+    journal
+        .save(RunState::Running, Some(checkpoint.clone()), None)
+        .await;
+    let result = app
+        .pipeline
+        .run(&request, checkpoint, &journal, &app.log.scoped(&id))
+        .await;
+    app.log
+        .say(format_args!("{id}: {}", result.status.as_str()));
+    let result = Arc::new(
+        serde_json::to_value(&result).expect("a result document is plain JSON, always valid"),
+    );
+    // saved before it is shown, so that no client sees a result that a restart would lose
+    journal
+        .save(RunState::Done, None, Some(Value::clone(&result)))
+        .await;
+    app.set(&id, EntryState::Done(result));
+}
+
+/// Saves a run's progress in the state directory, if there is one.
+struct RunJournal<'a> {
+    app: &'a App,
+    id: &'a str,
+    request: &'a RunRequest,
+    resume_count: u32,
+}
+
+impl RunJournal<'_> {
+    /// A failed save is reported and the run goes on: it is still served from memory, and
+    /// a restart would resume it from its last saved step.
+    async fn save(&self, state: RunState, checkpoint: Option<Checkpoint>, result: Option<Value>) {
+        let Some(store) = &self.app.store else {
+            return;
+        };
+        let record = RunRecord {
+            checkpoint,
+            result,
+            ..RunRecord::new(self.id, self.request, state, self.resume_count)
+        };
+        if let Err(error) = store.save(&record).await {
+            self.app.log.say(format_args!(
+                "{}: {}; the run goes on",
+                self.id,
+                chain(&error)
+            ));
+        }
+    }
+}
+
+impl Journal for RunJournal<'_> {
+    async fn step_done(&self, checkpoint: &Checkpoint) {
+        if self.app.store.is_some() {
+            self.save(RunState::Running, Some(checkpoint.clone()), None)
+                .await;
+        }
+    }
 }
 
 async fn status(
@@ -154,25 +257,82 @@ async fn status(
     }
     let runs = lock(&app.runs);
     let Some(entry) = runs.get(&id) else {
-        let message = format!("no run with id `{id}`");
+        let mut message = format!("no run with id `{id}`");
+        if app.pipeline.mode() == Mode::Fragile {
+            message.push_str(
+                " (fragile mode: runs are kept in memory only, so a restart forgets them)",
+            );
+        }
         return error_response(StatusCode::NOT_FOUND, "not_found", &message);
     };
-    let (state, result) = match entry {
-        Entry::Queued => ("queued", None),
-        Entry::Running => ("running", None),
-        Entry::Done(result) => ("done", Some(&**result)),
+    let (state, result) = match &entry.state {
+        EntryState::Queued => ("queued", None),
+        EntryState::Running => ("running", None),
+        EntryState::Done(result) => ("done", Some(&**result)),
     };
     Json(RunStatus {
         id: &id,
         state,
         result,
+        resumed: entry.resume_count > 0,
+        resume_count: entry.resume_count,
     })
     .into_response()
 }
 
 impl App {
-    fn set(&self, id: &str, entry: Entry) {
+    fn insert(&self, id: &str, state: EntryState, resume_count: u32) {
+        let entry = Entry {
+            state,
+            resume_count,
+        };
         lock(&self.runs).insert(id.to_owned(), entry);
+    }
+
+    fn set(&self, id: &str, state: EntryState) {
+        if let Some(entry) = lock(&self.runs).get_mut(id) {
+            entry.state = state;
+        }
+    }
+
+    /// Serves the runs read from the state directory: finished ones as they were; the others
+    /// are resumed at the step after their last finished one.
+    fn take_over(self: &Arc<Self>, saved: Vec<RunRecord>) {
+        for record in saved {
+            let id = record.id;
+            if let (RunState::Done, Some(result)) = (record.state, record.result) {
+                self.insert(&id, EntryState::Done(Arc::new(result)), record.resume_count);
+                continue;
+            }
+            let resume_count = record.resume_count.saturating_add(1);
+            let checkpoint = record.checkpoint.unwrap_or_else(Checkpoint::start);
+            self.log.say(format_args!(
+                "{id}: resuming at step `{}` (resume {resume_count})",
+                checkpoint.next
+            ));
+            self.insert(&id, EntryState::Queued, resume_count);
+            let app = Arc::clone(self);
+            let request = record.request;
+            tokio::spawn(async move {
+                let journal = RunJournal {
+                    app: &app,
+                    id: &id,
+                    request: &request,
+                    resume_count,
+                };
+                journal
+                    .save(RunState::Queued, Some(checkpoint.clone()), None)
+                    .await;
+                execute(
+                    Arc::clone(&app),
+                    id.clone(),
+                    request.clone(),
+                    checkpoint,
+                    resume_count,
+                )
+                .await;
+            });
+        }
     }
 
     /// The 401 response for a request without the right bearer token, if a token is set.

@@ -8,5 +8,9 @@ mod support;
 /// `refpipe run`: exit codes, the result document, retries, fallback, degradation, streaming.
 mod run;
 
-/// `refpipe serve`: listening line, submit and poll, auth, clean shutdown on SIGTERM.
+/// `refpipe serve`: listening line, submit and poll, auth, clean shutdown on SIGTERM; runs
+/// that survive a restart (even SIGKILL) with a state directory.
 mod serve;
+
+/// Fragile mode: each fault resilient refpipe rides out fails the run, naming what is off.
+mod fragile;

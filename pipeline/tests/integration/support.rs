@@ -2,7 +2,8 @@
 //!
 //! Each route (`planner`, `coder`, `critic` by `X-Agent-Role`, and `executor`) has a list
 //! of replies: the nth call gets the nth reply, the last one repeats. A route without a
-//! script answers 404 with an OpenAI error body, as the harness's stub does.
+//! script answers 404 with an OpenAI error body, as the harness's stub does. A reply can be
+//! held back behind a [`Gate`] until the test opens it.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -15,9 +16,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Upper bound for anything a test waits on; reached only when something is broken.
@@ -38,6 +42,27 @@ pub enum Reply {
     Sse(Vec<String>),
     /// No answer at all, until the client gives up.
     Hang,
+    /// The reply, once the gate is open.
+    Held(Gate, Box<Reply>),
+}
+
+/// Holds replies back until the test opens it; opening releases every held reply.
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn opened(&self) {
+        let mut open = self.0.subscribe();
+        open.wait_for(|open| *open).await.unwrap();
+    }
 }
 
 /// A request the server received.
@@ -54,10 +79,16 @@ struct Script {
     calls: HashMap<String, Vec<Call>>,
 }
 
+struct Shared {
+    script: Mutex<Script>,
+    /// Bumped after every call, for [`Stub::wait_for_calls`].
+    calls_seen: watch::Sender<usize>,
+}
+
 /// The server; it stops when dropped.
 pub struct Stub {
     pub base: String,
-    script: Arc<Mutex<Script>>,
+    shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
 
@@ -69,11 +100,14 @@ impl Drop for Stub {
 
 impl Stub {
     pub async fn start() -> Self {
-        let script = Arc::new(Mutex::new(Script::default()));
+        let shared = Arc::new(Shared {
+            script: Mutex::default(),
+            calls_seen: watch::channel(0).0,
+        });
         let router = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/execute", post(execute))
-            .with_state(Arc::clone(&script));
+            .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
@@ -81,7 +115,7 @@ impl Stub {
         });
         Self {
             base,
-            script,
+            shared,
             server,
         }
     }
@@ -89,14 +123,23 @@ impl Stub {
     /// Scripts `route`: the nth call gets `replies[n]`, the last one repeats.
     pub fn on(&self, route: &str, replies: Vec<Reply>) -> &Self {
         assert!(!replies.is_empty());
-        let mut script = self.script.lock().unwrap();
+        let mut script = self.shared.script.lock().unwrap();
         script.replies.insert(route.to_owned(), replies);
         self
     }
 
     pub fn calls(&self, route: &str) -> Vec<Call> {
-        let script = self.script.lock().unwrap();
+        let script = self.shared.script.lock().unwrap();
         script.calls.get(route).cloned().unwrap_or_default()
+    }
+
+    /// Returns once `route` has received `n` calls (a held reply counts when it arrives).
+    pub async fn wait_for_calls(&self, route: &str, n: usize) {
+        let mut seen = self.shared.calls_seen.subscribe();
+        tokio::time::timeout(PATIENCE, seen.wait_for(|_| self.calls(route).len() >= n))
+            .await
+            .unwrap_or_else(|_| panic!("`{route}` never received {n} calls"))
+            .unwrap();
     }
 
     pub fn llm_url(&self) -> String {
@@ -104,31 +147,30 @@ impl Stub {
     }
 }
 
-async fn chat(
-    State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let role = headers
         .get("x-agent-role")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("unknown")
         .to_owned();
-    let reply = answer(&script, &role, headers, &body);
+    let reply = answer(&shared, &role, headers, &body);
     respond(reply).await
 }
 
-async fn execute(
-    State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let reply = answer(&script, "executor", headers, &body);
+async fn execute(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let reply = answer(&shared, "executor", headers, &body);
     respond(reply).await
 }
 
-/// Records the call and picks its reply.
-fn answer(script: &Mutex<Script>, route: &str, headers: HeaderMap, body: &[u8]) -> Reply {
+/// Records the call, picks its reply, and tells [`Stub::wait_for_calls`].
+fn answer(shared: &Shared, route: &str, headers: HeaderMap, body: &[u8]) -> Reply {
+    let reply = pick(&shared.script, route, headers, body);
+    // after the script's lock is released: a waiter reads the script while it holds this
+    shared.calls_seen.send_modify(|n| *n += 1);
+    reply
+}
+
+fn pick(script: &Mutex<Script>, route: &str, headers: HeaderMap, body: &[u8]) -> Reply {
     let mut script = script.lock().unwrap();
     let call = Call {
         at: Instant::now(),
@@ -152,6 +194,10 @@ fn answer(script: &Mutex<Script>, route: &str, headers: HeaderMap, body: &[u8]) 
 
 async fn respond(reply: Reply) -> Response {
     match reply {
+        Reply::Held(gate, reply) => {
+            gate.opened().await;
+            Box::pin(respond(*reply)).await
+        }
         Reply::Json(body) => axum::Json(body).into_response(),
         Reply::Status {
             status,
@@ -306,7 +352,14 @@ pub fn refpipe(env: &[(String, String)]) -> Command {
 
 /// Runs `refpipe run` with `request` on stdin.
 pub async fn run(env: &[(String, String)], request: Value) -> RunOutput {
-    let mut child = refpipe(env).arg("run").spawn().unwrap();
+    let mut command = refpipe(env);
+    command.arg("run");
+    run_command(command, request).await
+}
+
+/// Runs `command`, a `refpipe run`, with `request` on stdin.
+pub async fn run_command(mut command: Command, request: Value) -> RunOutput {
+    let mut child = command.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let written = stdin.write_all(request.to_string().as_bytes()).await;
     // refpipe stops before reading stdin when its configuration is invalid
@@ -347,4 +400,94 @@ pub fn script_happy_path(stub: &Stub) {
         "critic",
         vec![completion(json!({"score": 9, "needs_refinement": false}))],
     );
+}
+
+/// A running `refpipe serve`: its address, and its stderr as it comes.
+pub struct Served {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Kept open, so that refpipe can still write to its stdout.
+    _stdout: Lines<BufReader<ChildStdout>>,
+    stderr: JoinHandle<String>,
+}
+
+impl Served {
+    /// Starts `refpipe serve` with `args` and waits for its listening line.
+    pub async fn start(env: &[(String, String)], args: &[&str]) -> Self {
+        let mut child = refpipe(env).arg("serve").args(args).spawn().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).await.unwrap();
+            text
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(PATIENCE, stdout.next_line()).await;
+        let Ok(Ok(Some(first))) = first else {
+            let status = child.wait().await.unwrap();
+            let stderr = stderr.await.unwrap();
+            panic!("no listening line; refpipe exited with {status}, stderr:\n{stderr}");
+        };
+        let base = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {first}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            _stdout: stdout,
+            stderr,
+        }
+    }
+
+    /// Sends `signal`; returns how refpipe exited and everything it wrote to stderr.
+    pub async fn stop(mut self, signal: Signal) -> (std::process::ExitStatus, String) {
+        let pid = Pid::from_raw(self.child.id().unwrap().try_into().unwrap());
+        kill(pid, signal).unwrap();
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("refpipe did not exit")
+            .unwrap();
+        (status, self.stderr.await.unwrap())
+    }
+
+    /// Submits `request`; returns the run's id.
+    pub async fn submit(&self, request: Value) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("{}/runs", self.base))
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `GET /runs/{id}`: the status code and the body.
+    pub async fn get(&self, id: &str) -> (u16, Value) {
+        let response = reqwest::get(format!("{}/runs/{id}", self.base))
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Polls run `id` until it is done; returns its last status.
+    pub async fn wait_done(&self, id: &str) -> Value {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let (code, status) = self.get(id).await;
+                assert_eq!(code, 200, "{status}");
+                if status["state"] == "done" {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("run `{id}` never finished"))
+    }
 }
