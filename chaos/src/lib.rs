@@ -1,10 +1,34 @@
-//! The fault model of agent-harness: what can go wrong ([`HttpFault`]), when it goes wrong
-//! ([`Schedule`]), and the per-scenario state that decides it ([`FaultState`]).
+//! The fault model of agent-harness: what can go wrong, when, and how it is undone.
 //!
-//! This crate owns faults, not servers: the stubs in `mocks` filter the requests they
-//! receive, ask a [`FaultState`] whether a matching [`FaultRule`] fires, and send the
-//! fault's [`FaultResponse`] (or hold the reply back for a [`HttpFault::Delay`]).
-//! For now the faults are HTTP-level; TCP proxies and process faults are to come.
+//! Faults come in three layers, by where they are injected:
+//!
+//! ```text
+//!                   ┌──────────── target (the pipeline under test) ────────────┐
+//!   process faults ─▶ kill, pause (SIGSTOP/SIGCONT), rlimits, CPU contention    │  chaos::process
+//!                   └───────┬──────────────────────────────────────────────────┘
+//!                           │ TCP
+//!   TCP faults      ─▶ FaultProxy on 127.0.0.1: latency, bandwidth, slicer,        chaos::proxy
+//!                           │ slow close, timeout, reset, limit data
+//!                           ▼
+//!   HTTP faults     ─▶ LLM stub / fake executor (in `mocks`) asks a FaultState     chaos (root)
+//!                      whether a FaultRule fires, sends the FaultResponse
+//! ```
+//!
+//! - **HTTP** ([`HttpFault`], [`FaultRule`], [`Schedule`], [`FaultState`]): this crate owns
+//!   the faults, not the servers. The stubs in `mocks` filter the requests they receive,
+//!   ask a [`FaultState`] whether a matching rule fires, and send the fault's
+//!   [`FaultResponse`] (or hold the reply back for a [`HttpFault::Delay`]).
+//! - **TCP** ([`proxy`]): a [`FaultProxy`](proxy::FaultProxy) sits between the target and
+//!   a dependency and applies Toxiproxy's toxics to the byte streams; toxics can be
+//!   changed while it runs, and it keeps a journal.
+//! - **Process** ([`process`]): signals and limits aimed at the target's process group,
+//!   each lasting fault a guard that undoes it on drop.
+//!
+//! A [`Rollback`] collects undo steps across the layers and runs them in reverse order at
+//! the end of a scenario, or on drop when it panics.
+//!
+//! Everything random draws from an RNG seeded with the scenario's seed ([`FaultState`],
+//! one per proxy), so a failing scenario replays exactly with its recorded seed.
 //!
 //! ```
 //! use std::time::Duration;
@@ -27,15 +51,33 @@
 //! assert_eq!(rule.to_string(), "chaos[1]: 429 retry-after=1s");
 //! ```
 //!
-//! Decisions are deterministic for a given seed and order of events, so a failing scenario
-//! replays exactly with its recorded seed.
+//! # Adding a new fault
+//!
+//! 1. Pick the layer by where the fault acts: on one HTTP exchange (a variant of
+//!    [`HttpFault`], with its [`FaultResponse`]), on the bytes of a connection (a variant
+//!    of [`ToxicKind`](proxy::ToxicKind), handled in `proxy/link.rs`'s `plan`/`toxic_end`),
+//!    or on the target process (a function in `process.rs` returning a guard if it lasts).
+//! 2. Say what it really does on the wire or the system, and what it does not, in the
+//!    variant's docs (and the table in [`process`] for a process fault).
+//! 3. Validate its parameters with a precise error in `errors.rs` (lowercase, values in
+//!    backticks, a hint where the fix is known), and make a config-file form for it
+//!    (serde, `deny_unknown_fields`, durations as `"200ms"`).
+//! 4. Draw anything random from the seeded RNG of its layer, never from the OS.
+//! 5. Make it undoable: a guard whose `Drop` undoes it, so a [`Rollback`] can hold it.
+//! 6. Test it from outside: a real client, server or child process observes the fault
+//!    (lower bounds on time only; events, not sleeps, for readiness).
 
 mod api_error;
 mod errors;
 mod fault;
+pub mod process;
+pub mod proxy;
+mod rollback;
 mod schedule;
+mod serde_duration;
 
 pub use api_error::{ApiError, default_error_code, default_error_type, retry_after_secs};
 pub use errors::{FaultRuleError, ScheduleError};
 pub use fault::{FaultResponse, FaultRule, HttpFault, MALFORMED_JSON_BODY};
+pub use rollback::{Rollback, RollbackStep};
 pub use schedule::{FaultState, Schedule};
