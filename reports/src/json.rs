@@ -3,16 +3,23 @@
 //!
 //! ```json
 //! {
-//!   "schema_version": 1,
-//!   "summary": { "total": 4, "passed": 1, "failed": 1, "errors": 1, "skipped": 1 },
+//!   "schema_version": 2,
+//!   "summary": { "verdict": "fail", "total": 5, "passed": 2, "failed": 1, "errors": 1,
+//!                "skipped": 1, "flaky": 1 },
 //!   "tool": "agent-harness 0.1.0",
 //!   "started_at": "2025-01-01T00:00:00Z",
 //!   "duration": 3.5,
 //!   "seed": 42,
 //!   "interrupted": false,
-//!   "scenarios": [ … ]
+//!   "scenarios": [ … ],
+//!   "gates": [ … ],
+//!   "verdict": "fail",
+//!   "partition": "hash:1/3"
 //! }
 //! ```
+//!
+//! The document is described precisely by the JSON Schema (draft 2020-12) in
+//! `reports/schema/results.schema.json`; the tests hold every rendered report to it.
 //!
 //! Strings are kept exactly as the report holds them (no ANSI stripping): this is the data,
 //! the other formats are views of it. Durations are fractional seconds. A reader that only
@@ -22,11 +29,16 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::RunReport;
+use crate::model::{RunReport, Verdict};
 
-/// The `schema_version` this crate writes. Bumped when a field changes meaning or goes away;
-/// adding a field does not bump it.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The `schema_version` this crate writes (and the journals carry). Bumped when a field
+/// changes meaning or goes away, or when the schema file changes in a way an old
+/// validator would reject.
+///
+/// - 1: the first version.
+/// - 2: `gates`, `verdict`, `partition`, each scenario's `failed_attempts`, and
+///   `summary.verdict` and `summary.flaky`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The document `results.json` holds: the report's fields at the top level, next to
 /// `schema_version` and `summary`.
@@ -40,14 +52,18 @@ pub struct Results<'a> {
     pub report: Cow<'a, RunReport>,
 }
 
-/// How many scenarios ended how.
+/// The verdict, and how many scenarios ended how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The run's verdict, as in the report.
+    pub verdict: Verdict,
     pub total: usize,
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
     pub skipped: usize,
+    /// Passed only after failed attempts; counted in `passed` too.
+    pub flaky: usize,
 }
 
 impl Summary {
@@ -55,11 +71,13 @@ impl Summary {
     pub fn of(report: &RunReport) -> Summary {
         let (passed, failed, errors, skipped) = report.counts();
         Summary {
+            verdict: report.verdict,
             total: report.scenarios.len(),
             passed,
             failed,
             errors,
             skipped,
+            flaky: report.flaky_count(),
         }
     }
 }
@@ -96,13 +114,16 @@ mod tests {
             scenario("b", Outcome::Skipped),
         ]));
         assert!(
-            json.starts_with("{\n  \"schema_version\": 1,\n  \"summary\": {"),
+            json.starts_with("{\n  \"schema_version\": 2,\n  \"summary\": {"),
             "{json}"
         );
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             value["summary"],
-            serde_json::json!({"total": 2, "passed": 1, "failed": 0, "errors": 0, "skipped": 1})
+            serde_json::json!({
+                "verdict": "pass", "total": 2, "passed": 1, "failed": 0, "errors": 0,
+                "skipped": 1, "flaky": 0
+            })
         );
     }
 

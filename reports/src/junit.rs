@@ -6,21 +6,37 @@
 //!
 //! ```text
 //! <testsuites name="agent-harness" tests failures errors skipped time timestamp>
+//!   <testsuite name="gates" tests failures errors skipped time timestamp>    first, when there are gates
+//!     <properties> partition                                                  when partitioned
+//!     <testcase name=<gate name> classname="gates" time="0.000">
+//!       <properties> critical, metric, target, actual
+//!       <failure message="<metric>: <actual>, target <target>" type="gate">detail</failure>   a critical gate failed
+//!       <system-out>WARNING: <metric>: <actual>, target <target> …</system-out>               a non-critical one did
 //!   <testsuite name=<suite> tests failures errors skipped time timestamp>   one per suite, first seen first
+//!     <properties> partition                                                  when partitioned
 //!     <testcase name=<scenario name> classname=<suite, / as .> file=<path> time>
-//!       <properties> seed, target, tags, exit_code
+//!       <properties> seed, target, tags, exit_code, attempts, flaky
 //!       <failure message type>every failure</failure>   Failed
 //!       <error message type>every failure</error>       Error
 //!       <skipped message/>                              Skipped
+//!       <rerunFailure message type time>…</rerunFailure>   per earlier attempt of a Failed or Error scenario
+//!       <flakyFailure message type time>…</flakyFailure>   per failed attempt of a flaky scenario
 //!       <system-out>the stub journal, a line per request</system-out>
 //!       <system-err>the target's stderr tail</system-err>
 //! ```
 //!
+//! Retries follow Maven Surefire (which nextest also writes): a scenario that passed after
+//! failing is a passed testcase with a `<flakyFailure>` per failed attempt, so a CI test
+//! tab stays green but shows the flake; one that failed every attempt is a failure with a
+//! `<rerunFailure>` per earlier attempt. A failing non-critical gate is a passed testcase
+//! whose output starts with `WARNING:`, for the same reason: it must not turn the tab red.
+//!
 //! Scenarios at the scenario root (suite `.`) get the classname `scenarios`. Times are
 //! seconds with three decimals; a suite's time is the sum of its scenarios' times, the
-//! root's is the run's wall time. Every text and attribute is cleaned of ANSI escape
-//! sequences and of characters XML 1.0 forbids, then escaped, so the document is
-//! well-formed whatever the strings in the report.
+//! root's is the run's wall time; gates take no time. The root's counts include the gate
+//! testcases. Every text and attribute is cleaned of ANSI escape sequences and of
+//! characters XML 1.0 forbids, then escaped, so the document is well-formed whatever the
+//! strings in the report.
 
 use std::collections::HashMap;
 use std::io;
@@ -31,11 +47,13 @@ use quick_xml::escape::{escape, partial_escape};
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
-use crate::model::{Failure, Outcome, RunReport, ScenarioResult};
-use crate::text;
+use crate::model::{FailedAttempt, Failure, GateResult, Outcome, RunReport, ScenarioResult};
+use crate::{text, view};
 
 /// The root element's `name`.
 const ROOT_NAME: &str = "agent-harness";
+/// The name of the testsuite of gates, and the classname of its testcases.
+const GATES_SUITE: &str = "gates";
 /// The classname of scenarios at the scenario root (suite `.`).
 const ROOT_CLASSNAME: &str = "scenarios";
 
@@ -55,7 +73,10 @@ type Xml = Writer<Vec<u8>>;
 
 fn write_report(w: &mut Xml, report: &RunReport) -> io::Result<()> {
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let counts = Counts::of(report.scenarios.iter());
+    let mut counts = Counts::of(report.scenarios.iter());
+    let gates = Counts::of_gates(&report.gates);
+    counts.tests += gates.tests;
+    counts.failures += gates.failures;
     w.write_event(Event::Start(element(
         "testsuites",
         &[
@@ -68,35 +89,93 @@ fn write_report(w: &mut Xml, report: &RunReport) -> io::Result<()> {
             ("timestamp", &report.started_at),
         ],
     )))?;
+    if !report.gates.is_empty() {
+        suite_start(w, GATES_SUITE, &gates, report)?;
+        for gate in &report.gates {
+            write_gate(w, gate)?;
+        }
+        w.write_event(Event::End(BytesEnd::new("testsuite")))?;
+    }
     for (suite, scenarios) in suites(&report.scenarios) {
-        write_suite(w, suite, &scenarios, &report.started_at)?;
+        suite_start(w, suite, &Counts::of(scenarios.iter().copied()), report)?;
+        for scenario in scenarios {
+            write_case(w, scenario)?;
+        }
+        w.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
     w.write_event(Event::End(BytesEnd::new("testsuites")))
 }
 
-fn write_suite(
-    w: &mut Xml,
-    suite: &str,
-    scenarios: &[&ScenarioResult],
-    timestamp: &str,
-) -> io::Result<()> {
-    let counts = Counts::of(scenarios.iter().copied());
+/// `<testsuite …>` and, when the run was partitioned, its `<properties>`.
+fn suite_start(w: &mut Xml, name: &str, counts: &Counts, report: &RunReport) -> io::Result<()> {
     w.write_event(Event::Start(element(
         "testsuite",
         &[
-            ("name", suite),
+            ("name", name),
             ("tests", &counts.tests.to_string()),
             ("failures", &counts.failures.to_string()),
             ("errors", &counts.errors.to_string()),
             ("skipped", &counts.skipped.to_string()),
             ("time", &secs(counts.time)),
-            ("timestamp", timestamp),
+            ("timestamp", &report.started_at),
         ],
     )))?;
-    for scenario in scenarios {
-        write_case(w, scenario)?;
+    if let Some(partition) = &report.partition {
+        w.write_event(Event::Start(BytesStart::new("properties")))?;
+        property(w, "partition", partition)?;
+        w.write_event(Event::End(BytesEnd::new("properties")))?;
     }
-    w.write_event(Event::End(BytesEnd::new("testsuite")))
+    Ok(())
+}
+
+/// A gate as a testcase: a failing critical gate is a `<failure>`; a failing
+/// non-critical one passes with a `WARNING:` in its output.
+fn write_gate(w: &mut Xml, gate: &GateResult) -> io::Result<()> {
+    w.write_event(Event::Start(element(
+        "testcase",
+        &[
+            ("name", &gate.name),
+            ("classname", GATES_SUITE),
+            ("time", &secs(Duration::ZERO)),
+        ],
+    )))?;
+    w.write_event(Event::Start(BytesStart::new("properties")))?;
+    property(w, "critical", if gate.critical { "true" } else { "false" })?;
+    property(w, "metric", &gate.metric)?;
+    property(w, "target", &gate.target)?;
+    if let Some(actual) = &gate.actual {
+        property(w, "actual", actual)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("properties")))?;
+
+    let statement = format!(
+        "{}: {}, target {}",
+        gate.metric,
+        view::actual(gate),
+        gate.target
+    );
+    let with_detail = |prefix: &str| {
+        if gate.detail.is_empty() {
+            format!("{prefix}{statement}")
+        } else {
+            format!("{prefix}{statement}\n{}", gate.detail)
+        }
+    };
+    match view::GateStatus::of(gate) {
+        view::GateStatus::Failed => {
+            let start = element("failure", &[("message", &statement), ("type", "gate")]);
+            if gate.detail.is_empty() {
+                w.write_event(Event::Empty(start))?;
+            } else {
+                w.write_event(Event::Start(start))?;
+                w.write_event(Event::Text(text_node(&gate.detail)))?;
+                w.write_event(Event::End(BytesEnd::new("failure")))?;
+            }
+        }
+        view::GateStatus::Warning => text_element(w, "system-out", &with_detail("WARNING: "))?,
+        view::GateStatus::Passed => text_element(w, "system-out", &with_detail(""))?,
+    }
+    w.write_event(Event::End(BytesEnd::new("testcase")))
 }
 
 fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
@@ -119,16 +198,41 @@ fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
     if let Some(code) = s.exit_code {
         property(w, "exit_code", &code.to_string())?;
     }
+    if s.attempts() > 1 {
+        property(w, "attempts", &s.attempts().to_string())?;
+    }
+    if s.is_flaky() {
+        property(w, "flaky", "true")?;
+    }
     w.write_event(Event::End(BytesEnd::new("properties")))?;
 
     match s.outcome {
         Outcome::Passed => {}
-        Outcome::Failed => problem(w, "failure", "scenario failed", "failed", &s.failures)?,
-        Outcome::Error => problem(w, "error", "scenario could not run", "error", &s.failures)?,
+        Outcome::Failed => problem(
+            w,
+            "failure",
+            ("scenario failed", "failed"),
+            &s.failures,
+            &[],
+        )?,
+        Outcome::Error => problem(
+            w,
+            "error",
+            ("scenario could not run", "error"),
+            &s.failures,
+            &[],
+        )?,
         Outcome::Skipped => {
             let message = s.failures.first().map_or("skipped", |f| f.message.as_str());
             w.write_event(Event::Empty(element("skipped", &[("message", message)])))?;
         }
+    }
+    let attempt_tag = match s.outcome {
+        Outcome::Passed => "flakyFailure",
+        Outcome::Failed | Outcome::Error | Outcome::Skipped => "rerunFailure",
+    };
+    for attempt in &s.failed_attempts {
+        attempt_element(w, attempt_tag, attempt)?;
     }
 
     if !s.journal.is_empty() {
@@ -145,17 +249,31 @@ fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
     w.write_event(Event::End(BytesEnd::new("testcase")))
 }
 
-/// `<failure>` or `<error>`: the first failure's message and kind as attributes (or a
-/// count when there are several), every failure in the text.
+/// `<flakyFailure>` or `<rerunFailure>` for a failed attempt: as [`problem`], with the
+/// attempt's time.
+fn attempt_element(w: &mut Xml, tag: &str, attempt: &FailedAttempt) -> io::Result<()> {
+    let time = secs(attempt.duration);
+    problem(
+        w,
+        tag,
+        ("attempt failed", "failed"),
+        &attempt.failures,
+        &[("time", &time)],
+    )
+}
+
+/// `<failure>`, `<error>` or an attempt's element: the first failure's message and kind
+/// as attributes (or a count when there are several; `fallback` when there are none),
+/// then `extra` attributes, every failure in the text.
 fn problem(
     w: &mut Xml,
     tag: &str,
-    fallback_message: &str,
-    fallback_type: &str,
+    fallback: (&str, &str),
     failures: &[Failure],
+    extra: &[(&str, &str)],
 ) -> io::Result<()> {
     let (message, kind) = match failures {
-        [] => (fallback_message.to_owned(), fallback_type),
+        [] => (fallback.0.to_owned(), fallback.1),
         [only] => (text::one_line(&only.message), only.kind.as_str()),
         [first, ..] => {
             let messages: Vec<String> = failures
@@ -166,7 +284,9 @@ fn problem(
             (message, first.kind.as_str())
         }
     };
-    let start = element(tag, &[("message", &message), ("type", kind)]);
+    let mut attributes = vec![("message", message.as_str()), ("type", kind)];
+    attributes.extend_from_slice(extra);
+    let start = element(tag, &attributes);
     if failures.is_empty() {
         return w.write_event(Event::Empty(start));
     }
@@ -273,6 +393,18 @@ struct Counts {
 }
 
 impl Counts {
+    /// The gates suite: every gate a test, failing critical gates failures.
+    fn of_gates(gates: &[GateResult]) -> Counts {
+        Counts {
+            tests: gates.len(),
+            failures: gates
+                .iter()
+                .filter(|g| view::GateStatus::of(g) == view::GateStatus::Failed)
+                .count(),
+            ..Counts::default()
+        }
+    }
+
     fn of<'a>(scenarios: impl Iterator<Item = &'a ScenarioResult>) -> Counts {
         let mut counts = Counts::default();
         for s in scenarios {
@@ -356,6 +488,21 @@ mod tests {
             ),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn a_gate_that_measured_nothing_says_so() {
+        let mut r = report(Vec::new());
+        let mut g = crate::test_support::gate("e2e", true, false);
+        g.actual = None;
+        g.value = None;
+        r.gates = vec![g];
+        let xml = render(&r);
+        assert!(
+            xml.contains(r#"<failure message="pass rate of tag `smoke`: not measured, target &gt;= 80%" type="gate"/>"#),
+            "{xml}"
+        );
+        assert!(!xml.contains(r#"name="actual""#), "{xml}");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The result model of an agent-harness run and the writers that turn it into reports.
 //!
-//! The harness fills one [`RunReport`]: the run's seed, start time and wall time, and a
-//! [`ScenarioResult`] per scenario with its [`Outcome`], its [`Failure`]s, what its stubs
-//! saw ([`JournalEntry`]), and the target's exit code and stderr tail. This crate knows
-//! nothing of scenarios, stubs or targets beyond that; it only reads the model.
+//! The harness fills one [`RunReport`]: the run's seed, start time and wall time, a
+//! [`ScenarioResult`] per scenario with its [`Outcome`], its [`Failure`]s, its earlier
+//! [`FailedAttempt`]s, what its stubs saw ([`JournalEntry`]), and the target's exit code
+//! and stderr tail; then the [`GateResult`]s and the [`Verdict`] they give. This crate
+//! knows nothing of scenarios, stubs, targets or gate definitions beyond that; it only
+//! reads the model.
 //!
 //! ```text
 //! harness ──fills──▶ RunReport ──▶ junit::render     ─▶ junit.xml      CI test reporters
 //!                                ├▶ json::render      ─▶ results.json   tools, baselines
 //!                                ├▶ markdown::render  ─▶ summary.md     a CI job summary
+//!                                ├▶ html::render      ─▶ report.html    a person, in a browser
 //!                                └▶ (per scenario)    ─▶ journal/<scenario>.json
 //! ```
 //!
@@ -18,8 +21,9 @@
 //! half-written, even when the run is interrupted.
 //!
 //! The renderers accept any strings: ANSI colour codes and control characters in a
-//! target's stderr are removed from the XML and Markdown, and everything is escaped for
-//! where it lands. `results.json` and the journals keep the strings as they are.
+//! target's stderr are removed from the XML, Markdown and HTML, and everything is escaped
+//! for where it lands. `results.json` and the journals keep the strings as they are;
+//! `schema/results.schema.json` describes `results.json`.
 //!
 //! # Adding a report format
 //!
@@ -27,15 +31,16 @@
 //!    Pass every string from the report through `text::clean` (or `text::one_line`)
 //!    unless the format is a faithful data dump, then escape for the format.
 //! 2. A file name constant and a line in [`write_all`], and a field in [`Written`].
-//! 3. A golden file rendered from `tests/integration/fixture.rs`, and a well-formedness
-//!    check in `tests/integration/hostile.rs`.
+//! 3. A golden file rendered from `tests/integration/fixture.rs` (or, for a format too
+//!    big to review as a golden file, as HTML, tests of what it must contain), and a
+//!    well-formedness check in `tests/integration/hostile.rs`.
 //!
 //! # Example
 //!
 //! ```
 //! use std::time::Duration;
 //!
-//! use reports::{Outcome, RunReport, ScenarioResult};
+//! use reports::{Outcome, RunReport, ScenarioResult, Verdict};
 //!
 //! let report = RunReport {
 //!     tool: "agent-harness 0.1.0".into(),
@@ -57,11 +62,15 @@
 //!         exit_code: Some(0),
 //!         stderr_tail: String::new(),
 //!         output: None,
+//!         failed_attempts: Vec::new(),
 //!     }],
+//!     gates: Vec::new(),
+//!     verdict: Verdict::Pass,
+//!     partition: None,
 //! };
 //!
 //! // Pure rendering, e.g. for a golden test or to print.
-//! assert!(reports::markdown::render(&report).starts_with("## ✅ agent-harness: 1 passed"));
+//! assert!(reports::markdown::render(&report).starts_with("## ✅ agent-harness: PASS"));
 //!
 //! // Everything, atomically, into one directory.
 //! let out = tempfile::tempdir()?;
@@ -71,6 +80,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -79,7 +89,9 @@ pub mod model;
 mod atomic;
 mod errors;
 mod journal;
+mod svg;
 mod text;
+mod view;
 mod write;
 
 #[cfg(test)]
@@ -87,4 +99,6 @@ mod test_support;
 
 pub use errors::WriteError;
 pub use model::*;
-pub use write::{JOURNAL_DIR, JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, Written, write_all};
+pub use write::{
+    HTML_FILE, JOURNAL_DIR, JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, Written, write_all,
+};

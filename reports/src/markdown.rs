@@ -1,12 +1,19 @@
 //! `summary.md`: the run for a person, fit for a GitHub job summary
 //! (`cat summary.md >> "$GITHUB_STEP_SUMMARY"`).
 //!
-//! In order: the verdict as a heading (`## ✅ agent-harness: 12 passed`,
-//! `## ❌ agent-harness: 2 failed, 10 passed`); one line with the scenario count, wall
-//! time, seed and whether the run was interrupted; a table of every scenario, failures and
-//! errors first; a `### Failures` section with each failure's message and its detail in a
-//! fenced block (and the target's stderr tail, folded); and `### Slowest`, the five
-//! scenarios that took longest.
+//! In order:
+//! 1. The verdict as a heading: `## ❌ agent-harness: FAIL — critical gate "e2e" failed`,
+//!    `## ⚠️ agent-harness: PASS with warnings — gate "p95" failed`,
+//!    `## ✅ agent-harness: PASS`.
+//! 2. One line: the counts (passed, flaky among them, failed, errors, skipped), wall time,
+//!    seed, partition, start time, and whether the run was interrupted.
+//! 3. `### Gates`: a table of every gate, failing critical gates first, then failing
+//!    non-critical ones, then those that held.
+//! 4. `### Failures`: each failed scenario's failures, message and detail in a fenced
+//!    block, and the target's stderr tail, folded.
+//! 5. `### Flaky`: scenarios that passed only after failed attempts, and how they first failed.
+//! 6. `### Slowest`: the five scenarios that took longest.
+//! 7. Every scenario in a table, failures first, folded.
 //!
 //! Every string from the report is cleaned of ANSI escape sequences and control
 //! characters, and escaped where it lands: pipes and Markdown punctuation in table cells
@@ -15,8 +22,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::model::{Outcome, RunReport, ScenarioResult};
+use crate::model::{Outcome, RunReport, ScenarioResult, Verdict};
 use crate::text;
+use crate::view::{self, GateStatus, Status};
 
 /// How many scenarios `### Slowest` lists.
 const SLOWEST: usize = 5;
@@ -25,72 +33,77 @@ const SLOWEST: usize = 5;
 pub fn render(report: &RunReport) -> String {
     let mut md = String::new();
     verdict(&mut md, report);
-    scenario_table(&mut md, report);
+    gates(&mut md, report);
     failures(&mut md, report);
+    flaky(&mut md, report);
     slowest(&mut md, report);
+    scenario_table(&mut md, report);
     md
 }
 
 fn verdict(md: &mut String, report: &RunReport) {
-    let (passed, failed, errors, skipped) = report.counts();
-    let icon = if failed + errors > 0 {
-        "❌"
-    } else if report.interrupted || report.scenarios.is_empty() {
-        "⚠️"
-    } else {
-        "✅"
+    let icon = match report.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Warn => "⚠️",
+        Verdict::Fail => "❌",
     };
-    let mut parts = Vec::new();
-    for (n, one, many) in [
-        (failed, "failed", "failed"),
-        (errors, "error", "errors"),
-        (passed, "passed", "passed"),
-        (skipped, "skipped", "skipped"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
-        }
-    }
-    if parts.is_empty() {
-        parts.push("no scenarios".to_owned());
-    }
-    let _ = writeln!(md, "## {icon} agent-harness: {}\n", parts.join(", "));
+    let _ = writeln!(
+        md,
+        "## {icon} agent-harness: {}\n",
+        inline(&view::headline(report))
+    );
 
     let total = report.scenarios.len();
-    let _ = write!(
-        md,
-        "{total} {} in {} · seed `{}` · started {}",
-        if total == 1 { "scenario" } else { "scenarios" },
-        human(report.duration),
-        report.seed,
-        inline(&report.started_at),
-    );
+    if total == 0 {
+        md.push_str("no scenarios");
+    } else {
+        let _ = write!(
+            md,
+            "{total} {}: {}",
+            if total == 1 { "scenario" } else { "scenarios" },
+            view::counts(report)
+        );
+    }
+    let _ = write!(md, " · {} · seed `{}`", human(report.duration), report.seed);
+    if let Some(partition) = &report.partition {
+        let _ = write!(md, " · partition {}", code_span(partition));
+    }
+    let _ = write!(md, " · started {}", inline(&report.started_at));
     if report.interrupted {
         md.push_str(" · ⚠️ **interrupted** before every scenario finished");
     }
     md.push_str("\n\n");
 }
 
-fn scenario_table(md: &mut String, report: &RunReport) {
-    if report.scenarios.is_empty() {
+fn gates(md: &mut String, report: &RunReport) {
+    if report.gates.is_empty() {
         return;
     }
-    md.push_str("| | Scenario | Suite | Time |\n|:-:|---|---|--:|\n");
-    for s in in_table_order(report) {
+    md.push_str("### Gates\n\n");
+    md.push_str("| | Gate | Critical | Metric | Target | Actual | Detail |\n");
+    md.push_str("|:-:|---|:-:|---|---|---|---|\n");
+    for g in view::gates_in_order(report) {
+        let icon = match GateStatus::of(g) {
+            GateStatus::Failed => "❌",
+            GateStatus::Warning => "⚠️",
+            GateStatus::Passed => "✅",
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} |",
-            icon(s.outcome),
-            inline(&s.name),
-            inline(&s.suite),
-            secs(s.duration)
+            "| {icon} | {} | {} | {} | {} | {} | {} |",
+            inline(&g.name),
+            if g.critical { "yes" } else { "no" },
+            inline(&g.metric),
+            inline(&g.target),
+            inline(view::actual(g)),
+            inline(&g.detail),
         );
     }
     md.push('\n');
 }
 
 fn failures(md: &mut String, report: &RunReport) {
-    let failing: Vec<&ScenarioResult> = in_table_order(report)
+    let failing: Vec<&ScenarioResult> = view::scenarios_in_order(report)
         .into_iter()
         .filter(|s| matches!(s.outcome, Outcome::Failed | Outcome::Error))
         .collect();
@@ -102,10 +115,17 @@ fn failures(md: &mut String, report: &RunReport) {
         let _ = writeln!(
             md,
             "#### {} {} · {}\n",
-            icon(s.outcome),
+            Status::of(s).icon(),
             inline(&s.name),
             code_span(&s.path)
         );
+        if s.attempts() > 1 {
+            let _ = writeln!(
+                md,
+                "_Failed all {} attempts; the last one is shown._\n",
+                s.attempts()
+            );
+        }
         if s.failures.is_empty() {
             md.push_str("_No failure was recorded._\n\n");
         }
@@ -126,6 +146,30 @@ fn failures(md: &mut String, report: &RunReport) {
             md.push_str("</details>\n\n");
         }
     }
+}
+
+fn flaky(md: &mut String, report: &RunReport) {
+    let flaky: Vec<&ScenarioResult> = report.scenarios.iter().filter(|s| s.is_flaky()).collect();
+    if flaky.is_empty() {
+        return;
+    }
+    md.push_str("### Flaky\n\n");
+    md.push_str("| Scenario | Suite | Attempts | First failed with |\n|---|---|--:|---|\n");
+    for s in flaky {
+        let first = s
+            .failed_attempts
+            .first()
+            .and_then(|a| a.failures.first())
+            .map_or(String::new(), |f| inline(&f.message));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {first} |",
+            inline(&s.name),
+            inline(&s.suite),
+            s.attempts()
+        );
+    }
+    md.push('\n');
 }
 
 fn slowest(md: &mut String, report: &RunReport) {
@@ -152,26 +196,28 @@ fn slowest(md: &mut String, report: &RunReport) {
     md.push('\n');
 }
 
-/// Failed, then errors, then passed, then skipped; discovery order within each.
-fn in_table_order(report: &RunReport) -> Vec<&ScenarioResult> {
-    let rank = |o: Outcome| match o {
-        Outcome::Failed => 0,
-        Outcome::Error => 1,
-        Outcome::Passed => 2,
-        Outcome::Skipped => 3,
-    };
-    let mut scenarios: Vec<&ScenarioResult> = report.scenarios.iter().collect();
-    scenarios.sort_by_key(|s| rank(s.outcome));
-    scenarios
-}
-
-fn icon(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Passed => "✅",
-        Outcome::Failed => "❌",
-        Outcome::Error => "💥",
-        Outcome::Skipped => "⏭️",
+/// Every scenario, folded: failed, error, flaky, passed, skipped.
+fn scenario_table(md: &mut String, report: &RunReport) {
+    if report.scenarios.is_empty() {
+        return;
     }
+    let _ = writeln!(
+        md,
+        "<details><summary>All {} scenarios</summary>\n",
+        report.scenarios.len()
+    );
+    md.push_str("| | Scenario | Suite | Time |\n|:-:|---|---|--:|\n");
+    for s in view::scenarios_in_order(report) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            Status::of(s).icon(),
+            inline(&s.name),
+            inline(&s.suite),
+            secs(s.duration)
+        );
+    }
+    md.push_str("\n</details>\n");
 }
 
 /// Text safe in a table cell or heading: one line, and every character that Markdown or
@@ -236,27 +282,33 @@ fn human(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::model::Failure;
-    use crate::test_support::{report, scenario};
+    use crate::test_support::{gate, report, scenario};
 
     #[test]
-    fn all_passed_is_a_green_heading() {
+    fn a_pass_is_a_green_heading() {
         let md = render(&report(vec![
             scenario("a", Outcome::Passed),
             scenario("b", Outcome::Passed),
         ]));
-        assert!(md.starts_with("## ✅ agent-harness: 2 passed\n"), "{md}");
+        assert!(
+            md.starts_with("## ✅ agent-harness: PASS\n\n2 scenarios: 2 passed · "),
+            "{md}"
+        );
         assert!(!md.contains("### Failures"), "{md}");
+        assert!(!md.contains("### Gates"), "{md}");
     }
 
     #[test]
-    fn failures_lead_the_heading_and_the_table() {
-        let md = render(&report(vec![
+    fn a_fail_without_gates_names_the_counts_and_failures_lead_the_table() {
+        let mut r = report(vec![
             scenario("ok", Outcome::Passed),
             scenario("broken", Outcome::Failed),
             scenario("cannot run", Outcome::Error),
-        ]));
+        ]);
+        r.verdict = Verdict::Fail;
+        let md = render(&r);
         assert!(
-            md.starts_with("## ❌ agent-harness: 1 failed, 1 error, 1 passed\n"),
+            md.starts_with("## ❌ agent-harness: FAIL — 1 failed, 1 error\n"),
             "{md}"
         );
         let broken = md.find("| ❌ | broken |").unwrap();
@@ -265,17 +317,55 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_interrupted_runs_warn() {
+    fn a_warning_names_the_gate_and_gates_come_failing_first() {
+        let mut r = report(vec![scenario("a", Outcome::Passed)]);
+        r.verdict = Verdict::Warn;
+        r.gates = vec![gate("held", true, true), gate("p95 | slow", false, false)];
+        let md = render(&r);
+        assert!(
+            md.starts_with(
+                "## ⚠️ agent-harness: PASS with warnings — gate \"p95 \\| slow\" failed\n"
+            ),
+            "{md}"
+        );
+        let warned = md.find("| ⚠️ | p95 \\| slow | no |").unwrap();
+        let held = md.find("| ✅ | held | yes |").unwrap();
+        assert!(warned < held, "{md}");
+    }
+
+    #[test]
+    fn empty_and_interrupted_runs_say_so() {
         let md = render(&report(Vec::new()));
         assert!(
-            md.starts_with("## ⚠️ agent-harness: no scenarios\n"),
+            md.starts_with("## ✅ agent-harness: PASS\n\nno scenarios · "),
             "{md}"
         );
         let mut r = report(vec![scenario("a", Outcome::Skipped)]);
         r.interrupted = true;
+        r.partition = Some("hash:2/3".into());
         let md = render(&r);
-        assert!(md.starts_with("## ⚠️ agent-harness: 1 skipped\n"), "{md}");
+        assert!(md.contains("1 scenario: 1 skipped · "), "{md}");
+        assert!(md.contains(" · partition `hash:2/3` · "), "{md}");
         assert!(md.contains("**interrupted**"), "{md}");
+    }
+
+    #[test]
+    fn flaky_scenarios_are_listed_with_attempts() {
+        let mut s = scenario("wobbly", Outcome::Passed);
+        s.failed_attempts = vec![crate::model::FailedAttempt {
+            duration: Duration::from_millis(10),
+            failures: vec![Failure {
+                kind: "timeout".into(),
+                message: "no answer in 1s".into(),
+                detail: String::new(),
+            }],
+        }];
+        let md = render(&report(vec![s]));
+        assert!(
+            md.contains("### Flaky\n\n| Scenario | Suite | Attempts | First failed with |\n|---|---|--:|---|\n| wobbly | suite | 2 | no answer in 1s |\n"),
+            "{md}"
+        );
+        assert!(md.contains("1 scenario: 1 passed (1 flaky)"), "{md}");
     }
 
     #[test]

@@ -22,6 +22,51 @@ pub struct RunReport {
     pub interrupted: bool,
     /// One entry per scenario, in the order the scenarios were discovered.
     pub scenarios: Vec<ScenarioResult>,
+    /// The quality gates evaluated over the scenarios, in the order they are defined.
+    #[serde(default)]
+    pub gates: Vec<GateResult>,
+    /// The run's verdict: fail when a critical gate failed, warn when only non-critical
+    /// ones did.
+    #[serde(default)]
+    pub verdict: Verdict,
+    /// The shard this run was, as `hash:K/N`, when the suite was partitioned.
+    #[serde(default)]
+    pub partition: Option<String>,
+}
+
+/// The verdict of a run, from its gates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every gate held.
+    #[default]
+    Pass,
+    /// Only non-critical gates failed: the run passes, with warnings.
+    Warn,
+    /// A critical gate failed: the run fails.
+    Fail,
+}
+
+/// One quality gate, evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// The gate's name, e.g. `end-to-end success`.
+    pub name: String,
+    /// A critical gate that fails fails the run; a non-critical one warns.
+    pub critical: bool,
+    /// What is measured, in words, e.g. "pass rate of tag smoke", "p95 of scenario duration".
+    pub metric: String,
+    /// The target as written, e.g. `>= 80%`, `< 5s`.
+    pub target: String,
+    /// The measured value, formatted with its unit (`75.0% (3/4)`); none when nothing
+    /// could be measured (no scenario selected).
+    pub actual: Option<String>,
+    /// The measured value as a number, in the target's unit (percent, seconds, …).
+    pub value: Option<f64>,
+    /// Whether the measured value met the target. A gate with nothing to measure fails.
+    pub passed: bool,
+    /// Why it failed, or what it covered: the scenarios that failed, how many were selected.
+    pub detail: String,
 }
 
 /// The outcome of one scenario.
@@ -53,6 +98,32 @@ pub struct ScenarioResult {
     pub stderr_tail: String,
     /// The JSON document the target produced, when it produced one.
     pub output: Option<serde_json::Value>,
+    /// Attempts that failed before the reported one (with `--retries`); a scenario that
+    /// passed after failed attempts is flaky.
+    #[serde(default)]
+    pub failed_attempts: Vec<FailedAttempt>,
+}
+
+/// An attempt of a scenario that failed and was retried: how long it took, why it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedAttempt {
+    /// How long the attempt took.
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+    /// Why the attempt did not pass, as in [`ScenarioResult::failures`].
+    pub failures: Vec<Failure>,
+}
+
+impl ScenarioResult {
+    /// Passed, but only after failing: reported as flaky.
+    pub fn is_flaky(&self) -> bool {
+        self.outcome == Outcome::Passed && !self.failed_attempts.is_empty()
+    }
+
+    /// How many times the scenario ran.
+    pub fn attempts(&self) -> usize {
+        self.failed_attempts.len() + 1
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +172,11 @@ pub struct JournalEntry {
 }
 
 impl RunReport {
+    /// How many scenarios passed only after failed attempts (counted among the passed).
+    pub fn flaky_count(&self) -> usize {
+        self.scenarios.iter().filter(|s| s.is_flaky()).count()
+    }
+
     /// Counts of scenarios by outcome: (passed, failed, errors, skipped).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let count = |o: Outcome| self.scenarios.iter().filter(|s| s.outcome == o).count();
@@ -122,6 +198,23 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Skipped => "skipped",
         }
+    }
+}
+
+impl Verdict {
+    /// The verdict as `results.json` spells it: `pass`, `warn`, `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

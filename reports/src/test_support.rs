@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::{Outcome, RunReport, ScenarioResult};
+use crate::model::{GateResult, Outcome, RunReport, ScenarioResult, Verdict};
 
 pub(crate) fn report(scenarios: Vec<ScenarioResult>) -> RunReport {
     RunReport {
@@ -12,6 +12,9 @@ pub(crate) fn report(scenarios: Vec<ScenarioResult>) -> RunReport {
         seed: 7,
         interrupted: false,
         scenarios,
+        gates: Vec::new(),
+        verdict: Verdict::Pass,
+        partition: None,
     }
 }
 
@@ -30,5 +33,21 @@ pub(crate) fn scenario(name: &str, outcome: Outcome) -> ScenarioResult {
         exit_code: None,
         stderr_tail: String::new(),
         output: None,
+        failed_attempts: Vec::new(),
+    }
+}
+
+/// A pass-rate gate over tag `smoke` with a target of `>= 80%`.
+pub(crate) fn gate(name: &str, critical: bool, passed: bool) -> GateResult {
+    let value = if passed { 100.0 } else { 50.0 };
+    GateResult {
+        name: name.into(),
+        critical,
+        metric: "pass rate of tag `smoke`".into(),
+        target: ">= 80%".into(),
+        actual: Some(format!("{value:.1}%")),
+        value: Some(value),
+        passed,
+        detail: String::new(),
     }
 }

@@ -3,7 +3,7 @@
 //! Scenario names, failure messages, stub journals and stderr tails are arbitrary strings:
 //! a target may colour its stderr, print a NUL, or emit a terminal title sequence. Reports
 //! must show what a person would have read in a terminal and must stay well-formed, so
-//! every writer that is not a faithful data dump (JUnit, Markdown) passes text through
+//! every writer that is not a faithful data dump (JUnit, Markdown, HTML) passes text through
 //! [`clean`] first. `results.json` keeps the raw strings.
 
 /// Removes ANSI escape sequences and characters that have no place in a text report.
@@ -56,6 +56,54 @@ pub(crate) fn one_line(s: &str) -> String {
     clean(s)
         .replace("\r\n", " ")
         .replace(['\r', '\n', '\t'], " ")
+}
+
+/// [`clean`], then escaped for HTML (and SVG inside HTML): for element text and for
+/// quoted attribute values alike (`&`, `<`, `>`, `"`, `'`). Also drops the noncharacters
+/// (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) an HTML parser reports as errors.
+pub(crate) fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if is_noncharacter(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`html`], with each pair of backticks turned into `<code>` (the harness writes names and
+/// values in backticks, as Markdown does). An unpaired backtick stays as it is.
+pub(crate) fn html_code(s: &str) -> String {
+    let escaped = html(s);
+    let parts: Vec<&str> = escaped.split('`').collect();
+    if parts.len() < 3 {
+        return escaped;
+    }
+    let mut out = String::with_capacity(escaped.len() + 16);
+    let pairs = (parts.len() - 1) / 2;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            let inside_pair = i <= 2 * pairs;
+            out.push_str(match (inside_pair, i % 2) {
+                (true, 1) => "<code>",
+                (true, _) => "</code>",
+                (false, _) => "`",
+            });
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+fn is_noncharacter(c: char) -> bool {
+    let c = u32::from(c);
+    (0xfdd0..=0xfdef).contains(&c) || c & 0xfffe == 0xfffe
 }
 
 /// True for characters a report drops: controls other than `\t`, `\n`, `\r`, and the
@@ -152,6 +200,27 @@ mod tests {
         assert_eq!(
             clean("caf\u{e9} \u{4e2d} \u{1f680}"),
             "caf\u{e9} \u{4e2d} \u{1f680}"
+        );
+    }
+
+    #[test]
+    fn backtick_pairs_become_code_and_a_lone_one_stays() {
+        assert_eq!(
+            html_code("pass rate of `a<b`"),
+            "pass rate of <code>a&lt;b</code>"
+        );
+        assert_eq!(
+            html_code("`x` and `y` and `z"),
+            "<code>x</code> and <code>y</code> and `z"
+        );
+        assert_eq!(html_code("no code"), "no code");
+    }
+
+    #[test]
+    fn html_escapes_markup_and_drops_noncharacters() {
+        assert_eq!(
+            html("<script>alert('x') & \"y\"</script>\x1b[31m\u{fdd0}\u{1fffe}\u{10ffff}"),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
         );
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::errors::WriteError;
 use crate::model::RunReport;
-use crate::{atomic, journal, json, junit, markdown};
+use crate::{atomic, html, journal, json, junit, markdown};
 
 /// The JUnit XML report's file name.
 pub const JUNIT_FILE: &str = "junit.xml";
@@ -14,6 +14,8 @@ pub const JUNIT_FILE: &str = "junit.xml";
 pub const RESULTS_FILE: &str = "results.json";
 /// The Markdown summary's file name.
 pub const SUMMARY_FILE: &str = "summary.md";
+/// The HTML report's file name.
+pub const HTML_FILE: &str = "report.html";
 /// The folder, inside the output directory, that holds per-scenario journals.
 pub const JOURNAL_DIR: &str = "journal";
 
@@ -26,26 +28,29 @@ pub struct Written {
     pub results: PathBuf,
     /// `<dir>/summary.md`
     pub summary: PathBuf,
+    /// `<dir>/report.html`
+    pub html: PathBuf,
     /// `<dir>/journal/<scenario>.json`, one per scenario, in the report's order.
     pub journals: Vec<PathBuf>,
 }
 
 impl Written {
-    /// Every path written: the three reports, then the journals.
+    /// Every path written: the four reports, then the journals.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        [&self.junit, &self.results, &self.summary]
+        [&self.junit, &self.results, &self.summary, &self.html]
             .into_iter()
             .chain(&self.journals)
             .map(PathBuf::as_path)
     }
 }
 
-/// Writes `junit.xml`, `results.json`, `summary.md` and `journal/<scenario>.json` for
-/// `report` into `dir`, creating `dir` and `dir/journal` if needed.
+/// Writes `junit.xml`, `results.json`, `summary.md`, `report.html` and
+/// `journal/<scenario>.json` for `report` into `dir`, creating `dir` and `dir/journal`
+/// if needed.
 ///
 /// Each file is written to a temporary file beside it and renamed into place, so a reader
 /// (or a run killed mid-write) sees the previous version or the new one, never a mix.
-/// The three reports are written first, so they are there even if a journal fails.
+/// The four reports are written first, so they are there even if a journal fails.
 ///
 /// A journal's name is the scenario's path with `.toml` stripped and `/` replaced by
 /// `__` (`refpipe/chaos/retry.toml` → `journal/refpipe__chaos__retry.json`), with `-2`,
@@ -69,6 +74,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, WriteError> 
     let junit = written_file(JUNIT_FILE, junit::render(report))?;
     let results = written_file(RESULTS_FILE, json::render(report))?;
     let summary = written_file(SUMMARY_FILE, markdown::render(report))?;
+    let html = written_file(HTML_FILE, html::render(report))?;
 
     let mut taken = HashSet::new();
     let mut journals = Vec::with_capacity(report.scenarios.len());
@@ -84,6 +90,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, WriteError> 
         junit,
         results,
         summary,
+        html,
         journals,
     })
 }

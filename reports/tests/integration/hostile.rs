@@ -1,10 +1,15 @@
-//! Whatever the strings in a report, the outputs stay well-formed. A few hundred reports
-//! built from a seeded generator of awkward pieces: control characters, ANSI sequences,
-//! XML and Markdown syntax, non-ASCII.
+//! Whatever the strings in a report, the outputs stay well-formed: the XML parses and its
+//! counts add up, the Markdown tables keep their cells and fences their content, the HTML
+//! parses without an error and runs nothing but its own script, and `results.json`
+//! round-trips and validates against its schema. A few hundred reports built from a
+//! seeded generator of awkward pieces: control characters, ANSI sequences, XML, HTML and
+//! Markdown syntax, non-ASCII.
 
 use std::time::Duration;
 
-use reports::{Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
+use reports::{
+    FailedAttempt, Failure, GateResult, JournalEntry, Outcome, RunReport, ScenarioResult, Verdict,
+};
 
 const PIECES: &[&str] = &[
     "a",
@@ -42,6 +47,11 @@ const PIECES: &[&str] = &[
     "\x1b\\",
     "<",
     ">",
+    "<script>",
+    "</pre>",
+    "<!-- ",
+    "\u{fdd0}",
+    "\u{1fffe}",
     "&",
     "\"",
     "'",
@@ -98,6 +108,30 @@ impl Rng {
     }
 }
 
+fn failures(rng: &mut Rng) -> Vec<Failure> {
+    (0..rng.below(3))
+        .map(|_| Failure {
+            kind: rng.string(),
+            message: rng.string(),
+            detail: rng.string(),
+        })
+        .collect()
+}
+
+fn gate(rng: &mut Rng) -> GateResult {
+    GateResult {
+        name: rng.string(),
+        critical: rng.below(2) == 0,
+        metric: rng.string(),
+        target: rng.string(),
+        actual: rng.maybe(),
+        // Finite: JSON has no NaN, so a NaN would not round-trip.
+        value: (rng.below(2) == 0).then(|| (rng.next() % 100_000) as f64 / 7.0),
+        passed: rng.below(2) == 0,
+        detail: rng.string(),
+    }
+}
+
 fn scenario(rng: &mut Rng) -> ScenarioResult {
     let outcome = [
         Outcome::Passed,
@@ -114,13 +148,7 @@ fn scenario(rng: &mut Rng) -> ScenarioResult {
         seed: rng.next(),
         outcome,
         duration: Duration::from_millis(rng.next() % 100_000),
-        failures: (0..rng.below(3))
-            .map(|_| Failure {
-                kind: rng.string(),
-                message: rng.string(),
-                detail: rng.string(),
-            })
-            .collect(),
+        failures: failures(rng),
         journal: (0..rng.below(3))
             .map(|_| JournalEntry {
                 at: Duration::from_micros(rng.next() % 10_000_000),
@@ -134,6 +162,12 @@ fn scenario(rng: &mut Rng) -> ScenarioResult {
         exit_code: (rng.below(2) == 0).then(|| rng.next() as i32),
         stderr_tail: rng.string(),
         output: rng.maybe().map(serde_json::Value::String),
+        failed_attempts: (0..rng.below(3))
+            .map(|_| FailedAttempt {
+                duration: Duration::from_millis(rng.next() % 100_000),
+                failures: failures(rng),
+            })
+            .collect(),
     }
 }
 
@@ -145,6 +179,9 @@ fn report(rng: &mut Rng) -> RunReport {
         seed: rng.next(),
         interrupted: rng.below(2) == 0,
         scenarios: (0..rng.below(6)).map(|_| scenario(rng)).collect(),
+        gates: (0..rng.below(4)).map(|_| gate(rng)).collect(),
+        verdict: [Verdict::Pass, Verdict::Warn, Verdict::Fail][rng.below(3)],
+        partition: rng.maybe(),
     }
 }
 
@@ -223,13 +260,19 @@ fn any_strings_give_well_formed_outputs() {
             panic!("iteration {i}: {e}\n{xml}");
         }
         let (total, _) = crate::junit::check_counts(&xml);
-        assert_eq!(total.tests, report.scenarios.len());
+        assert_eq!(total.tests, report.scenarios.len() + report.gates.len());
 
         check_markdown(&reports::markdown::render(&report), &report);
+
+        let html = reports::html::render(&report);
+        let doc = crate::html::check_page(&html);
+        let details = scraper::Selector::parse("details.scenario").unwrap();
+        assert_eq!(doc.select(&details).count(), report.scenarios.len());
 
         let json = reports::json::render(&report);
         let back: RunReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report, "iteration {i}");
+        crate::schema::assert_valid(&json);
 
         if i % 25 == 0 {
             let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
-use reports::RunReport;
 use reports::json::{Results, SCHEMA_VERSION, Summary};
+use reports::{RunReport, Verdict};
 
 use crate::fixture::basic_report;
 
@@ -19,11 +19,13 @@ fn results_carry_schema_version_and_summary() {
     assert_eq!(
         back.summary,
         Summary {
-            total: 4,
-            passed: 1,
+            verdict: Verdict::Fail,
+            total: 5,
+            passed: 2,
             failed: 1,
             errors: 1,
-            skipped: 1
+            skipped: 1,
+            flaky: 1,
         }
     );
     assert_eq!(back.report.into_owned(), report);

@@ -102,17 +102,116 @@ pub fn check_counts(xml: &str) -> (Tally, usize) {
 fn basic_report_parses_back_and_counts_add_up() {
     let xml = reports::junit::render(&basic_report());
     let (total, suites) = check_counts(&xml);
+    // Five scenarios and three gates; the failing critical gate is a failure.
     assert_eq!(
         total,
         Tally {
-            tests: 4,
-            failures: 1,
+            tests: 8,
+            failures: 2,
             errors: 1,
             skipped: 1
         }
     );
-    assert_eq!(suites, 2);
+    assert_eq!(suites, 3);
     roxmltree::Document::parse(&xml).unwrap();
+}
+
+#[test]
+fn gates_come_first_and_only_a_critical_one_fails() {
+    let xml = reports::junit::render(&basic_report());
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites[0].attribute("name"), Some("gates"));
+    let cases: Vec<_> = suites[0]
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let child = |case: &roxmltree::Node<'_, '_>, tag: &str| {
+        case.children()
+            .find(|n| n.has_tag_name(tag))
+            .and_then(|n| n.attribute("message").or(n.text()).map(str::to_owned))
+    };
+    // Critical and held; critical and failed; not critical and failed (a warning).
+    assert_eq!(child(&cases[0], "failure"), None);
+    assert_eq!(
+        child(&cases[1], "failure").as_deref(),
+        Some("pass rate of all scenarios: 50.0% (2/4), target >= 90%")
+    );
+    assert_eq!(child(&cases[2], "failure"), None);
+    assert!(
+        child(&cases[2], "system-out")
+            .unwrap()
+            .starts_with("WARNING: p95 of scenario duration")
+    );
+    let critical: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            c.descendants()
+                .find(|n| n.attribute("name") == Some("critical"))
+                .and_then(|n| n.attribute("value"))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(critical, ["true", "true", "false"]);
+}
+
+#[test]
+fn a_report_without_gates_has_no_gates_suite() {
+    let mut report = basic_report();
+    report.gates.clear();
+    report.partition = None;
+    let xml = reports::junit::render(&report);
+    assert!(
+        !xml.contains("name=\"gates\"") && !xml.contains("partition"),
+        "{xml}"
+    );
+    let (total, suites) = check_counts(&xml);
+    assert_eq!((total.tests, suites), (5, 2));
+}
+
+#[test]
+fn retries_follow_surefire() {
+    let xml = reports::junit::render(&basic_report());
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .unwrap()
+    };
+    let tags = |n: roxmltree::Node<'_, '_>| -> Vec<String> {
+        n.children()
+            .filter(|c| c.is_element())
+            .map(|c| c.tag_name().name().to_owned())
+            .collect()
+    };
+    let flaky = case("coder retries through a 5xx burst");
+    assert_eq!(
+        tags(flaky),
+        ["properties", "flakyFailure", "system-out", "system-err"]
+    );
+    let attempt = flaky
+        .children()
+        .find(|n| n.has_tag_name("flakyFailure"))
+        .unwrap();
+    assert_eq!(attempt.attribute("type"), Some("timeout"));
+    assert_eq!(attempt.attribute("time"), Some("1.000"));
+    assert!(xml.contains(r#"<property name="flaky" value="true"/>"#));
+
+    let failed = case("critic asks for one refinement, then accepts");
+    assert_eq!(
+        tags(failed),
+        [
+            "properties",
+            "failure",
+            "rerunFailure",
+            "system-out",
+            "system-err"
+        ]
+    );
 }
 
 #[test]

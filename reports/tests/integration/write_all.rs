@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use reports::{Outcome, WriteError, write_all};
+use reports::{Outcome, Verdict, WriteError, write_all};
 
 use crate::fixture::basic_report;
 
@@ -44,16 +44,19 @@ fn writes_every_file_into_a_new_directory() {
         tree(&dir),
         set(&[
             "journal/",
+            "journal/refpipe__chaos__coder_5xx.json",
             "journal/refpipe__chaos__dead_redis.json",
             "journal/refpipe__chaos__rate_limit.json",
             "journal/refpipe__critic_refinement.json",
             "journal/refpipe__happy_path.json",
             "junit.xml",
+            "report.html",
             "results.json",
             "summary.md",
         ])
     );
-    assert_eq!(written.paths().count(), 7);
+    assert_eq!(written.paths().count(), 9);
+    assert_eq!(written.html, dir.join("report.html"));
     assert!(written.paths().all(Path::exists));
     assert_eq!(
         written.journals[1],
@@ -64,6 +67,7 @@ fn writes_every_file_into_a_new_directory() {
     assert_eq!(read(&written.junit), reports::junit::render(&report));
     assert_eq!(read(&written.results), reports::json::render(&report));
     assert_eq!(read(&written.summary), reports::markdown::render(&report));
+    assert_eq!(read(&written.html), reports::html::render(&report));
 
     let journal: serde_json::Value = serde_json::from_str(&read(&written.journals[1])).unwrap();
     assert_eq!(journal["seed"], 1002);
@@ -79,7 +83,7 @@ fn a_second_write_replaces_files_and_leaves_nothing_stray() {
     let dir = tmp.path();
     write_all(&basic_report(), dir).unwrap();
     // Files that are not ours stay.
-    fs::write(dir.join("report.html"), "<html>").unwrap();
+    fs::write(dir.join("notes.html"), "<html>").unwrap();
     fs::write(dir.join("journal/README.txt"), "notes").unwrap();
 
     // A smaller rerun: one scenario, which now passes.
@@ -88,7 +92,10 @@ fn a_second_write_replaces_files_and_leaves_nothing_stray() {
     report.scenarios.remove(0);
     report.scenarios[0].outcome = Outcome::Passed;
     report.scenarios[0].failures.clear();
+    report.scenarios[0].failed_attempts.clear();
     report.interrupted = false;
+    report.gates.clear();
+    report.verdict = Verdict::Pass;
     let written = write_all(&report, dir).unwrap();
 
     assert_eq!(
@@ -98,16 +105,18 @@ fn a_second_write_replaces_files_and_leaves_nothing_stray() {
             "journal/README.txt",
             "journal/refpipe__critic_refinement.json",
             "junit.xml",
+            "notes.html",
             "report.html",
             "results.json",
             "summary.md",
         ])
     );
     let read = |p: &Path| fs::read_to_string(p).unwrap();
+    assert_eq!(read(&written.html), reports::html::render(&report));
     assert_eq!(read(&written.junit), reports::junit::render(&report));
     assert_eq!(read(&written.results), reports::json::render(&report));
     assert_eq!(read(&written.summary), reports::markdown::render(&report));
-    assert!(read(&written.summary).starts_with("## ✅ agent-harness: 1 passed"));
+    assert!(read(&written.summary).starts_with("## ✅ agent-harness: PASS\n"));
 }
 
 #[test]
