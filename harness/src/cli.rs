@@ -23,12 +23,37 @@ pub enum Command {
     /// Start one scenario's stubs and serve until interrupted, to point your own pipeline,
     /// curl or an SDK at them.
     Stubs(StubsArgs),
+    /// Work with reports of earlier runs.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the outputs of shards (`--partition hash:K/N` runs) into one set of reports
+    /// and evaluate the gates over all of them.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders (each with a results.json).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged reports.
+    #[arg(long, default_value = "target/harness")]
+    pub out: PathBuf,
+    /// The gates to evaluate over the merged results [default: scenarios/gates.toml, when
+    /// it exists].
+    #[arg(long)]
+    pub gates: Option<PathBuf>,
 }
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0    every scenario passed
-  1    a scenario failed or could not be run
+  0    the verdict is pass: every gate held (or only non-critical ones failed, with a
+       warning); without gates, every scenario passed
+  1    the verdict is fail: a critical gate failed; without gates, a scenario failed
   2    invalid scenario, target definition or command line (nothing was run)
   3    the harness itself failed (e.g. reports could not be written)
   130  interrupted (reports are still written)";
@@ -55,6 +80,21 @@ pub struct RunArgs {
     /// run can be replayed exactly [default: random].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The quality gates to evaluate after the scenarios [default: gates.toml in the first
+    /// PATH, when it is a folder that has one; without gates every scenario must pass].
+    #[arg(long)]
+    pub gates: Option<PathBuf>,
+    /// Run only shard K of N (`hash:K/N`, K from 1): scenarios are assigned by a hash of
+    /// their path, so adding a scenario moves no other. Merge shards with `report merge`.
+    #[arg(long, value_parser = crate::plan::Partition::parse)]
+    pub partition: Option<crate::plan::Partition>,
+    /// Rerun a failed scenario up to N times; one that passes on a rerun is reported flaky.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Stop launching scenarios after the first failure (running ones finish); the rest
+    /// are reported as not run.
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -82,6 +122,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
     match cli.command {
         Command::Run(args) => crate::run_cmd::execute(&args),
         Command::Stubs(args) => crate::stubs_cmd::execute(&args),
+        Command::Report(ReportCommand::Merge(args)) => crate::merge_cmd::execute(&args),
     }
 }
 

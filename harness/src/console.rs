@@ -58,9 +58,14 @@ impl Reporter for ConsoleReporter {
             }
             RunEvent::ScenarioFinished { result, .. } => {
                 self.bar.inc(1);
+                let attempts = if result.attempts() > 1 {
+                    format!(" ({} attempts)", result.attempts())
+                } else {
+                    String::new()
+                };
                 self.line(format!(
-                    "{:>12} [{:>7.3}s] {}  {}",
-                    label(result.outcome),
+                    "{:>12} [{:>7.3}s] {}  {}{attempts}",
+                    label(result),
                     result.duration.as_secs_f64(),
                     result.path,
                     result.name
@@ -77,7 +82,9 @@ impl Reporter for ConsoleReporter {
                 let failed: Vec<&ScenarioResult> = report
                     .scenarios
                     .iter()
-                    .filter(|s| matches!(s.outcome, Outcome::Failed | Outcome::Error))
+                    .filter(|s| {
+                        matches!(s.outcome, Outcome::Failed | Outcome::Error) || s.is_flaky()
+                    })
                     .collect();
                 for s in &failed {
                     eprint!("\n--- {}", explain(s));
@@ -87,8 +94,9 @@ impl Reporter for ConsoleReporter {
                     );
                 }
                 let (passed, failed_n, errors, skipped) = report.counts();
+                let flaky = report.scenarios.iter().filter(|s| s.is_flaky()).count();
                 eprintln!(
-                    "\n     Summary [{:>7.3}s] {} scenario{}: {passed} passed, {failed_n} failed, {errors} errors, {skipped} skipped{}",
+                    "\n     Summary [{:>7.3}s] {} scenario{}: {passed} passed ({flaky} flaky), {failed_n} failed, {errors} errors, {skipped} skipped{}",
                     report.duration.as_secs_f64(),
                     report.scenarios.len(),
                     plural(report.scenarios.len()),
@@ -103,8 +111,9 @@ impl Reporter for ConsoleReporter {
     }
 }
 
-fn label(outcome: Outcome) -> &'static str {
-    match outcome {
+fn label(result: &ScenarioResult) -> &'static str {
+    match result.outcome {
+        Outcome::Passed if result.is_flaky() => "FLAKY",
         Outcome::Passed => "PASS",
         Outcome::Failed => "FAIL",
         Outcome::Error => "ERROR",
@@ -120,19 +129,63 @@ fn plural(n: usize) -> &'static str {
 pub fn explain(result: &ScenarioResult) -> String {
     let mut out = format!(
         "{} {} ({}), target `{}`, seed {}\n",
-        label(result.outcome),
+        label(result),
         result.path,
         result.name,
         result.target,
         result.seed
     );
-    for f in &result.failures {
+    push_failures(&mut out, &result.failures);
+    for (i, attempt) in result.failed_attempts.iter().enumerate() {
+        out.push_str(&format!(
+            "  attempt {} of {} failed:\n",
+            i + 1,
+            result.attempts()
+        ));
+        push_failures(&mut out, &attempt.failures);
+    }
+    out
+}
+
+fn push_failures(out: &mut String, list: &[reports::Failure]) {
+    for f in list {
         out.push_str(&format!("  ✗ {}\n", f.message));
         for line in f.detail.lines().filter(|l| !l.is_empty()) {
             out.push_str(&format!("      {line}\n"));
         }
     }
-    out
+}
+
+/// The gates and the verdict, after the summary.
+pub fn print_gates(report: &reports::RunReport) {
+    if !report.gates.is_empty() {
+        eprintln!("\n       Gates");
+    }
+    for g in &report.gates {
+        let status = match (g.passed, g.critical) {
+            (true, _) => "PASS",
+            (false, true) => "FAIL",
+            (false, false) => "WARN",
+        };
+        eprintln!(
+            "{status:>12} {}{}: {} {}, target {}",
+            g.name,
+            if g.critical { "" } else { " (non-critical)" },
+            g.metric,
+            g.actual.as_deref().unwrap_or("(nothing measured)"),
+            g.target
+        );
+        if !g.passed {
+            eprintln!("             {}", g.detail);
+        }
+    }
+    let verdict = match report.verdict {
+        reports::Verdict::Pass => "PASS",
+        reports::Verdict::Warn => "PASS with warnings (a non-critical gate failed)",
+        reports::Verdict::Fail if report.gates.is_empty() => "FAIL (a scenario did not pass)",
+        reports::Verdict::Fail => "FAIL (a critical gate failed)",
+    };
+    eprintln!("     Verdict {verdict}");
 }
 
 /// A load error as the user sees it: a diagnostic with its excerpt, or one line.

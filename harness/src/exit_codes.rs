@@ -1,11 +1,13 @@
 //! The exit codes of `harness` and `cargo xtask gate`: a contract CI jobs rely on, defined
 //! here once and documented in the README.
 
-/// Every scenario passed.
+/// The verdict is pass: every gate held, or only non-critical gates failed (a warning).
+/// Without a gates file: every scenario passed.
 pub const OK: u8 = 0;
-/// At least one scenario failed (an expectation did not hold, the target crashed, hung or
-/// printed invalid output, a request matched no stub rule) or could not be run.
-pub const SCENARIO_FAILED: u8 = 1;
+/// The verdict is fail: a critical gate failed. Without a gates file: a scenario failed
+/// (an expectation did not hold, the target crashed, hung or printed invalid output, a
+/// request matched no stub rule) or could not be run.
+pub const VERDICT_FAIL: u8 = 1;
 /// Invalid scenario, target definition or command line: nothing was run.
 pub const INVALID_INPUT: u8 = 2;
 /// The harness itself failed (for example, the reports could not be written).

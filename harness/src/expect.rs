@@ -34,7 +34,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
                         .unwrap_or(crate::runner::DEFAULT_TIMEOUT)
                 )
             ),
-            detail: format!("{}{}", requests_so_far(seen.journal), stderr_note),
+            detail: lines(&[requests_so_far(seen.journal), stderr_note.clone()]),
         }),
         Exit::Signal(sig) => failures.push(Failure {
             kind: "crashed".into(),
@@ -59,7 +59,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
                 failures.push(Failure {
                     kind: "expectation".into(),
                     message: format!("exit code: expected {want}, got {code}{why}"),
-                    detail: format!("{}{}", output_error(seen.output), stderr_note),
+                    detail: lines(&[output_error(seen.output), stderr_note.clone()]),
                 });
             }
         }
@@ -83,7 +83,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
             } else {
                 "the target's stdout is not one JSON document".into()
             },
-            detail: format!("stdout began: {excerpt:?}{stderr_note}"),
+            detail: lines(&[format!("stdout began: {excerpt:?}"), stderr_note.clone()]),
         });
     }
 
@@ -97,7 +97,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
             failures.push(Failure {
                 kind: "expectation".into(),
                 message: format!("status: expected \"{want}\", got {shown}"),
-                detail: format!("{}{}", output_error(seen.output), stderr_note),
+                detail: lines(&[output_error(seen.output), stderr_note.clone()]),
             });
         }
     }
@@ -286,17 +286,27 @@ fn requests_so_far(journal: &[mocks::Exchange]) -> String {
 
 fn output_error(output: Option<&Value>) -> String {
     match output.and_then(|o| o.get("error")).filter(|e| !e.is_null()) {
-        Some(err) => format!("the target reported: {err}\n"),
+        Some(err) => format!("the target reported: {err}"),
         None => String::new(),
     }
 }
 
 fn stderr_detail(tail: &str) -> String {
     if tail.trim().is_empty() {
-        "\n(stderr was empty)".into()
+        "(stderr was empty)".into()
     } else {
-        format!("\nstderr (last lines):\n{}", indent(tail))
+        format!("stderr (last lines):\n{}", indent(tail))
     }
+}
+
+/// The non-empty parts, one after the other.
+fn lines(parts: &[String]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn indent(text: &str) -> String {

@@ -9,12 +9,13 @@
 //!
 //! ```no_run
 //! use harness::plan::{Selection, plan};
-//! use harness::runner::{NoopReporter, run_all};
+//! use harness::runner::{NoopReporter, RunConfig, run_all};
 //!
 //! # async fn demo() {
 //! let selection = Selection { paths: vec!["scenarios".into()], ..Selection::default() };
 //! let plan = plan(&selection, 42).expect("valid scenarios");
-//! let report = run_all(plan.scenarios, 2, 42, &mut NoopReporter, std::future::pending()).await;
+//! let config = RunConfig::new(2, 42);
+//! let report = run_all(plan.scenarios, &config, &mut NoopReporter, std::future::pending()).await;
 //! assert!(report.scenarios.iter().all(|s| s.outcome == reports::Outcome::Passed));
 //! # }
 //! ```
@@ -22,11 +23,14 @@
 //! The `harness` binary and `cargo xtask gate` are thin layers over [`cli::main_with`].
 
 pub mod cli;
+mod compare;
 pub mod console;
 pub mod diagnostic;
 pub mod errors;
 pub mod exit_codes;
 mod expect;
+pub mod gates;
+mod merge_cmd;
 pub mod plan;
 mod run_cmd;
 pub mod runner;

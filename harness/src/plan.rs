@@ -18,13 +18,60 @@ pub struct Selection {
     pub filter: Option<String>,
     /// Keep scenarios with any of these tags (all when empty).
     pub tags: Vec<String>,
+    /// Keep only this shard.
+    pub partition: Option<Partition>,
 }
 
-/// The planned scenarios and how many the filters left out.
+/// Shard `k` of `n` (1-based): a scenario belongs to the shard its path hashes to, so a
+/// scenario's shard never changes when others are added or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub k: u32,
+    pub n: u32,
+}
+
+impl Partition {
+    /// Parses `hash:K/N`.
+    pub fn parse(s: &str) -> Result<Partition, String> {
+        let usage = || {
+            format!(
+                "`{s}` is not a partition (hint: write `hash:K/N` with 1 <= K <= N, e.g. `hash:1/3`)"
+            )
+        };
+        let rest = s.strip_prefix("hash:").ok_or_else(usage)?;
+        let (k, n) = rest.split_once('/').ok_or_else(usage)?;
+        let (k, n): (u32, u32) = (
+            k.parse().map_err(|_| usage())?,
+            n.parse().map_err(|_| usage())?,
+        );
+        if k == 0 || n == 0 || k > n {
+            return Err(usage());
+        }
+        Ok(Partition { k, n })
+    }
+
+    /// Whether the scenario with this id belongs to this shard (FNV-1a of the id, mod N).
+    pub fn contains(&self, id: &str) -> bool {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in id.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+        h % u64::from(self.n) == u64::from(self.k - 1)
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hash:{}/{}", self.k, self.n)
+    }
+}
+
+/// The planned scenarios and how many the filters and the partition left out.
 #[derive(Debug)]
 pub struct Plan {
     pub scenarios: Vec<Planned>,
     pub filtered_out: usize,
+    pub other_shards: usize,
 }
 
 pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>> {
@@ -40,6 +87,7 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     let mut targets = Targets::default();
     let mut scenarios = Vec::new();
     let mut filtered_out = 0;
+    let mut other_shards = 0;
     for s in loaded {
         let by_text = selection
             .filter
@@ -49,6 +97,10 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
             selection.tags.is_empty() || s.spec.tags.iter().any(|t| selection.tags.contains(t));
         if !(by_text && by_tag) {
             filtered_out += 1;
+            continue;
+        }
+        if selection.partition.is_some_and(|p| !p.contains(&s.id)) {
+            other_shards += 1;
             continue;
         }
         match targets.resolve(s.target_name(), &s.file_path) {
@@ -67,8 +119,34 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
         Ok(Plan {
             scenarios,
             filtered_out,
+            other_shards,
         })
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_parse_and_split_every_id_into_exactly_one_shard() {
+        assert_eq!(Partition::parse("hash:2/3"), Ok(Partition { k: 2, n: 3 }));
+        for bad in ["hash:0/3", "hash:4/3", "count:1/2", "hash:1", "hash:a/b"] {
+            assert!(Partition::parse(bad).unwrap_err().contains("hint"), "{bad}");
+        }
+        let shards: Vec<Partition> = (1..=3).map(|k| Partition { k, n: 3 }).collect();
+        let mut sizes = [0; 3];
+        for i in 0..300 {
+            let id = format!("suite/scenario_{i}.toml");
+            let owners: Vec<usize> = (0..3).filter(|&s| shards[s].contains(&id)).collect();
+            assert_eq!(owners.len(), 1, "{id}");
+            sizes[owners[0]] += 1;
+        }
+        assert!(
+            sizes.iter().all(|&n| n > 50),
+            "the hash spreads ids: {sizes:?}"
+        );
     }
 }

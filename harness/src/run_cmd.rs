@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use reports::Outcome;
-
 use crate::cli::RunArgs;
 use crate::console::ConsoleReporter;
 use crate::exit_codes;
+use crate::gates::{self, Gate};
 use crate::plan::{Selection, plan};
-use crate::runner::{error_chain, run_all};
+use crate::runner::{RunConfig, error_chain, run_all};
 
 pub fn execute(args: &RunArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -23,10 +22,15 @@ pub fn execute(args: &RunArgs) -> ExitCode {
         paths: args.paths.clone(),
         filter: args.filter.clone(),
         tags: args.tags.clone(),
+        partition: args.partition,
     };
-    let plan = match plan(&selection, seed) {
-        Ok(plan) => plan,
-        Err(errors) => {
+    let gates_file = gates::find(args.gates.as_deref(), &args.paths);
+    let loaded_gates = gates_file.as_deref().map(gates::load).transpose();
+    let (plan, gates) = match (plan(&selection, seed), loaded_gates) {
+        (Ok(plan), Ok(gates)) => (plan, gates),
+        (plan, gates) => {
+            let mut errors = plan.err().unwrap_or_default();
+            errors.extend(gates.err());
             for e in &errors {
                 eprintln!("{}\n", crate::console::render_load_error(e));
             }
@@ -41,7 +45,21 @@ pub fn execute(args: &RunArgs) -> ExitCode {
     if plan.filtered_out > 0 {
         eprintln!("    Filtered out {} scenario(s)", plan.filtered_out);
     }
-    if plan.scenarios.is_empty() {
+    if let Some(partition) = args.partition {
+        eprintln!(
+            "   Partition {partition}: {} scenario(s) here, {} in other shards",
+            plan.scenarios.len(),
+            plan.other_shards
+        );
+    }
+    if let Some(file) = &gates_file {
+        eprintln!(
+            "       Gates {} from {}",
+            gates.as_ref().map_or(0, Vec::len),
+            file.display()
+        );
+    }
+    if plan.scenarios.is_empty() && args.partition.is_none() {
         eprintln!(
             "error: no scenario to run in {:?} (hint: check the paths, --filter and --tag)",
             args.paths
@@ -53,16 +71,38 @@ pub fn execute(args: &RunArgs) -> ExitCode {
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 
+    let config = RunConfig {
+        jobs,
+        seed,
+        retries: args.retries,
+        fail_fast: args.fail_fast,
+    };
     let mut console = ConsoleReporter::new();
-    let report = runtime.block_on(async {
+    let mut report = runtime.block_on(async {
         // Register before anything starts, so a signal that arrives early is not lost.
         let interrupt = interrupt_signal();
-        run_all(plan.scenarios, jobs, seed, &mut console, interrupt).await
+        run_all(plan.scenarios, &config, &mut console, interrupt).await
     });
+    report.partition = args.partition.map(|p| p.to_string());
     // Stop stray tasks (stub servers) before the runtime goes away.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
 
-    match reports::write_all(&report, &args.out) {
+    finish(report, gates.as_deref(), &args.out)
+}
+
+/// Judges the run by its gates, prints them, writes every report and returns the exit
+/// code: shared by `run` and `report merge`.
+pub(crate) fn finish(
+    mut report: reports::RunReport,
+    gates: Option<&[Gate]>,
+    out: &std::path::Path,
+) -> ExitCode {
+    match gates {
+        Some(gates) => (report.gates, report.verdict) = gates::evaluate(gates, &report),
+        None => report.verdict = gates::verdict_without_gates(&report),
+    }
+    crate::console::print_gates(&report);
+    match reports::write_all(&report, out) {
         Ok(written) => eprintln!(
             "     Reports {}, {}, {}",
             written.junit.display(),
@@ -74,14 +114,10 @@ pub fn execute(args: &RunArgs) -> ExitCode {
             return ExitCode::from(exit_codes::HARNESS_ERROR);
         }
     }
-    let failed = report
-        .scenarios
-        .iter()
-        .any(|s| matches!(s.outcome, Outcome::Failed | Outcome::Error));
     ExitCode::from(if report.interrupted {
         exit_codes::INTERRUPTED
-    } else if failed {
-        exit_codes::SCENARIO_FAILED
+    } else if report.verdict == reports::Verdict::Fail {
+        exit_codes::VERDICT_FAIL
     } else {
         exit_codes::OK
     })

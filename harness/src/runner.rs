@@ -9,14 +9,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reports::{Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
+use reports::{FailedAttempt, Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
 use tokio::task::JoinSet;
 
 use crate::errors::RunError;
 use crate::expect::{Observed, evaluate};
 use crate::scenario::Scenario;
 use crate::stubs::ScenarioStubs;
-use crate::target::{StubUrls, TargetSpec, expand, locate_program, run_command};
+use crate::target::{
+    HttpRun, StubUrls, TargetKind, TargetSpec, expand, inherited_env, locate_program, run_command,
+    run_http,
+};
 
 /// A scenario's timeout when it names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,6 +56,33 @@ pub enum RunEvent<'a> {
     },
 }
 
+/// How a run proceeds.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Scenarios at once (at least 1).
+    pub jobs: usize,
+    /// The run's seed, recorded in the report.
+    pub seed: u64,
+    /// Reruns of a failed scenario; one that passes on a rerun is reported flaky.
+    /// By default, 0.
+    pub retries: u32,
+    /// Stop launching scenarios after the first failure; the rest are reported as not
+    /// run. By default, disabled.
+    pub fail_fast: bool,
+}
+
+impl RunConfig {
+    /// `jobs` at once, no retries, no fail-fast.
+    pub fn new(jobs: usize, seed: u64) -> Self {
+        RunConfig {
+            jobs,
+            seed,
+            retries: 0,
+            fail_fast: false,
+        }
+    }
+}
+
 /// Consumes the runner's events (console output, progress).
 pub trait Reporter {
     fn event(&mut self, event: RunEvent<'_>);
@@ -82,37 +112,39 @@ pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Runs every planned scenario, `jobs` at a time, until all finish or `interrupt`
+/// Runs every planned scenario, `config.jobs` at a time, until all finish or `interrupt`
 /// resolves; on interruption the running ones are stopped (their process groups killed)
 /// and the rest are reported as skipped.
 pub async fn run_all(
     planned: Vec<Planned>,
-    jobs: usize,
-    seed: u64,
+    config: &RunConfig,
     reporter: &mut dyn Reporter,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> RunReport {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let total = planned.len();
-    let jobs = jobs.max(1);
+    let jobs = config.jobs.max(1);
+    let seed = config.seed;
     reporter.event(RunEvent::Started { total, jobs, seed });
 
     let mut results: Vec<Option<ScenarioResult>> = vec![None; total];
     let mut queue = planned.iter().enumerate();
     let mut running: JoinSet<(usize, ScenarioResult)> = JoinSet::new();
     let mut interrupted = false;
+    let mut stopped_by: Option<String> = None;
     let mut done = 0;
     tokio::pin!(interrupt);
 
     loop {
-        while running.len() < jobs {
+        while running.len() < jobs && stopped_by.is_none() {
             let Some((index, p)) = queue.next() else {
                 break;
             };
             reporter.event(RunEvent::ScenarioStarted { planned: p });
             let p = p.clone();
-            running.spawn(async move { (index, run_scenario(&p).await) });
+            let retries = config.retries;
+            running.spawn(async move { (index, run_with_retries(&p, retries).await) });
         }
         if running.is_empty() {
             break;
@@ -130,6 +162,9 @@ pub async fn run_all(
                     }
                 };
                 done += 1;
+                if config.fail_fast && stopped_by.is_none() && matches!(result.outcome, Outcome::Failed | Outcome::Error) {
+                    stopped_by = Some(result.path.clone());
+                }
                 reporter.event(RunEvent::ScenarioFinished { result: &result, done, total });
                 results[index] = Some(result);
             }
@@ -146,7 +181,7 @@ pub async fn run_all(
     let scenarios = results
         .into_iter()
         .zip(&planned)
-        .map(|(r, p)| r.unwrap_or_else(|| skipped(p, interrupted)))
+        .map(|(r, p)| r.unwrap_or_else(|| skipped(p, interrupted, stopped_by.as_deref())))
         .collect();
     let report = RunReport {
         tool: format!("agent-harness {}", env!("CARGO_PKG_VERSION")),
@@ -155,9 +190,31 @@ pub async fn run_all(
         seed,
         interrupted,
         scenarios,
+        gates: Vec::new(),
+        verdict: reports::Verdict::Pass,
+        partition: None,
     };
     reporter.event(RunEvent::Finished { report: &report });
     report
+}
+
+/// Runs a scenario, and reruns it up to `retries` times while it fails; earlier failed
+/// attempts are kept in the result (a pass after them is flaky). Each attempt uses the
+/// same seed: a rerun that passes shows nondeterminism the seed does not control.
+pub async fn run_with_retries(p: &Planned, retries: u32) -> ScenarioResult {
+    let mut failed_attempts = Vec::new();
+    loop {
+        let mut result = run_scenario(p).await;
+        let failed = matches!(result.outcome, Outcome::Failed | Outcome::Error);
+        if !failed || failed_attempts.len() as u32 >= retries {
+            result.failed_attempts = failed_attempts;
+            return result;
+        }
+        failed_attempts.push(FailedAttempt {
+            duration: result.duration,
+            failures: result.failures,
+        });
+    }
 }
 
 /// Runs one scenario: stubs up, target run, expectations checked, stubs down.
@@ -178,11 +235,18 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
     let target = &p.target;
     let stubs = ScenarioStubs::start(scenario, target, p.seed).await?;
 
-    let program = locate_program(target).ok_or_else(|| RunError::Spawn {
+    let not_found = || {
+        RunError::Spawn {
         target: scenario.target_name().into(),
-        program: target.program.clone(),
+        program: target.program.clone().unwrap_or_default(),
         problem: "was not found next to the harness executable or on PATH (hint: for refpipe, run `cargo build -p pipeline` or use `cargo xtask gate`, which builds it)".into(),
-    })?;
+    }
+    };
+    let program = match (&target.program, target.kind) {
+        (Some(_), _) => Some(locate_program(target).ok_or_else(not_found)?),
+        (None, TargetKind::Http) => None,
+        (None, TargetKind::Command) => return Err(not_found()),
+    };
     let executor_urls = stubs.executor_urls();
     let llm = |provider: &str| stubs.llm.base_url(provider);
     let urls = StubUrls {
@@ -190,28 +254,56 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         executors: &executor_urls,
         seed: p.seed,
     };
-    let mut env = Vec::new();
+    let mut env = inherited_env(&target.inherit_env);
     for (key, value) in target.env.iter().chain(&scenario.spec.env) {
         env.retain(|(k, _): &(String, String)| k != key);
         env.push((key.clone(), expand(scenario.target_name(), value, &urls)?));
     }
-    let input = serde_json::to_vec(&scenario.spec.input.clone().unwrap_or_default())
-        .unwrap_or_else(|_| b"{}".to_vec());
+    let input = serde_json::Value::Object(scenario.spec.input.clone().unwrap_or_default());
     let timeout = scenario.spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let outcome = run_command(
-        &program,
-        &target.args,
-        &env,
-        target.defined_in.as_deref(),
-        &input,
-        timeout,
-    )
-    .await
-    .map_err(|e| RunError::Spawn {
+    let shown = program.as_ref().map_or_else(
+        || target.kind_name().to_string(),
+        |p| p.display().to_string(),
+    );
+    let spawn_error = |e: std::io::Error| RunError::Spawn {
         target: scenario.target_name().into(),
-        program: program.display().to_string(),
+        program: shown.clone(),
         problem: format!("could not be started: {e}"),
-    })?;
+    };
+    let outcome = match (&target.http, target.kind) {
+        (Some(http), TargetKind::Http) => {
+            let mut headers = Vec::new();
+            for (k, v) in &http.headers {
+                headers.push((k.clone(), expand(scenario.target_name(), v, &urls)?));
+            }
+            run_http(HttpRun {
+                spec: http,
+                program: program.as_deref(),
+                args: &target.args,
+                env: &env,
+                cwd: target.defined_in.as_deref(),
+                headers,
+                input: &input,
+                timeout,
+            })
+            .await
+            .map_err(spawn_error)?
+        }
+        _ => {
+            let program = program.as_deref().ok_or_else(not_found)?;
+            let stdin = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
+            run_command(
+                program,
+                &target.args,
+                &env,
+                target.defined_in.as_deref(),
+                &stdin,
+                timeout,
+            )
+            .await
+            .map_err(spawn_error)?
+        }
+    };
 
     let exchanges = stubs.journal();
     drop(stubs);
@@ -285,6 +377,7 @@ fn base_result(p: &Planned) -> ScenarioResult {
         exit_code: None,
         stderr_tail: String::new(),
         output: None,
+        failed_attempts: Vec::new(),
     }
 }
 
@@ -304,12 +397,18 @@ fn errored(p: &Planned, kind: &str, message: String) -> ScenarioResult {
     }
 }
 
-fn skipped(p: &Planned, interrupted: bool) -> ScenarioResult {
+fn skipped(p: &Planned, interrupted: bool, stopped_by: Option<&str>) -> ScenarioResult {
     let mut r = base_result(p);
     if interrupted {
         r.failures.push(Failure {
             kind: "interrupted".into(),
             message: "not run to the end: the run was interrupted".into(),
+            detail: String::new(),
+        });
+    } else if let Some(first) = stopped_by {
+        r.failures.push(Failure {
+            kind: "not_run".into(),
+            message: format!("not run: --fail-fast stopped the run after `{first}` failed"),
             detail: String::new(),
         });
     }

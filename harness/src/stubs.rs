@@ -76,7 +76,7 @@ impl ScenarioStubs {
 pub(crate) fn agent_recognition(target: &TargetSpec) -> Result<AgentRecognition, RunError> {
     let system_prompt = match &target.agents.system_prompt {
         Some(p) => Some(regex::Regex::new(p).map_err(|e| RunError::Template {
-            target: target.program.clone(),
+            target: target.kind_name().into(),
             template: p.clone(),
             problem: format!("`agents.system_prompt` is not a valid regex: {e}"),
         })?),

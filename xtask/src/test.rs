@@ -21,51 +21,84 @@ struct Prerequisite {
     what: &'static str,
     why: &'static str,
     check: &'static [&'static str],
-    install: &'static [&'static str],
+    install: Install,
 }
 
-const PREREQUISITES: &[Prerequisite] = &[Prerequisite {
-    what: "the `openai` Python package",
-    why: "the stub-compatibility test drives the LLM stub with the official SDK",
-    check: &["python3", "-c", "import openai"],
-    install: &[
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--root-user-action=ignore",
-        "openai>=1.40,<4",
-    ],
-}];
+enum Install {
+    /// A Python package, with pip.
+    Pip(&'static str),
+    /// A shell command.
+    Shell(&'static str),
+}
+
+impl Install {
+    fn argv(&self) -> Vec<&'static str> {
+        match self {
+            Install::Pip(spec) => vec![
+                "python3",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--root-user-action=ignore",
+                spec,
+            ],
+            Install::Shell(script) => vec!["sh", "-c", script],
+        }
+    }
+}
+
+const PREREQUISITES: &[Prerequisite] = &[
+    Prerequisite {
+        what: "the `openai` Python package",
+        why: "the stub-compatibility test drives the LLM stub with the official SDK",
+        check: &["python3", "-c", "import openai"],
+        install: Install::Pip("openai>=1.40,<4"),
+    },
+    Prerequisite {
+        what: "the `junitparser` Python package",
+        why: "an independent JUnit consumer reads junit.xml back",
+        // 3.x drops <flakyFailure> when reading, so the test needs 4 or newer.
+        check: &[
+            "python3",
+            "-c",
+            "import importlib.metadata as m, sys; sys.exit(int(m.version('junitparser').split('.')[0]) < 4)",
+        ],
+        install: Install::Pip("junitparser>=4,<6"),
+    },
+    Prerequisite {
+        what: "Chromium and xmllint (Debian packages `chromium`, `libxml2-utils`)",
+        why: "report.html is rendered in headless Chromium; junit.xml is validated against an XSD",
+        check: &["sh", "-c", "command -v chromium && command -v xmllint"],
+        install: Install::Shell(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libxml2-utils",
+        ),
+    },
+];
 
 impl Test {
     pub fn run(self) -> ExitCode {
         for p in PREREQUISITES {
-            if succeeds(p.check) {
+            if succeeds(p.check, true) {
                 continue;
             }
+            let install = p.install.argv();
             if self.no_install {
                 eprintln!(
                     "error: {} is missing ({}); install it with `{}`",
                     p.what,
                     p.why,
-                    p.install.join(" ")
+                    install.join(" ")
                 );
                 return ExitCode::from(exit_codes::INVALID_INPUT);
             }
-            eprintln!(
-                "  Installing {} ({}): {}",
-                p.what,
-                p.why,
-                p.install.join(" ")
-            );
-            if !succeeds(p.install) || !succeeds(p.check) {
+            eprintln!("  Installing {} ({}): {}", p.what, p.why, install.join(" "));
+            if !succeeds(&install, false) || !succeeds(p.check, true) {
                 eprintln!(
                     "error: could not install {}; run `{}` yourself",
                     p.what,
-                    p.install.join(" ")
+                    install.join(" ")
                 );
                 return ExitCode::from(exit_codes::HARNESS_ERROR);
             }
@@ -86,10 +119,13 @@ impl Test {
     }
 }
 
-fn succeeds(argv: &[&str]) -> bool {
-    Command::new(argv[0])
-        .args(&argv[1..])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Runs `argv`; `quiet` hides its output (for checks; installs show theirs).
+fn succeeds(argv: &[&str], quiet: bool) -> bool {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    if quiet {
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    }
+    cmd.status().is_ok_and(|s| s.success())
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use model::*;
 pub use predicate::{Bound, Check, Predicate};
+pub(crate) use serde_util::{deserialize_opt_duration, parse_duration};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::LoadError;

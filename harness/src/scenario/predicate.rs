@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::serde_util::parse_duration;
+use crate::compare::Cmp;
 
 const PREDICATE_NAMES: &[&str] = &[
     "eq", "ne", "lt", "le", "gt", "ge", "contains", "matches", "exists",
@@ -182,64 +183,35 @@ impl fmt::Display for Check {
 /// (a retry that honours `Retry-After` cannot be faster than it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bound {
-    pub op: BoundOp,
+    pub cmp: Cmp,
     pub limit: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BoundOp {
-    Lt,
-    Le,
-    Gt,
-    Ge,
 }
 
 impl Bound {
     pub fn holds(&self, d: Duration) -> bool {
-        match self.op {
-            BoundOp::Lt => d < self.limit,
-            BoundOp::Le => d <= self.limit,
-            BoundOp::Gt => d > self.limit,
-            BoundOp::Ge => d >= self.limit,
-        }
+        self.cmp.holds(d, self.limit)
     }
 }
 
 impl fmt::Display for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
-            BoundOp::Lt => "<",
-            BoundOp::Le => "<=",
-            BoundOp::Gt => ">",
-            BoundOp::Ge => ">=",
-        };
-        write!(f, "{op} {}", humantime::format_duration(self.limit))
+        write!(f, "{} {}", self.cmp, humantime::format_duration(self.limit))
     }
 }
 
 impl std::str::FromStr for Bound {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        // Two-character operators first, so `<=` is not read as `<` and `=…`.
-        let ops = [
-            ("<=", BoundOp::Le),
-            (">=", BoundOp::Ge),
-            ("<", BoundOp::Lt),
-            (">", BoundOp::Gt),
-        ];
-        let Some((op, rest)) = ops
-            .iter()
-            .find_map(|(text, op)| s.strip_prefix(text).map(|r| (*op, r)))
-        else {
-            return Err(format!(
-                "`{s}` is not a bound (hint: write a comparison and a duration, like `\"< 5s\"` or `\">= 1s\"`)"
-            ));
-        };
-        Ok(Bound {
-            op,
-            limit: parse_duration(rest)?,
-        })
+        match Cmp::split(s) {
+            Some((cmp, rest)) if cmp != Cmp::Eq => Ok(Bound {
+                cmp,
+                limit: parse_duration(rest)?,
+            }),
+            _ => Err(format!(
+                "`{}` is not a bound (hint: write a comparison and a duration, like `\"< 5s\"` or `\">= 1s\"`)",
+                s.trim()
+            )),
+        }
     }
 }
 

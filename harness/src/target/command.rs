@@ -38,7 +38,7 @@ pub struct RunOutcome {
 
 /// Kills the process group when dropped: on timeout, on Ctrl-C (the run's future is
 /// dropped), and after a normal exit, to reap anything the target left running.
-struct GroupGuard(Option<Pid>);
+pub(super) struct GroupGuard(Option<Pid>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
@@ -49,7 +49,8 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Runs `program` with `input` on stdin until it exits or `timeout` passes.
+/// Runs `program` with `input` on stdin until it exits or `timeout` passes. Its
+/// environment is exactly `env`: nothing is inherited that the caller did not put there.
 pub async fn run_command(
     program: &Path,
     args: &[String],
@@ -58,20 +59,8 @@ pub async fn run_command(
     input: &[u8],
     timeout: Duration,
 ) -> std::io::Result<RunOutcome> {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(dir) = cwd {
-        cmd.current_dir(dir);
-    }
     let started = Instant::now();
-    let mut child = cmd.spawn()?;
-    let guard = GroupGuard(child.id().map(|id| Pid::from_raw(id as i32)));
+    let (mut child, guard) = spawn_in_group(program, args, env, cwd)?;
 
     let stdin = child.stdin.take();
     let input = input.to_vec();
@@ -86,15 +75,7 @@ pub async fn run_command(
     let stderr = tokio::spawn(read_capped(child.stderr.take(), 64 * 1024, true));
 
     let exit = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => {
-            let status = status?;
-            use std::os::unix::process::ExitStatusExt;
-            match (status.code(), status.signal()) {
-                (Some(code), _) => Exit::Code(code),
-                (None, Some(sig)) => Exit::Signal(sig),
-                (None, None) => Exit::Code(-1),
-            }
-        }
+        Ok(status) => exit_of(status?),
         Err(_) => Exit::TimedOut,
     };
     let duration = started.elapsed();
@@ -121,9 +102,44 @@ pub async fn run_command(
     })
 }
 
+/// Spawns `program` in a process group of its own, with exactly `env`, all three standard
+/// streams piped; the guard kills the group when dropped.
+pub(super) fn spawn_in_group(
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    cwd: Option<&Path>,
+) -> std::io::Result<(tokio::process::Child, GroupGuard)> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let child = cmd.spawn()?;
+    let guard = GroupGuard(child.id().map(|id| Pid::from_raw(id as i32)));
+    Ok((child, guard))
+}
+
+/// How a child ended, from its exit status.
+pub(super) fn exit_of(status: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(sig)) => Exit::Signal(sig),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
 /// Reads a pipe to its end, keeping at most `limit` bytes: the first ones, or with
 /// `keep_last` the last ones. Returns the bytes and whether any were dropped.
-async fn read_capped<R: AsyncRead + Unpin>(
+pub(super) async fn read_capped<R: AsyncRead + Unpin>(
     pipe: Option<R>,
     limit: usize,
     keep_last: bool,
@@ -154,7 +170,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
 }
 
 /// The last lines of stderr, lossily decoded.
-fn tail(stderr: &[u8]) -> String {
+pub(super) fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(STDERR_TAIL_LINES);
@@ -181,7 +197,10 @@ mod tests {
         rt.block_on(run_command(
             Path::new("/bin/sh"),
             &["-c".into(), script.into()],
-            &[("GREETING".into(), "hello".into())],
+            &[
+                ("GREETING".into(), "hello".into()),
+                ("PATH".into(), "/usr/bin:/bin".into()),
+            ],
             None,
             b"{\"x\":1}",
             timeout,
@@ -198,6 +217,16 @@ mod tests {
         assert_eq!(out.exit, Exit::Code(3));
         assert_eq!(out.stdout, b"{\"x\":1}");
         assert_eq!(out.stderr_tail, "hello");
+    }
+
+    #[test]
+    fn the_environment_is_exactly_what_was_given() {
+        // HOME is set for this test process, but not passed on.
+        let out = sh(
+            "echo \"${HOME:-unset} $GREETING\" >&2",
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.stderr_tail, "unset hello");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! scenario's `[input]` as JSON to its stdin, read one JSON document from its stdout.
 
 mod command;
+mod http;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub(crate) use command::{Exit, RunOutcome, run_command};
+pub use http::{DoneSpec, HttpSpec};
+pub(crate) use http::{HttpRun, run_http};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::{LoadError, RunError};
@@ -25,8 +28,8 @@ const BUILTIN: &str = include_str!("builtin.toml");
 pub struct TargetSpec {
     pub kind: TargetKind,
     /// The executable: a bare name (next to the harness, then PATH) or a path relative to
-    /// the targets file.
-    pub program: String,
+    /// the targets file. Required for `command`; for `http`, the service to start.
+    pub program: Option<String>,
     #[serde(default)]
     pub args: Vec<String>,
     /// JSON pointer to the status in the output document.
@@ -37,9 +40,39 @@ pub struct TargetSpec {
     /// Environment for the target; `{llm}`, `{llm.NAME}`, `{executor.NAME}`, `{seed}` expand.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Variables the target inherits from the harness's environment: names, or prefixes
+    /// ending in `*`. Nothing else leaks in, so a stray variable in a CI job cannot change
+    /// what a scenario tests. By default, [`DEFAULT_INHERIT`].
+    #[serde(default = "default_inherit")]
+    pub inherit_env: Vec<String>,
+    /// For `kind = "http"`: how to submit a run and poll it.
+    #[serde(default)]
+    pub http: Option<HttpSpec>,
     /// The folder of the file that defined it (relative programs resolve from there).
     #[serde(skip)]
     pub defined_in: Option<PathBuf>,
+}
+
+/// What every target inherits unless its definition says otherwise: what a process needs
+/// to find programs, its home, its locale and a scratch directory.
+pub const DEFAULT_INHERIT: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_*", "TZ", "TMPDIR", "TERM",
+];
+
+fn default_inherit() -> Vec<String> {
+    DEFAULT_INHERIT.iter().map(|s| s.to_string()).collect()
+}
+
+/// The harness's variables whose names `patterns` allow.
+pub fn inherited_env(patterns: &[String]) -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(name, _)| {
+            patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == p,
+            })
+        })
+        .collect()
 }
 
 fn default_status() -> String {
@@ -49,7 +82,10 @@ fn default_status() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
+    /// A process per run: input on stdin, the result document on stdout.
     Command,
+    /// A service: submit a run over HTTP and poll it until it is done.
+    Http,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,6 +93,15 @@ pub enum TargetKind {
 pub struct AgentsSpec {
     pub header: Option<String>,
     pub system_prompt: Option<String>,
+}
+
+impl TargetSpec {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TargetKind::Command => "command",
+            TargetKind::Http => "http",
+        }
+    }
 }
 
 /// Target definitions by the file they came from, read once each.
@@ -121,8 +166,33 @@ fn parse(
 ) -> Result<BTreeMap<String, TargetSpec>, LoadError> {
     let mut defs: BTreeMap<String, TargetSpec> = toml::from_str(source)
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(shown, source, &e))))?;
-    for def in defs.values_mut() {
+    for (name, def) in defs.iter_mut() {
         def.defined_in = dir.map(Path::to_path_buf);
+        let problem = match (def.kind, &def.program, &def.http) {
+            (TargetKind::Command, None, _) => Some("a `command` target needs `program`"),
+            (TargetKind::Command, _, Some(_)) => {
+                Some("`http` settings apply to `kind = \"http\"` targets only")
+            }
+            (TargetKind::Http, _, None) => {
+                Some("an `http` target needs an `[NAME.http]` table (submit, poll, done, result)")
+            }
+            (TargetKind::Http, None, Some(h)) if h.base_url.is_none() => {
+                Some("an `http` target needs `program` (a service to start) or `http.base_url`")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            let needle = format!("[{name}]");
+            let start = source.find(&needle).unwrap_or(0);
+            return Err(LoadError::Invalid(Box::new(Diagnostic {
+                path: shown.to_string(),
+                source: source.to_string(),
+                span: start..start + needle.len().min(source.len() - start),
+                message: format!("target `{name}`: {problem}"),
+                label: "this target".into(),
+                help: None,
+            })));
+        }
     }
     Ok(defs)
 }
@@ -143,6 +213,24 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(open) = rest.find('{') {
+        // `${VAR}`: from the harness's own environment.
+        if open > 0 && rest.as_bytes()[open - 1] == b'$' {
+            out.push_str(&rest[..open - 1]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                out.push_str(&rest[open - 1..]);
+                return Ok(out);
+            };
+            let var = &after[..close];
+            let value = std::env::var(var).map_err(|_| RunError::Template {
+                target: target.into(),
+                template: format!("${{{var}}}"),
+                problem: format!("the harness's environment has no `{var}` (hint: export it, e.g. from your CI's secrets)"),
+            })?;
+            out.push_str(&value);
+            rest = &after[close + 1..];
+            continue;
+        }
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let Some(close) = after.find('}') else {
@@ -201,8 +289,9 @@ pub fn executors_in(env: &BTreeMap<String, String>) -> Vec<String> {
 /// name is looked for next to the running executable (and one folder up, for test
 /// binaries in `target/debug/deps`), then on PATH.
 pub fn locate_program(spec: &TargetSpec) -> Option<PathBuf> {
-    let program = Path::new(&spec.program);
-    if spec.program.contains('/') {
+    let name = spec.program.as_deref()?;
+    let program = Path::new(name);
+    if name.contains('/') {
         let path = match &spec.defined_in {
             Some(dir) if program.is_relative() => dir.join(program),
             _ => program.to_path_buf(),
@@ -242,6 +331,21 @@ mod tests {
     }
 
     #[test]
+    fn only_listed_variables_are_inherited() {
+        let names = |patterns: &[&str]| -> Vec<String> {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            inherited_env(&patterns)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert!(names(&["PAT*"]).contains(&"PATH".to_string()));
+        assert_eq!(names(&["PATH"]), ["PATH"]);
+        assert!(names(&["AGENT_HARNESS_NO_SUCH_VARIABLE"]).is_empty());
+        assert!(names(&[]).is_empty());
+    }
+
+    #[test]
     fn placeholders_expand_and_unknown_ones_are_errors() {
         let llm = |p: &str| format!("http://127.0.0.1:1/{p}");
         let executors = BTreeMap::from([("sandbox".to_string(), "http://127.0.0.1:2".to_string())]);
@@ -257,5 +361,10 @@ mod tests {
         assert!(expand("t", "{executor.blender}", &urls).is_err());
         assert!(expand("t", "{nope}", &urls).is_err());
         assert_eq!(expand("t", "a{b", &urls).unwrap(), "a{b");
+        assert_eq!(
+            expand("t", "${PATH}", &urls).unwrap(),
+            std::env::var("PATH").unwrap()
+        );
+        assert!(expand("t", "Bearer ${AGENT_HARNESS_NO_SUCH_VARIABLE}", &urls).is_err());
     }
 }

@@ -1,0 +1,257 @@
+//! The gates file format (`gates.toml`), as serde types validated while they are read, so
+//! errors point at the offending value.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use crate::compare::Cmp;
+use crate::scenario::parse_duration;
+
+/// A gates file: a list of `[[gate]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatesFile {
+    #[serde(default)]
+    pub gate: Vec<Gate>,
+}
+
+/// One quality gate over the run's scenario results.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawGate")]
+pub struct Gate {
+    pub name: String,
+    pub critical: bool,
+    pub select: Select,
+    pub metric: Metric,
+    pub target: Target,
+    /// The target as written, for reports.
+    pub target_text: String,
+}
+
+/// Which scenarios a gate looks at; all when empty.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Select {
+    /// Scenarios with this tag.
+    pub tag: Option<String>,
+    /// Scenarios under this folder (relative to the scenario root, e.g. `refpipe/flow`).
+    pub folder: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// Passed (flaky included) over run, in percent; skipped scenarios do not count.
+    PassRate,
+    /// A percentile (nearest rank) of the scenarios' wall time, in seconds.
+    Duration { percentile: f64 },
+    /// An aggregate of a number in the targets' output documents (tokens, cost, …).
+    Output {
+        pointer: String,
+        aggregate: Aggregate,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Sum,
+    Mean,
+    Max,
+    Min,
+}
+
+/// A comparison with a number in the metric's unit (percent, seconds, or plain).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    pub cmp: Cmp,
+    pub value: f64,
+}
+
+impl Target {
+    pub fn holds(&self, actual: f64) -> bool {
+        match self.cmp {
+            // Measured values are floats: equality within rounding.
+            Cmp::Eq => (actual - self.value).abs() < 1e-9,
+            cmp => cmp.holds(actual, self.value),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGate {
+    name: String,
+    #[serde(default = "yes")]
+    critical: bool,
+    #[serde(default)]
+    select: Select,
+    metric: String,
+    target: String,
+    percentile: Option<f64>,
+    pointer: Option<String>,
+    aggregate: Option<Aggregate>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const METRICS: &[&str] = &["pass_rate", "duration", "output"];
+
+impl TryFrom<RawGate> for Gate {
+    type Error = String;
+
+    fn try_from(raw: RawGate) -> Result<Gate, String> {
+        let not_for =
+            |key: &str, metric: &str| format!("`{key}` does not apply to `metric = \"{metric}\"`");
+        let metric = match raw.metric.as_str() {
+            "pass_rate" => {
+                for (key, given) in [
+                    ("percentile", raw.percentile.is_some()),
+                    ("pointer", raw.pointer.is_some()),
+                    ("aggregate", raw.aggregate.is_some()),
+                ] {
+                    if given {
+                        return Err(not_for(key, "pass_rate"));
+                    }
+                }
+                Metric::PassRate
+            }
+            "duration" => {
+                if raw.pointer.is_some() || raw.aggregate.is_some() {
+                    return Err(not_for(
+                        if raw.pointer.is_some() {
+                            "pointer"
+                        } else {
+                            "aggregate"
+                        },
+                        "duration",
+                    ));
+                }
+                let percentile = raw.percentile.unwrap_or(95.0);
+                if !(0.0 < percentile && percentile <= 100.0) {
+                    return Err(format!("`percentile = {percentile}` must be in (0, 100]"));
+                }
+                Metric::Duration { percentile }
+            }
+            "output" => {
+                if raw.percentile.is_some() {
+                    return Err(not_for("percentile", "output"));
+                }
+                let pointer = raw.pointer.ok_or(
+                    "`metric = \"output\"` needs `pointer`, a JSON pointer into the target's output (e.g. `\"/usage/total_tokens\"`)",
+                )?;
+                if !pointer.starts_with('/') {
+                    return Err(format!(
+                        "`pointer = \"{pointer}\"` is not a JSON pointer (hint: it starts with `/`, e.g. `\"/cost_usd\"`)"
+                    ));
+                }
+                Metric::Output {
+                    pointer,
+                    aggregate: raw.aggregate.unwrap_or(Aggregate::Mean),
+                }
+            }
+            other => {
+                let hint = crate::diagnostic::did_you_mean(other, METRICS)
+                    .map(|s| format!(" (hint: did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown metric `{other}`, expected one of {}{hint}",
+                    crate::diagnostic::quoted_list(METRICS)
+                ));
+            }
+        };
+        let target = parse_target(&raw.target, &metric)?;
+        Ok(Gate {
+            name: raw.name,
+            critical: raw.critical,
+            select: raw.select,
+            metric,
+            target,
+            target_text: raw.target.trim().to_string(),
+        })
+    }
+}
+
+/// `>= 80%` for pass rates, `< 5s` for durations, `<= 0.05` for output numbers.
+fn parse_target(text: &str, metric: &Metric) -> Result<Target, String> {
+    let s = text.trim();
+    let ops = [
+        ("<=", Cmp::Le),
+        (">=", Cmp::Ge),
+        ("==", Cmp::Eq),
+        ("<", Cmp::Lt),
+        (">", Cmp::Gt),
+    ];
+    let Some((cmp, rest)) = ops
+        .iter()
+        .find_map(|(t, c)| s.strip_prefix(t).map(|r| (*c, r.trim())))
+    else {
+        return Err(format!(
+            "`{s}` is not a target (hint: a comparison and a value, like `\">= 80%\"`, `\"< 5s\"` or `\"<= 0.05\"`)"
+        ));
+    };
+    let value = match metric {
+        Metric::PassRate => {
+            let number = rest.strip_suffix('%').ok_or_else(|| {
+                format!(
+                    "a pass rate target is a percentage: `{s}` (hint: write `\"{cmp} {rest}%\"`)"
+                )
+            })?;
+            let v: f64 = number
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{number}` is not a number"))?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("a pass rate is between 0% and 100%, not {v}%"));
+            }
+            v
+        }
+        Metric::Duration { .. } => parse_duration(rest).map(|d: Duration| d.as_secs_f64())?,
+        Metric::Output { .. } => rest.parse().map_err(|_| {
+            format!(
+                "`{rest}` is not a number (an output target is a plain number, e.g. `\"<= 0.05\"`)"
+            )
+        })?,
+    };
+    Ok(Target { cmp, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_in_each_unit() {
+        let t = parse_target(">= 80%", &Metric::PassRate).unwrap();
+        assert_eq!(
+            t,
+            Target {
+                cmp: Cmp::Ge,
+                value: 80.0
+            }
+        );
+        assert!(t.holds(80.0) && !t.holds(79.9));
+        let t = parse_target("< 500ms", &Metric::Duration { percentile: 95.0 }).unwrap();
+        assert_eq!(
+            t,
+            Target {
+                cmp: Cmp::Lt,
+                value: 0.5
+            }
+        );
+        let out = Metric::Output {
+            pointer: "/cost_usd".into(),
+            aggregate: Aggregate::Sum,
+        };
+        assert_eq!(parse_target("<= 0.05", &out).unwrap().value, 0.05);
+        assert!(
+            parse_target(">= 80", &Metric::PassRate)
+                .unwrap_err()
+                .contains("hint")
+        );
+        assert!(parse_target("80%", &Metric::PassRate).is_err());
+        assert!(parse_target(">= 120%", &Metric::PassRate).is_err());
+    }
+}
