@@ -16,6 +16,18 @@ pub enum ScheduleError {
     /// `Probability(p)` with `p` outside `0..=1` (or NaN).
     #[error("a probability must be between `0` and `1`, got `{0}`")]
     ProbabilityOutOfRange(f64),
+    /// A window whose end is not after its start: no event can fall inside it.
+    #[error(
+        "a window from `{}` until `{}` is empty (hint: `until` must be later than `after`)",
+        humantime::format_duration(*after),
+        humantime::format_duration(*until)
+    )]
+    EmptyWindow {
+        /// The window's start.
+        after: std::time::Duration,
+        /// The window's end.
+        until: std::time::Duration,
+    },
 }
 
 /// A [`FaultRule`](crate::FaultRule) that cannot be armed.
@@ -41,6 +53,18 @@ pub enum FaultRuleError {
         id: String,
         /// The offending status.
         status: u16,
+    },
+    /// A fault whose parameters cannot mean what their author wanted: a uniform delay with
+    /// `min > max`, a log-normal `sigma` below 0 or not finite, a truncation fraction
+    /// outside `0..1`.
+    #[error("fault rule `{id}` (`{fault}`): {problem}")]
+    Parameter {
+        /// The rule's id, e.g. `chaos[1]`.
+        id: String,
+        /// The fault, as journals show it.
+        fault: String,
+        /// What is wrong, with the offending value.
+        problem: String,
     },
 }
 

@@ -16,8 +16,12 @@
 //!
 //! - **HTTP** ([`HttpFault`], [`FaultRule`], [`Schedule`], [`FaultState`]): this crate owns
 //!   the faults, not the servers. The stubs in `mocks` filter the requests they receive,
-//!   ask a [`FaultState`] whether a matching rule fires, and send the fault's
-//!   [`FaultResponse`] (or hold the reply back for a [`HttpFault::Delay`]).
+//!   ask a [`FaultState`] whether a matching rule fires, and act on the fault at its
+//!   [`FaultStage`]: hold the reply back (a fixed delay, or one drawn uniformly or
+//!   log-normally from the seeded state), replace it (a [`FaultResponse`], a hang, a reset
+//!   before the response), pace or stall a stream, or end the response early (truncated,
+//!   reset after some bytes, a cut stream). [`Schedule`]s can be limited to a time
+//!   window since the stub started.
 //! - **TCP** ([`proxy`]): a [`FaultProxy`](proxy::FaultProxy) sits between the target and
 //!   a dependency and applies Toxiproxy's toxics to the byte streams; toxics can be
 //!   changed while it runs, and it keeps a journal.
@@ -54,9 +58,12 @@
 //! # Adding a new fault
 //!
 //! 1. Pick the layer by where the fault acts: on one HTTP exchange (a variant of
-//!    [`HttpFault`], with its [`FaultResponse`]), on the bytes of a connection (a variant
-//!    of [`ToxicKind`](proxy::ToxicKind), handled in `proxy/link.rs`'s `plan`/`toxic_end`),
-//!    or on the target process (a function in `process.rs` returning a guard if it lasts).
+//!    [`HttpFault`] with its [`FaultStage`], and its [`FaultResponse`] if it replaces the
+//!    reply; if only a server that controls the socket can inject it, say so in
+//!    [`HttpFault::needs_socket`] and implement it in the LLM stub's server in `mocks`),
+//!    on the bytes of a connection (a variant of [`ToxicKind`](proxy::ToxicKind), handled
+//!    in `proxy/link.rs`'s `plan`/`toxic_end`), or on the target process (a function in
+//!    `process.rs` returning a guard if it lasts).
 //! 2. Say what it really does on the wire or the system, and what it does not, in the
 //!    variant's docs (and the table in [`process`] for a process fault).
 //! 3. Validate its parameters with a precise error in `errors.rs` (lowercase, values in
@@ -78,6 +85,9 @@ mod serde_duration;
 
 pub use api_error::{ApiError, default_error_code, default_error_type, retry_after_secs};
 pub use errors::{FaultRuleError, ScheduleError};
-pub use fault::{FaultResponse, FaultRule, HttpFault, MALFORMED_JSON_BODY};
+pub use fault::{
+    FaultResponse, FaultRule, FaultStage, HttpFault, MALFORMED_JSON_BODY, MAX_DRAWN_DELAY,
+    Truncation,
+};
 pub use rollback::{Rollback, RollbackStep};
 pub use schedule::{FaultState, Schedule};

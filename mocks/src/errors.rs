@@ -19,6 +19,28 @@ pub enum StubError {
         #[source]
         source: std::io::Error,
     },
+    /// The stub's server thread (or its runtime) could not be started.
+    #[error("failed to start the server thread of the `{stub}` stub")]
+    Spawn {
+        /// `llm`.
+        stub: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fault that needs the socket (truncated, reset, stream faults) armed on a stub whose
+    /// server sends responses whole (the executor stubs, on wiremock).
+    #[error(
+        "fault rule `{rule}` (`{fault}`) cannot be injected by the `{stub}` stub: it runs on wiremock, which sends a response whole and never touches the socket (hint: arm it on the LLM stub, or put a chaos TCP proxy with a `reset_peer`, `limit_data` or `timeout` toxic in front of the executor)"
+    )]
+    UnsupportedFault {
+        /// `executor.NAME`.
+        stub: String,
+        /// The fault rule's id.
+        rule: String,
+        /// The fault, as journals show it.
+        fault: String,
+    },
     /// A rule has no replies, so a matching call would have nothing to answer.
     #[error("rule `{rule}` has no replies (hint: give it at least one)")]
     NoReplies {

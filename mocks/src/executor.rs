@@ -8,18 +8,31 @@
 //! executor with no rules (the scenario did not script it), gets a 404
 //! `{"error": "agent-harness: no executor rule matched …"}` and a journal entry naming the
 //! closest rule.
+//!
+//! Faults ([`ExecFaultRule`]) are consulted first, as on the LLM stub: a scripted status,
+//! a malformed or empty body, delays (fixed, uniform, log-normal; they add up), and a hang.
+//! Executor stubs run on wiremock, which sends a response whole after an optional delay, so
+//! a hang is a very long delay ([`EXECUTOR_HANG`]) and the stub does not see a client give
+//! up; faults that need the socket (truncated, reset, stream faults) are refused at start.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chaos::{ApiError, FaultStage, FaultState, HttpFault};
 use serde_json::{Value, json};
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use crate::errors::StubError;
-use crate::journal::{Exchange, Journal, Unmatched, closest, delayed, one_line};
+use crate::journal::{
+    Counters, Exchange, Journal, StubOptions, Tally, Unmatched, closest, delayed, one_line,
+};
 use crate::sequence::Sequences;
-use crate::server::json_response;
+use crate::server::{json_response, response};
+
+/// How long an executor stub holds back a hung request: wiremock cannot hold a response
+/// for ever, so a hang is this delay, far beyond any scenario's timeout.
+pub const EXECUTOR_HANG: Duration = Duration::from_secs(24 * 3600);
 
 /// The path pipelines are pointed at by default.
 pub const DEFAULT_EXECUTE_PATH: &str = "/execute";
@@ -73,13 +86,28 @@ pub struct ExecRule {
     pub replies: Vec<ExecReply>,
 }
 
-/// One executor stub's script.
+/// A fault armed on an executor stub for the requests `when` matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecFaultRule {
+    /// Which requests the fault's schedule counts.
+    pub when: ExecMatch,
+    /// The fault, its schedule and its id. Only faults a server that sends responses whole
+    /// can inject: a status, a malformed or empty body, delays, a hang (see the module docs).
+    pub rule: chaos::FaultRule,
+}
+
+/// One executor stub's script. By default: no rules (every call is unmatched), no faults,
+/// seed 0.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecutorStubConfig {
     /// The executor's name, e.g. `sandbox`: the journal's source is `executor.NAME`.
     pub name: String,
     /// Scripted rules, first match wins. None means every call is unmatched.
     pub rules: Vec<ExecRule>,
+    /// Faults, consulted before the rules.
+    pub faults: Vec<ExecFaultRule>,
+    /// Seeds the fault schedules' RNG and random delays: the scenario seed.
+    pub seed: u64,
 }
 
 impl ExecReply {
@@ -133,14 +161,35 @@ pub struct ExecutorStub {
 }
 
 impl ExecutorStub {
+    /// Checks the configuration and starts the stub with the default [`StubOptions`].
+    pub async fn start(config: ExecutorStubConfig) -> Result<ExecutorStub, StubError> {
+        Self::start_with(config, StubOptions::default()).await
+    }
+
     /// Checks the configuration and starts the stub. Call it within a Tokio runtime (the
     /// server runs on a thread of its own and stops when the stub is dropped).
-    pub async fn start(config: ExecutorStubConfig) -> Result<ExecutorStub, StubError> {
+    ///
+    /// The journal is bounded as `options` says, but wiremock itself keeps every request it
+    /// answered (bodies included) for the life of the stub: an executor stub's memory grows
+    /// with its traffic, unlike the LLM stub's.
+    pub async fn start_with(
+        config: ExecutorStubConfig,
+        options: StubOptions,
+    ) -> Result<ExecutorStub, StubError> {
         validate(&config)?;
-        let journal = Arc::new(Journal::new());
+        let journal = Arc::new(Journal::new(
+            options.journal_limit,
+            config.rules.iter().map(|rule| rule.id.clone()).collect(),
+            config
+                .faults
+                .iter()
+                .map(|fault| fault.rule.id.clone())
+                .collect(),
+        ));
         let source = format!("executor.{}", config.name);
         let engine = ExecEngine {
             sequences: Sequences::new(config.rules.len()),
+            faults: Mutex::new(FaultState::new(config.seed)),
             source: source.clone(),
             config,
             journal: journal.clone(),
@@ -159,9 +208,15 @@ impl ExecutorStub {
         format!("{}{DEFAULT_EXECUTE_PATH}", self.uri())
     }
 
-    /// Every request received so far, in order.
+    /// The requests received so far, in order: all of them, or the most recent
+    /// [`StubOptions::journal_limit`] when more came.
     pub fn journal(&self) -> Vec<Exchange> {
         self.journal.snapshot()
+    }
+
+    /// Exact counts of everything received so far, however long the journal is.
+    pub fn counters(&self) -> Counters {
+        self.journal.counters()
     }
 
     /// When the stub started: [`Exchange::at`] counts from here.
@@ -196,6 +251,19 @@ fn validate(config: &ExecutorStubConfig) -> Result<(), StubError> {
             });
         }
     }
+    for fault in &config.faults {
+        fault
+            .rule
+            .validate()
+            .map_err(|source| StubError::Fault { source })?;
+        if fault.rule.fault.needs_socket() {
+            return Err(StubError::UnsupportedFault {
+                stub: format!("executor.{}", config.name),
+                rule: fault.rule.id.clone(),
+                fault: fault.rule.fault.to_string(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -203,10 +271,105 @@ struct ExecEngine {
     config: ExecutorStubConfig,
     source: String,
     sequences: Sequences,
+    faults: Mutex<FaultState>,
     journal: Arc<Journal>,
 }
 
+/// The faults that fired for one request.
+struct Injected<'a> {
+    delay: Duration,
+    replacing: Option<&'a HttpFault>,
+    labels: Vec<String>,
+    fired: Vec<usize>,
+}
+
+impl ExecEngine {
+    /// As on the LLM stub: every fault rule whose filter matches counts the request; of
+    /// those that fire, delays add up and the first replacing fault replaces the reply.
+    fn faults_for(&self, method: &str, path: &str, body: &str, at: Duration) -> Injected<'_> {
+        let mut injected = Injected {
+            delay: Duration::ZERO,
+            replacing: None,
+            labels: Vec::new(),
+            fired: Vec::new(),
+        };
+        let mut state = self
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (index, armed) in self.config.faults.iter().enumerate() {
+            if !armed.when.is_match(method, path, body)
+                || !state.decide_at(index, &armed.rule.schedule, at)
+            {
+                continue;
+            }
+            let fault = &armed.rule.fault;
+            let label = match fault.stage() {
+                FaultStage::Delay => {
+                    let wait = state.draw_delay(index, fault).unwrap_or_default();
+                    injected.delay += wait;
+                    match fault {
+                        HttpFault::Delay(_) => armed.rule.to_string(),
+                        _ => format!("{} drew {}", armed.rule, humantime::format_duration(wait)),
+                    }
+                }
+                _ if injected.replacing.is_some() => continue,
+                _ => {
+                    injected.replacing = Some(fault);
+                    armed.rule.to_string()
+                }
+            };
+            injected.labels.push(label);
+            injected.fired.push(index);
+        }
+        injected
+    }
+}
+
+/// The response of a replacing fault, and what the journal says it served.
+fn fault_template(fault: &HttpFault) -> (ResponseTemplate, u16, String) {
+    if let HttpFault::Hang = fault {
+        let error = ApiError::new(504, "agent-harness chaos: a hung executor call ended");
+        let (template, _) = json_response(504, &error.body());
+        let served = format!(
+            "hang (held back {}: wiremock cannot see the client leave)",
+            humantime::format_duration(EXECUTOR_HANG)
+        );
+        return (template.set_delay(EXECUTOR_HANG), 504, served);
+    }
+    let Some(fault_response) = fault.response() else {
+        // validate() refuses every other fault
+        let (template, _) = json_response(
+            500,
+            &json!({"error": format!("agent-harness: `{fault}` cannot be injected here")}),
+        );
+        return (template, 500, "500 error".to_string());
+    };
+    let served = match fault {
+        HttpFault::MalformedJson => {
+            format!("200 malformed json ({} bytes)", fault_response.body.len())
+        }
+        HttpFault::EmptyBody => "200 empty body".to_string(),
+        _ => format!("{} error", fault_response.status),
+    };
+    let mut template = response(fault_response.status)
+        .set_body_raw(fault_response.body, fault_response.content_type);
+    for (name, value) in fault_response.headers {
+        template = template.insert_header(name, value.as_str());
+    }
+    (template, fault_response.status, served)
+}
+
 impl ExecMatch {
+    fn is_match(&self, method: &str, path: &str, body: &str) -> bool {
+        method == "POST"
+            && self.path.as_deref().is_none_or(|expected| expected == path)
+            && self
+                .contains
+                .as_deref()
+                .is_none_or(|needle| body.contains(needle))
+    }
+
     /// Each failed condition, described.
     fn failures(&self, method: &str, path: &str, body: &str) -> Vec<String> {
         let mut failures = Vec::new();
@@ -236,11 +399,12 @@ impl ExecMatch {
 impl Respond for ExecEngine {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let received = Instant::now();
+        let at = received.saturating_duration_since(self.journal.started());
         let method = request.method.as_str();
         let path = request.url.path();
         let body = String::from_utf8_lossy(&request.body);
         let mut exchange = Exchange {
-            at: received.saturating_duration_since(self.journal.started()),
+            at,
             received,
             source: self.source.clone(),
             agent: None,
@@ -253,55 +417,102 @@ impl Respond for ExecEngine {
             status: 0,
             served: String::new(),
             unmatched: None,
+            gave_up_after: None,
         };
+        let injected = self.faults_for(method, path, &body, at);
+        if !injected.labels.is_empty() {
+            exchange.fault = Some(injected.labels.join(", "));
+        }
+        let mut rule_index = None;
+        let (template, delay) = match injected.replacing {
+            Some(fault) => {
+                let (template, status, served) = fault_template(fault);
+                exchange.status = status;
+                exchange.served = served;
+                // a hang is its own (very long) delay, already in its template
+                let delay = match fault {
+                    HttpFault::Hang => Duration::ZERO,
+                    _ => injected.delay,
+                };
+                (template, delay)
+            }
+            None => {
+                let (template, reply_delay) =
+                    self.reply(request, method, path, &body, &mut exchange, &mut rule_index);
+                // a reply's own delay and the faults' add up
+                (template, reply_delay + injected.delay)
+            }
+        };
+        let template = if delay.is_zero() {
+            template
+        } else {
+            exchange.served = delayed(&exchange.served, delay);
+            template.set_delay(delay)
+        };
+        self.journal.push(
+            exchange,
+            Tally {
+                rule: rule_index,
+                faults: &injected.fired,
+            },
+        );
+        template
+    }
+}
+
+impl ExecEngine {
+    /// The scripted reply and its delay, or the 404 of an unmatched request.
+    fn reply(
+        &self,
+        request: &Request,
+        method: &str,
+        path: &str,
+        body: &str,
+        exchange: &mut Exchange,
+        rule_index: &mut Option<usize>,
+    ) -> (ResponseTemplate, Duration) {
         let matched = self
             .config
             .rules
             .iter()
-            .position(|rule| rule.when.failures(method, path, &body).is_empty());
+            .position(|rule| rule.when.is_match(method, path, body));
         let pick = matched.and_then(|index| {
             let rule = &self.config.rules[index];
             Some((rule, self.sequences.next(index, rule.replies.len())?))
         });
-        let template =
-            match pick {
-                Some((rule, pick)) => {
-                    let reply = &rule.replies[pick.index];
-                    let (template, size) = json_response(reply.status, &reply.json());
-                    exchange.rule = Some(pick.label(&rule.id));
-                    exchange.status = reply.status;
-                    exchange.served = format!("{} json ({size} bytes)", reply.status);
-                    match reply.delay {
-                        Some(delay) if !delay.is_zero() => {
-                            exchange.served = delayed(&exchange.served, delay);
-                            template.set_delay(delay)
-                        }
-                        _ => template,
-                    }
-                }
-                None => {
-                    let closest =
-                        closest(self.config.rules.iter().map(|rule| {
-                            (rule.id.as_str(), rule.when.failures(method, path, &body))
-                        }));
-                    let why = match &closest {
-                        Some(closest) => format!("closest: {closest}"),
-                        None => format!("no rules are scripted for `{}`", self.source),
-                    };
-                    let message =
-                        format!("agent-harness: no executor rule matched {method} {path} ({why})");
-                    let (template, _) = json_response(404, &json!({"error": message}));
-                    exchange.status = 404;
-                    exchange.served = "404 unmatched".to_string();
-                    exchange.unmatched = Some(Unmatched {
-                        request: describe(request, &body),
-                        closest,
-                    });
-                    template
-                }
-            };
-        self.journal.push(exchange);
-        template
+        *rule_index = matched.filter(|_| pick.is_some());
+        match pick {
+            Some((rule, pick)) => {
+                let reply = &rule.replies[pick.index];
+                let (template, size) = json_response(reply.status, &reply.json());
+                exchange.rule = Some(pick.label(&rule.id));
+                exchange.status = reply.status;
+                exchange.served = format!("{} json ({size} bytes)", reply.status);
+                (template, reply.delay.unwrap_or_default())
+            }
+            None => {
+                let closest = closest(
+                    self.config
+                        .rules
+                        .iter()
+                        .map(|rule| (rule.id.as_str(), rule.when.failures(method, path, body))),
+                );
+                let why = match &closest {
+                    Some(closest) => format!("closest: {closest}"),
+                    None => format!("no rules are scripted for `{}`", self.source),
+                };
+                let message =
+                    format!("agent-harness: no executor rule matched {method} {path} ({why})");
+                let (template, _) = json_response(404, &json!({"error": message}));
+                exchange.status = 404;
+                exchange.served = "404 unmatched".to_string();
+                exchange.unmatched = Some(Unmatched {
+                    request: describe(request, body),
+                    closest,
+                });
+                (template, Duration::ZERO)
+            }
+        }
     }
 }
 
@@ -373,6 +584,7 @@ mod tests {
                 when: ExecMatch::default(),
                 replies,
             }],
+            ..Default::default()
         };
         assert!(matches!(
             validate(&config(vec![])),

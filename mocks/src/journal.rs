@@ -1,12 +1,47 @@
-//! The request journal: one [`Exchange`] per request a stub received, in arrival order.
+//! The request journal: one [`Exchange`] per request a stub received, in arrival order, in
+//! a bounded ring; and [`Counters`] that count every request and never drop one.
 //!
-//! The journal is the source of truth for what a stub saw and answered (wiremock's own
-//! request recording is disabled). Each entry is written when the request is handled,
-//! before any delay, so an entry exists by the time its response reaches the client.
+//! The journal is the source of truth for what a stub saw and answered. Each entry is
+//! written when the request is handled, before any delay, so an entry exists by the time
+//! its response reaches the client. A hung request's entry is completed later, when its
+//! client gives up ([`Exchange::gave_up_after`]).
+//!
+//! Memory is flat however long a stub runs: the ring keeps the last
+//! [`StubOptions::journal_limit`] exchanges, and the counters are fixed-size (per rule,
+//! per fault rule) or capped (per agent, [`MAX_COUNTED_AGENTS`] names).
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// The journal keeps this many exchanges by default; older ones are dropped (and counted in
+/// [`Counters::journal_dropped`]).
+pub const DEFAULT_JOURNAL_LIMIT: usize = 10_000;
+
+/// Distinct agent names [`Counters::by_agent`] keeps; requests from further names are
+/// counted in [`Counters::other_agents`], so a client sending a new name with every request
+/// cannot grow the stub's memory.
+pub const MAX_COUNTED_AGENTS: usize = 256;
+
+/// How a stub runs, beyond what it answers. By default, the journal keeps the last
+/// [`DEFAULT_JOURNAL_LIMIT`] exchanges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StubOptions {
+    /// How many exchanges the journal keeps: the most recent ones. 0 keeps none (the
+    /// counters still count every request), which suits long load runs.
+    pub journal_limit: usize,
+}
+
+impl Default for StubOptions {
+    fn default() -> Self {
+        Self {
+            journal_limit: DEFAULT_JOURNAL_LIMIT,
+        }
+    }
+}
 
 /// One request a stub received and what it answered.
 #[derive(Debug, Clone)]
@@ -31,17 +66,25 @@ pub struct Exchange {
     pub summary: String,
     /// The rule and reply served, e.g. `llm[2] reply 1/3`; `None` when no rule was used.
     pub rule: Option<String>,
-    /// The faults injected, e.g. `chaos[1]: 429 retry-after=1s`; `None` when none.
+    /// The faults injected, e.g. `chaos[1]: 429 retry-after=1s`, `chaos[2]: reset after 120
+    /// bytes`, `chaos[3]: delay uniform 10ms..50ms drew 23ms 412us`; `None` when none.
     pub fault: Option<String>,
-    /// The response status.
+    /// The response status; 0 when no status line was sent (a hang, a reset before the
+    /// response).
     pub status: u16,
     /// What was served: `200 json (412 bytes)`, `200 sse (7 chunks)`, `429 error`,
-    /// `404 unmatched`, `200 malformed json (70 bytes)`, `200 empty body`, …; with
+    /// `404 unmatched`, `200 malformed json (70 bytes)`, `200 empty body`, `hang`,
+    /// `reset before response`, …; with how a wire-level fault ended it (`, truncated to
+    /// 206 of 412 bytes`, `, reset after 120 bytes`, `, cut after 2 chunks`), with
     /// ` after 1s 500ms` when the response was held back (a reply's delay plus delay
-    /// faults).
+    /// faults), and for a hang, how it ended (`hang: client gave up after 301ms`).
     pub served: String,
     /// Set when no rule matched the request.
     pub unmatched: Option<Unmatched>,
+    /// For a hung request ([`chaos::HttpFault::Hang`]) whose client closed the connection:
+    /// how long after the request was received. `None` otherwise, and while the client
+    /// still waits.
+    pub gave_up_after: Option<Duration>,
 }
 
 /// Why a request matched no rule.
@@ -56,18 +99,81 @@ pub struct Unmatched {
     pub closest: Option<String>,
 }
 
-/// A stub's journal, shared by its responder and its handle.
+/// Exact counts of what a stub received, over its whole life: unlike the journal, nothing
+/// is ever dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Every request received, whatever its endpoint and answer.
+    pub requests: u64,
+    /// Requests answered with a 404 because no rule matched them or they went to no
+    /// endpoint of the stub.
+    pub unmatched: u64,
+    /// Requests by recognised agent (LLM stubs); requests with no recognised agent are not
+    /// in here. At most [`MAX_COUNTED_AGENTS`] names.
+    pub by_agent: BTreeMap<String, u64>,
+    /// Requests from agents beyond the first [`MAX_COUNTED_AGENTS`] names.
+    pub other_agents: u64,
+    /// Replies served by each rule, by rule id; every rule is listed, unused ones with 0.
+    pub by_rule: BTreeMap<String, u64>,
+    /// Injections by fault rule id (the faults recorded in [`Exchange::fault`]); every
+    /// fault rule is listed, ones that never fired with 0.
+    pub by_fault: BTreeMap<String, u64>,
+    /// Exchanges dropped from the journal because it held
+    /// [`StubOptions::journal_limit`] already.
+    pub journal_dropped: u64,
+}
+
+/// What an exchange adds to the counters beyond what the [`Exchange`] says: the index of the
+/// rule that served it and of the fault rules injected.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally<'a> {
+    pub(crate) rule: Option<usize>,
+    pub(crate) faults: &'a [usize],
+}
+
+/// A stub's journal and counters, shared by its server and its handle.
 #[derive(Debug)]
 pub(crate) struct Journal {
     started: Instant,
-    entries: Mutex<Vec<Exchange>>,
+    limit: usize,
+    rule_ids: Vec<String>,
+    fault_ids: Vec<String>,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: VecDeque<Exchange>,
+    /// The sequence number of `entries[0]`.
+    first_seq: u64,
+    requests: u64,
+    unmatched: u64,
+    by_agent: HashMap<String, u64>,
+    other_agents: u64,
+    by_rule: Vec<u64>,
+    by_fault: Vec<u64>,
+    dropped: u64,
 }
 
 impl Journal {
-    pub(crate) fn new() -> Self {
+    /// A journal keeping the last `limit` exchanges, counting per rule of `rule_ids` and per
+    /// fault rule of `fault_ids` (by index).
+    pub(crate) fn new(limit: usize, rule_ids: Vec<String>, fault_ids: Vec<String>) -> Self {
+        let state = State {
+            by_rule: vec![0; rule_ids.len()],
+            by_fault: vec![0; fault_ids.len()],
+            // the ring grows to its limit as needed, not up front: most stubs see few requests
+            entries: VecDeque::with_capacity(limit.min(64)),
+            ..State::default()
+        };
         Self {
             started: Instant::now(),
-            entries: Mutex::new(Vec::new()),
+            limit,
+            rule_ids,
+            fault_ids,
+            state: Mutex::new(state),
+            changed: Notify::new(),
         }
     }
 
@@ -75,17 +181,115 @@ impl Journal {
         self.started
     }
 
-    pub(crate) fn push(&self, exchange: Exchange) {
-        self.lock().push(exchange);
+    /// Journals and counts an exchange; returns its sequence number (for [`Journal::update`]).
+    pub(crate) fn push(&self, exchange: Exchange, tally: Tally<'_>) -> u64 {
+        let seq = {
+            let mut state = self.lock();
+            state.requests += 1;
+            if exchange.unmatched.is_some() {
+                state.unmatched += 1;
+            }
+            if let Some(agent) = &exchange.agent {
+                if let Some(count) = state.by_agent.get_mut(agent) {
+                    *count += 1;
+                } else if state.by_agent.len() < MAX_COUNTED_AGENTS {
+                    state.by_agent.insert(agent.clone(), 1);
+                } else {
+                    state.other_agents += 1;
+                }
+            }
+            if let Some(count) = tally.rule.and_then(|rule| state.by_rule.get_mut(rule)) {
+                *count += 1;
+            }
+            for &fault in tally.faults {
+                if let Some(count) = state.by_fault.get_mut(fault) {
+                    *count += 1;
+                }
+            }
+            let seq = state.first_seq + state.entries.len() as u64;
+            if self.limit == 0 {
+                state.first_seq += 1;
+                state.dropped += 1;
+            } else {
+                if state.entries.len() == self.limit {
+                    state.entries.pop_front();
+                    state.first_seq += 1;
+                    state.dropped += 1;
+                }
+                state.entries.push_back(exchange);
+            }
+            seq
+        };
+        self.changed.notify_waiters();
+        seq
+    }
+
+    /// Changes the exchange `seq`, if the journal still holds it.
+    pub(crate) fn update(&self, seq: u64, change: impl FnOnce(&mut Exchange)) {
+        {
+            let mut state = self.lock();
+            let Some(index) = seq.checked_sub(state.first_seq) else {
+                return;
+            };
+            match usize::try_from(index)
+                .ok()
+                .and_then(|index| state.entries.get_mut(index))
+            {
+                Some(exchange) => change(exchange),
+                None => return,
+            }
+        }
+        self.changed.notify_waiters();
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Exchange> {
-        self.lock().clone()
+        self.lock().entries.iter().cloned().collect()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Exchange>> {
-        // a panic while holding the lock cannot leave a Vec half-pushed: keep going
-        self.entries
+    pub(crate) fn counters(&self) -> Counters {
+        let state = self.lock();
+        let named = |ids: &[String], counts: &[u64]| {
+            ids.iter()
+                .cloned()
+                .zip(counts.iter().copied())
+                .collect::<BTreeMap<_, _>>()
+        };
+        Counters {
+            requests: state.requests,
+            unmatched: state.unmatched,
+            by_agent: state
+                .by_agent
+                .iter()
+                .map(|(agent, count)| (agent.clone(), *count))
+                .collect(),
+            other_agents: state.other_agents,
+            by_rule: named(&self.rule_ids, &state.by_rule),
+            by_fault: named(&self.fault_ids, &state.by_fault),
+            journal_dropped: state.dropped,
+        }
+    }
+
+    /// Waits until `done` holds for the journal, checking now and after every change.
+    pub(crate) async fn wait_for(
+        &self,
+        mut done: impl FnMut(&[Exchange]) -> bool,
+    ) -> Vec<Exchange> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // registered before the check, so a change between the check and the wait wakes it
+            changed.as_mut().enable();
+            let journal = self.snapshot();
+            if done(&journal) {
+                return journal;
+            }
+            changed.await;
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // a panic while holding the lock cannot leave the ring half-pushed: keep going
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -145,6 +349,75 @@ mod tests {
         assert_eq!(one_line("abc", 3), "abc");
         assert_eq!(one_line("héllo wörld", 4), "héll…");
         assert_eq!(one_line("\u{7}", 4), "\\u{7}");
+    }
+
+    fn exchange(agent: Option<&str>, unmatched: bool) -> Exchange {
+        Exchange {
+            at: Duration::ZERO,
+            received: Instant::now(),
+            source: "llm".into(),
+            agent: agent.map(str::to_string),
+            provider: None,
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            summary: String::new(),
+            rule: None,
+            fault: None,
+            status: 200,
+            served: String::new(),
+            unmatched: unmatched.then(|| Unmatched {
+                request: String::new(),
+                closest: None,
+            }),
+            gave_up_after: None,
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_last_entries_and_the_counters_every_request() {
+        let journal = Journal::new(3, vec!["llm[1]".into()], vec!["chaos[1]".into()]);
+        let mut seqs = Vec::new();
+        for n in 0..5 {
+            let tally = Tally {
+                rule: (n % 2 == 0).then_some(0),
+                faults: if n == 4 { &[0] } else { &[] },
+            };
+            seqs.push(journal.push(exchange(Some("critic"), n == 1), tally));
+        }
+        assert_eq!(seqs, [0, 1, 2, 3, 4]);
+        assert_eq!(journal.snapshot().len(), 3);
+        journal.update(4, |e| e.served = "last".into());
+        journal.update(0, |e| e.served = "dropped long ago".into());
+        assert_eq!(journal.snapshot()[2].served, "last");
+        let counters = journal.counters();
+        assert_eq!(counters.requests, 5);
+        assert_eq!(counters.unmatched, 1);
+        assert_eq!(counters.by_agent["critic"], 5);
+        assert_eq!(counters.by_rule["llm[1]"], 3);
+        assert_eq!(counters.by_fault["chaos[1]"], 1);
+        assert_eq!(counters.journal_dropped, 2);
+
+        let nothing = Journal::new(0, Vec::new(), Vec::new());
+        nothing.push(exchange(None, false), Tally::default());
+        assert!(nothing.snapshot().is_empty());
+        assert_eq!(nothing.counters().requests, 1);
+        assert_eq!(nothing.counters().journal_dropped, 1);
+    }
+
+    #[test]
+    fn agent_names_are_capped() {
+        let journal = Journal::new(1, Vec::new(), Vec::new());
+        for n in 0..MAX_COUNTED_AGENTS + 10 {
+            journal.push(
+                exchange(Some(&format!("agent{n}")), false),
+                Tally::default(),
+            );
+        }
+        journal.push(exchange(Some("agent0"), false), Tally::default());
+        let counters = journal.counters();
+        assert_eq!(counters.by_agent.len(), MAX_COUNTED_AGENTS);
+        assert_eq!(counters.by_agent["agent0"], 2);
+        assert_eq!(counters.other_agents, 10);
     }
 
     #[test]

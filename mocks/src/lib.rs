@@ -11,7 +11,9 @@
 //! - Both keep a journal ([`Exchange`]): every request received, in order, with the rule
 //!   and reply or fault that answered it, or, for a request nothing matched, a description
 //!   of it and the rule that came closest ([`Unmatched`]). Unmatched requests get a 404
-//!   that no client mistakes for success.
+//!   that no client mistakes for success. The journal is a ring of the last
+//!   [`StubOptions::journal_limit`] exchanges ([`DEFAULT_JOURNAL_LIMIT`] by default), and
+//!   [`Counters`] count every request, per agent, per rule and per fault, exactly.
 //!
 //! Each stub is built from a plain config struct and started on `127.0.0.1` on a free port;
 //! it stops when dropped. A scenario starts its own stubs, so scenarios run in parallel
@@ -65,24 +67,37 @@
 //! injected, have OpenAI's shape `{"error": {"message", "type", "param", "code"}}` and a
 //! `Retry-After` in whole seconds when set (see [`chaos::ApiError`]).
 //!
-//! # Streaming, and what wiremock can and cannot do
+//! # Streaming, and why the LLM stub is not on wiremock
 //!
-//! The stubs run on wiremock, with one catch-all mock whose responder is our rule engine.
-//! Two consequences, by design:
+//! The LLM stub runs on a server of its own (hyper 1, HTTP/1.1 with keep-alive, one task
+//! per connection on a thread of its own). It was on wiremock, and wiremock could not do
+//! two things it must:
 //!
-//! - **A stream is sent as one complete body.** wiremock sends a response body whole, so a
-//!   `"stream": true` request gets a correctly framed `text/event-stream` body (role chunk,
-//!   content chunks, finish chunk, the usage chunk when `stream_options.include_usage` is
-//!   set, `data: [DONE]`) in one response. Clients still parse it incrementally, event by
-//!   event, exactly as they parse OpenAI's; what cannot be tested this way is per-chunk
-//!   timing (time between tokens, a stream that stalls or is cut mid-way). Those faults
-//!   need a server that writes chunk by chunk, which is the chaos layer's concern (a TCP
-//!   fault proxy), not the stubs'.
-//! - **Our journal is the source of truth.** wiremock's request recording is disabled, and
-//!   [`LlmStub::journal`] / [`ExecutorStub::journal`] are what a scenario asserts on. Note
-//!   that wiremock still keeps every request its mock matched (bodies included) for its
-//!   own verification, for the life of the stub: memory grows with traffic, which matters
-//!   only for very long load runs against one stub.
+//! - **Faults on the wire.** wiremock sends a `ResponseTemplate` body whole, after an
+//!   optional delay, and never lets the responder near the socket. So it cannot send an
+//!   SSE stream chunk by chunk at a token rate, stall between chunks, cut a stream in the
+//!   middle of an event, send fewer bytes than its `Content-Length`, reset the connection
+//!   before or during a response, or keep a request unanswered and see when the client
+//!   gives up. The LLM stub's server writes every body as frames, each flushed when its
+//!   time comes, and holds each connection's socket, so it can close it (FIN) or reset it
+//!   (`SO_LINGER` 0, RST) after exactly the bytes a fault says. A `"stream": true` request
+//!   gets its `text/event-stream` (role chunk, content chunks, finish chunk, the usage
+//!   chunk when `stream_options.include_usage` is set, `data: [DONE]`) as chunked
+//!   transfer, event by event, as OpenAI sends it; unfaulted, the events go out at once.
+//! - **Flat memory under load.** wiremock keeps every request a mock matched, bodies
+//!   included, for its own verification, whether its request recording is on or off: a
+//!   million requests against one stub are a million requests in memory. The LLM stub
+//!   keeps only its bounded journal and fixed-size [`Counters`].
+//!
+//! wiremock still serves the [`ExecutorStub`]s: their faults are scripted outcomes,
+//! statuses, malformed or empty bodies and delays, which a whole response after a delay
+//! expresses honestly. There a hang is a very long delay ([`EXECUTOR_HANG`]), faults that
+//! need the socket are refused when the stub starts ([`StubError::UnsupportedFault`]), and
+//! wiremock's own retention of requests means an executor stub's memory grows with its
+//! traffic (its [`journal`](ExecutorStub::journal) is bounded like the LLM stub's).
+//!
+//! Both stubs' journals are the source of truth: [`LlmStub::journal`] /
+//! [`ExecutorStub::journal`] and the counters are what a scenario asserts on.
 
 mod errors;
 mod executor;
@@ -90,14 +105,17 @@ mod journal;
 mod llm;
 mod recognise;
 mod sequence;
+mod serve;
 mod server;
 
 pub use errors::StubError;
 pub use executor::{
-    DEFAULT_EXECUTE_PATH, ExecMatch, ExecReply, ExecReplyBody, ExecRule, ExecutorStub,
-    ExecutorStubConfig,
+    DEFAULT_EXECUTE_PATH, EXECUTOR_HANG, ExecFaultRule, ExecMatch, ExecReply, ExecReplyBody,
+    ExecRule, ExecutorStub, ExecutorStubConfig,
 };
-pub use journal::{Exchange, Unmatched};
+pub use journal::{
+    Counters, DEFAULT_JOURNAL_LIMIT, Exchange, MAX_COUNTED_AGENTS, StubOptions, Unmatched,
+};
 pub use llm::{
     LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, ToolCall,
 };

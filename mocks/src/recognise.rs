@@ -4,8 +4,8 @@
 //! at: a header (`X-Agent-Role: critic`), or the system prompt (`You are the critic
 //! agent…`). The header wins when both are configured and present.
 
+use http::{HeaderMap, HeaderName};
 use regex::Regex;
-use wiremock::http::{HeaderMap, HeaderName};
 
 use crate::errors::StubError;
 

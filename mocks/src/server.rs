@@ -1,4 +1,5 @@
-//! Starting a fresh wiremock server on loopback with one catch-all mock: our responder.
+//! The executor stubs' server: a fresh wiremock server on loopback with one catch-all mock,
+//! our responder. (The LLM stub has a server of its own, in `serve`.)
 
 use std::net::TcpListener;
 

@@ -1,5 +1,6 @@
 """Drives the LLM stub with the official `openai` Python SDK: a plain call, a streamed call
-with usage, and a tool call. Prints one JSON line per call; exits non-zero on any mismatch.
+with usage, a tool call, a 429, and a stream the stub cuts mid-event. Prints one JSON line
+per call; exits non-zero on any mismatch.
 
 Usage: python3 openai_sdk_client.py BASE_URL   (e.g. http://127.0.0.1:PORT/v1)
 """
@@ -89,3 +90,21 @@ try:
 except openai.RateLimitError as e:
     assert e.response.headers.get("retry-after") == "2", dict(e.response.headers)
     print(json.dumps({"call": "rate_limited", "status": e.status_code}))
+
+# A stream cut mid-event by a chaos fault: the SDK raises instead of ending quietly.
+stream = client.chat.completions.create(
+    model="gpt-4o-mini",
+    messages=[{"role": "system", "content": "You are the cut agent."}],
+    stream=True,
+)
+pieces = []
+try:
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+except AssertionError:
+    raise
+except Exception as e:  # httpx.RemoteProtocolError: incomplete chunked read
+    print(json.dumps({"call": "cut_stream", "error": type(e).__name__, "pieces": len(pieces)}))
+else:
+    raise AssertionError(f"expected the cut stream to raise, got {pieces!r}")

@@ -1,13 +1,13 @@
-//! The LLM stub's rule engine: the one wiremock responder that routes each request, applies
-//! faults, picks the rule and reply, renders the body and journals the exchange.
+//! The LLM stub's rule engine: the handler of its server that routes each request, applies
+//! faults, picks the rule and reply, renders the body, shapes it for wire-level faults and
+//! journals the exchange.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chaos::{ApiError, FaultState, HttpFault};
-use wiremock::{Request, Respond, ResponseTemplate};
+use chaos::{ApiError, FaultStage, FaultState, HttpFault};
 
 use super::LlmStubConfig;
 use super::openai::{Completion, Said, models_json};
@@ -16,10 +16,11 @@ use super::request::ChatRequest;
 use super::route::{self, Endpoint, Route};
 use super::rules::Subject;
 use super::sse;
-use crate::journal::{Exchange, Journal, Unmatched, closest, delayed, one_line};
+use super::wire::{self, End, Payload, Shape};
+use crate::journal::{Exchange, Journal, Tally, Unmatched, closest, delayed, one_line};
 use crate::recognise::Evidence;
 use crate::sequence::Sequences;
-use crate::server::{json_response, response};
+use crate::serve::{Action, Handler, HangEnd, Reply, Request, Response};
 
 /// `error.code` of the 404 for a request no rule matched.
 pub(crate) const NO_MATCHING_RULE: &str = "harness_no_matching_rule";
@@ -36,70 +37,159 @@ pub(crate) struct LlmEngine {
     journal: Arc<Journal>,
 }
 
-/// What the handler decided, before it becomes a journal entry.
+/// What the handler decided, before it becomes a journal entry and a reply.
 struct Answer {
-    template: ResponseTemplate,
-    /// Applied when the answer is sent: the reply's delay plus delay faults.
+    sent: Sent,
+    /// Applied before the answer is sent: the reply's delay plus delay faults.
     delay: Duration,
-    status: u16,
+    /// Stream and ending faults that act on the response.
+    shape: Shape,
     served: String,
     agent: Option<String>,
     summary: String,
     rule: Option<String>,
+    /// The index of the rule that served the reply, for the counters.
+    rule_index: Option<usize>,
     fault: Option<String>,
+    /// The indices of the fault rules injected, for the counters.
+    fired: Vec<usize>,
     unmatched: Option<Unmatched>,
 }
 
+/// What goes back to the client: a response before shaping (an [`Outgoing`]), then after
+/// (a server [`Response`]).
+enum Sent<R = Outgoing> {
+    Response(R),
+    /// Nothing, for as long as the client waits.
+    Hang,
+    /// A reset before any byte.
+    Reset,
+}
+
+/// A response before shaping.
+struct Outgoing {
+    status: u16,
+    content_type: &'static str,
+    headers: Vec<(&'static str, String)>,
+    payload: Payload,
+}
+
 impl Answer {
-    fn new(template: ResponseTemplate, status: u16, served: String, summary: String) -> Self {
+    fn new(sent: Sent, served: String, summary: String) -> Self {
         Self {
-            template,
+            sent,
             delay: Duration::ZERO,
-            status,
+            shape: Shape::default(),
             served,
             agent: None,
             summary,
             rule: None,
+            rule_index: None,
             fault: None,
+            fired: Vec::new(),
             unmatched: None,
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match &self.sent {
+            Sent::Response(outgoing) => outgoing.status,
+            Sent::Hang | Sent::Reset => 0,
         }
     }
 }
 
-impl Respond for LlmEngine {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
+impl Handler for LlmEngine {
+    fn handle(&self, request: Request<'_>) -> Reply {
         let received = Instant::now();
+        let at = received.saturating_duration_since(self.journal.started());
         let method = request.method.as_str();
-        let path = request.url.path();
+        let path = request.path;
         let route = Route::of(method, path);
+        let provider = route.provider.as_deref().unwrap_or(route::PRIMARY);
         let mut answer = match route.endpoint {
-            Endpoint::ChatCompletions => {
-                self.chat(request, route.provider.as_deref().unwrap_or(route::PRIMARY))
-            }
-            Endpoint::Models => self.models(route.provider.as_deref().unwrap_or(route::PRIMARY)),
+            Endpoint::ChatCompletions => self.chat(&request, provider, at),
+            Endpoint::Models => self.models(provider),
             Endpoint::Other => unknown_endpoint(method, path),
+        };
+        if matches!(answer.sent, Sent::Hang) {
+            // a hang never answers: a delay before it changes nothing
+            answer.delay = Duration::ZERO;
+        }
+        let status = answer.status();
+        let planned = match answer.sent {
+            Sent::Response(outgoing) => {
+                let (body, note) = wire::shape(outgoing.payload, &answer.shape);
+                answer.served.push_str(note.as_deref().unwrap_or_default());
+                Sent::Response(Response {
+                    status: outgoing.status,
+                    content_type: outgoing.content_type,
+                    headers: outgoing.headers,
+                    body,
+                })
+            }
+            Sent::Hang => Sent::Hang,
+            Sent::Reset => Sent::Reset,
         };
         if !answer.delay.is_zero() {
             answer.served = delayed(&answer.served, answer.delay);
-            answer.template = answer.template.set_delay(answer.delay);
         }
-        self.journal.push(Exchange {
-            at: received.saturating_duration_since(self.journal.started()),
-            received,
-            source: route::source(route.provider.as_deref()),
-            agent: answer.agent,
-            provider: route.provider,
-            method: method.to_string(),
-            path: path.to_string(),
-            summary: answer.summary,
-            rule: answer.rule,
-            fault: answer.fault,
-            status: answer.status,
-            served: answer.served,
-            unmatched: answer.unmatched,
-        });
-        answer.template
+        let seq = self.journal.push(
+            Exchange {
+                at,
+                received,
+                source: route::source(route.provider.as_deref()),
+                agent: answer.agent,
+                provider: route.provider,
+                method: method.to_string(),
+                path: path.to_string(),
+                summary: answer.summary,
+                rule: answer.rule,
+                fault: answer.fault,
+                status,
+                served: answer.served,
+                unmatched: answer.unmatched,
+                gave_up_after: None,
+            },
+            Tally {
+                rule: answer.rule_index,
+                faults: &answer.fired,
+            },
+        );
+        let action = match planned {
+            Sent::Response(response) => Action::Respond(response),
+            Sent::Hang => {
+                let journal = self.journal.clone();
+                Action::Hang(Box::new(move |end| {
+                    journal.update(seq, |exchange| match end {
+                        HangEnd::ClientGone(after) => {
+                            exchange.served = format!(
+                                "hang: client gave up after {}",
+                                humantime::format_duration(round_ms(after))
+                            );
+                            exchange.gave_up_after = Some(after);
+                        }
+                        HangEnd::ShutDown(after) => {
+                            exchange.served = format!(
+                                "hang: stub shut down after {}",
+                                humantime::format_duration(round_ms(after))
+                            );
+                        }
+                    });
+                }))
+            }
+            Sent::Reset => Action::Reset,
+        };
+        Reply {
+            delay: answer.delay,
+            action,
+        }
     }
+}
+
+/// `d` to whole milliseconds, for a readable journal (the exact value is in the exchange).
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 impl LlmEngine {
@@ -113,8 +203,8 @@ impl LlmEngine {
         }
     }
 
-    fn chat(&self, request: &Request, provider: &str) -> Answer {
-        let chat = match ChatRequest::parse(&request.body) {
+    fn chat(&self, request: &Request<'_>, provider: &str, at: Duration) -> Answer {
+        let chat = match ChatRequest::parse(request.body) {
             Ok(chat) => chat,
             Err(message) => {
                 let summary = format!("invalid request: {}", one_line(&message, 120));
@@ -124,17 +214,20 @@ impl LlmEngine {
         let recognised = self
             .config
             .agents
-            .recognise(&request.headers, chat.system_prompt());
+            .recognise(request.headers, chat.system_prompt());
         let subject = Subject {
             agent: recognised.as_ref().map(|(name, _)| name.as_str()),
             provider,
             request: &chat,
         };
         let summary = summary(&chat);
-        let injected = self.faults_for(&subject);
+        let (delay, fired) = self.faults_for(&subject, at);
 
-        let mut answer = if let Some(fault) = injected.replacing {
-            fault_answer(fault, summary)
+        let replacing = fired
+            .iter()
+            .find(|fired| fired.fault.stage() == FaultStage::Reply);
+        let mut answer = if let Some(fired) = replacing {
+            fault_answer(fired.fault, summary)
         } else if let Some(index) = self
             .config
             .rules
@@ -150,39 +243,94 @@ impl LlmEngine {
                 summary,
             )
         };
-        answer.delay += injected.delay;
-        if !injected.labels.is_empty() {
-            answer.fault = Some(injected.labels.join(", "));
+        answer.delay += delay;
+        let responds = matches!(answer.sent, Sent::Response(_));
+        let streamed = matches!(
+            answer.sent,
+            Sent::Response(Outgoing {
+                payload: Payload::Events(_),
+                ..
+            })
+        );
+        let mut labels = Vec::new();
+        for fired in fired {
+            let fault = fired.fault;
+            match fault.stage() {
+                FaultStage::Delay | FaultStage::Reply => {}
+                // a hang or a reset sends nothing for it to act on: shadowed
+                _ if !responds => continue,
+                _ if fault.stream_only() && !streamed => {
+                    labels.push(format!(
+                        "{} (not applied: the reply is not a stream)",
+                        fired.label
+                    ));
+                    continue;
+                }
+                FaultStage::Pace => {
+                    if let HttpFault::StreamPace { first_token, gap } = *fault {
+                        answer.shape.pace = Some((first_token, gap));
+                    }
+                }
+                FaultStage::Stall => {
+                    if let HttpFault::StreamStall {
+                        after_chunks,
+                        stall,
+                    } = *fault
+                    {
+                        answer.shape.stall = Some((after_chunks, stall));
+                    }
+                }
+                FaultStage::End => answer.shape.end = end_of(fault),
+            }
+            answer.fired.push(fired.index);
+            labels.push(fired.label);
+        }
+        if !labels.is_empty() {
+            answer.fault = Some(labels.join(", "));
         }
         answer.agent = subject.agent.map(str::to_string);
         answer
     }
 
-    /// Counts the request for every fault rule whose filter matches it, and collects the
-    /// ones that fire: their delays add up, and the first replacing fault replaces the reply
-    /// (later replacing faults that fire are shadowed and not recorded).
-    fn faults_for(&self, subject: &Subject<'_>) -> Injected<'_> {
-        let mut injected = Injected {
-            delay: Duration::ZERO,
-            replacing: None,
-            labels: Vec::new(),
-        };
+    /// Counts the request for every fault rule whose filter matches it (stream faults
+    /// count streamed requests only), and collects the ones that fire, in rule order: all
+    /// delays (their waits drawn now, added up), and of every other stage the first (later
+    /// ones of a stage taken are shadowed and not recorded).
+    fn faults_for(&self, subject: &Subject<'_>, at: Duration) -> (Duration, Vec<Fired<'_>>) {
+        let mut delay = Duration::ZERO;
+        let mut fired: Vec<Fired<'_>> = Vec::new();
         let mut state = self
             .faults
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (index, fault) in self.config.faults.iter().enumerate() {
-            if !fault.when.is_match(subject) || !state.decide(index, &fault.rule.schedule) {
+        for (index, armed) in self.config.faults.iter().enumerate() {
+            let fault = &armed.rule.fault;
+            if (fault.stream_only() && !subject.request.stream)
+                || !armed.when.is_match(subject)
+                || !state.decide_at(index, &armed.rule.schedule, at)
+            {
                 continue;
             }
-            match fault.rule.fault.delay() {
-                Some(delay) => injected.delay += delay,
-                None if injected.replacing.is_some() => continue,
-                None => injected.replacing = Some(&fault.rule.fault),
-            }
-            injected.labels.push(fault.rule.to_string());
+            let stage = fault.stage();
+            let label = if stage == FaultStage::Delay {
+                let wait = state.draw_delay(index, fault).unwrap_or_default();
+                delay += wait;
+                match fault {
+                    HttpFault::Delay(_) => armed.rule.to_string(),
+                    _ => format!("{} drew {}", armed.rule, humantime::format_duration(wait)),
+                }
+            } else if fired.iter().any(|other| other.fault.stage() == stage) {
+                continue;
+            } else {
+                armed.rule.to_string()
+            };
+            fired.push(Fired {
+                index,
+                fault,
+                label,
+            });
         }
-        injected
+        (delay, fired)
     }
 
     fn reply(&self, index: usize, chat: &ChatRequest, summary: String) -> Answer {
@@ -228,6 +376,7 @@ impl LlmEngine {
             }
         };
         answer.rule = Some(pick.label(&rule.id));
+        answer.rule_index = Some(index);
         answer.delay = reply.delay.unwrap_or_default();
         answer
     }
@@ -245,18 +394,26 @@ impl LlmEngine {
         if chat.stream {
             let stream = sse::render(&completion, chat.include_usage);
             let served = format!("200 sse ({} chunks)", stream.chunks);
-            let template =
-                response(200).set_body_raw(stream.body.into_bytes(), "text/event-stream");
-            Answer::new(template, 200, served, summary)
+            let outgoing = Outgoing {
+                status: 200,
+                content_type: "text/event-stream",
+                headers: Vec::new(),
+                payload: Payload::Events(stream.events),
+            };
+            Answer::new(Sent::Response(outgoing), served, summary)
         } else {
-            let (template, size) = json_response(200, &completion.to_json());
-            Answer::new(template, 200, format!("200 json ({size} bytes)"), summary)
+            let (outgoing, size) = json_outgoing(200, &completion.to_json());
+            Answer::new(
+                Sent::Response(outgoing),
+                format!("200 json ({size} bytes)"),
+                summary,
+            )
         }
     }
 
     fn unmatched(
         &self,
-        request: &Request,
+        request: &Request<'_>,
         subject: &Subject<'_>,
         evidence: Option<Evidence>,
         summary: String,
@@ -291,12 +448,12 @@ impl LlmEngine {
     /// Method, path, provider, agent (and whence), model, the recognition header, messages.
     fn describe(
         &self,
-        request: &Request,
+        request: &Request<'_>,
         subject: &Subject<'_>,
         evidence: Option<Evidence>,
     ) -> String {
         let chat = subject.request;
-        let mut out = format!("{} {}\n", request.method, request.url.path());
+        let mut out = format!("{} {}\n", request.method, request.path);
         let _ = writeln!(out, "provider: {}", subject.provider);
         let _ = match (subject.agent, evidence) {
             (Some(agent), Some(Evidence::Header)) => {
@@ -310,7 +467,7 @@ impl LlmEngine {
             "model: {}, stream: {}, tools: {}",
             chat.model, chat.stream, chat.tools
         );
-        if let Some((name, value)) = self.config.agents.header_value(&request.headers) {
+        if let Some((name, value)) = self.config.agents.header_value(request.headers) {
             let _ = writeln!(out, "header {name}: {}", one_line(value, 80));
         }
         let _ = writeln!(out, "messages ({}):", chat.messages.len());
@@ -348,58 +505,93 @@ impl LlmEngine {
         if models.is_empty() {
             models.push(DEFAULT_MODEL);
         }
-        let (template, size) = json_response(200, &models_json(models));
+        let (outgoing, size) = json_outgoing(200, &models_json(models));
         Answer::new(
-            template,
-            200,
+            Sent::Response(outgoing),
             format!("200 json ({size} bytes)"),
             "list models".to_string(),
         )
     }
 }
 
-/// The faults that fired for one request.
-struct Injected<'a> {
-    delay: Duration,
-    replacing: Option<&'a HttpFault>,
-    labels: Vec<String>,
+/// A fault that fired for one request.
+struct Fired<'a> {
+    index: usize,
+    fault: &'a HttpFault,
+    /// As journaled: `chaos[1]: 429 retry-after=1s`.
+    label: String,
 }
 
+/// The ending of an [`FaultStage::End`] fault.
+fn end_of(fault: &HttpFault) -> Option<End> {
+    match *fault {
+        HttpFault::Truncated(truncation) => Some(End::Truncate(truncation)),
+        HttpFault::Reset {
+            after_bytes: Some(after),
+        } => Some(End::ResetAfter(after)),
+        HttpFault::StreamCut { after_chunks } => Some(End::Cut(after_chunks)),
+        _ => None,
+    }
+}
+
+/// The answer of a replacing fault ([`FaultStage::Reply`]).
 fn fault_answer(fault: &HttpFault, summary: String) -> Answer {
+    match fault {
+        HttpFault::Hang => return Answer::new(Sent::Hang, "hang".to_string(), summary),
+        HttpFault::Reset { after_bytes: None } => {
+            return Answer::new(Sent::Reset, "reset before response".to_string(), summary);
+        }
+        _ => {}
+    }
     let Some(fault_response) = fault.response() else {
         // only replacing faults get here
         return error_answer(
-            &ApiError::new(500, "agent-harness: a delay cannot replace a reply"),
+            &ApiError::new(
+                500,
+                format!("agent-harness: `{fault}` cannot replace a reply"),
+            ),
             summary,
         );
     };
     let served = match fault {
-        HttpFault::Status { status, .. } => format!("{status} error"),
         HttpFault::MalformedJson => {
             format!("200 malformed json ({} bytes)", fault_response.body.len())
         }
         HttpFault::EmptyBody => "200 empty body".to_string(),
-        HttpFault::Delay(_) => String::new(),
+        _ => format!("{} error", fault_response.status),
     };
-    let mut template = response(fault_response.status)
-        .set_body_raw(fault_response.body, fault_response.content_type);
-    for (name, value) in fault_response.headers {
-        template = template.insert_header(name, value.as_str());
-    }
-    Answer::new(template, fault_response.status, served, summary)
+    let outgoing = Outgoing {
+        status: fault_response.status,
+        content_type: fault_response.content_type,
+        headers: fault_response.headers,
+        payload: Payload::Whole(fault_response.body),
+    };
+    Answer::new(Sent::Response(outgoing), served, summary)
 }
 
 fn error_answer(error: &ApiError, summary: String) -> Answer {
-    let (mut template, _) = json_response(error.status, &error.body());
+    let (mut outgoing, _) = json_outgoing(error.status, &error.body());
     if let Some(after) = error.retry_after_header() {
-        template = template.insert_header("retry-after", after.as_str());
+        outgoing.headers.push(("retry-after", after));
     }
     Answer::new(
-        template,
-        error.status,
+        Sent::Response(outgoing),
         format!("{} error", error.status),
         summary,
     )
+}
+
+/// A JSON response, and its size in bytes.
+fn json_outgoing(status: u16, body: &serde_json::Value) -> (Outgoing, usize) {
+    let bytes = body.to_string().into_bytes();
+    let size = bytes.len();
+    let outgoing = Outgoing {
+        status,
+        content_type: "application/json",
+        headers: Vec::new(),
+        payload: Payload::Whole(bytes),
+    };
+    (outgoing, size)
 }
 
 fn unknown_endpoint(method: &str, path: &str) -> Answer {

@@ -18,9 +18,15 @@
 //! journal records which rule came closest and why it failed.
 //!
 //! Faults: every fault rule whose filter matches a request counts it (see
-//! [`chaos::FaultState::decide`]); of those that fire, delays add up, and the first
-//! replacing fault replaces the reply (the rule's sequence does not advance, so a retried
-//! call gets the reply the faulted one would have). Faults apply to chat completions only.
+//! [`chaos::FaultState::decide_at`]; stream faults count streamed requests only, and a
+//! windowed schedule only requests inside its window, timed from the stub's start). Of
+//! those that fire, delays add up (random ones drawn per request from the seeded state),
+//! and of every other [`chaos::FaultStage`] the first applies: a replacing fault replaces
+//! the reply (the rule's sequence does not advance, so a retried call gets the reply the
+//! faulted one would have), a pace and a stall shape a streamed reply, and an ending fault
+//! ends the response early. Faults apply to chat completions only. What each does on the
+//! wire is documented on [`chaos::HttpFault`]; the journal records each fault injected
+//! (`chaos[2]: reset after 120 bytes`) and how the response ended (`served`).
 
 mod engine;
 mod openai;
@@ -30,18 +36,18 @@ mod route;
 mod rules;
 mod sse;
 mod tokens;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;
-
-use wiremock::MockServer;
 
 pub use reply::{LlmReply, LlmReplyBody, ToolCall};
 pub use rules::{LlmFaultRule, LlmMatch, LlmRule};
 
 use crate::errors::StubError;
-use crate::journal::{Exchange, Journal};
+use crate::journal::{Counters, Exchange, Journal, StubOptions};
 use crate::recognise::AgentRecognition;
+use crate::serve::Server;
 use engine::LlmEngine;
 
 /// Everything an [`LlmStub`] answers with. By default: no rules (every completion request
@@ -58,27 +64,47 @@ pub struct LlmStubConfig {
     pub seed: u64,
 }
 
-/// A running LLM stub: a wiremock server on `127.0.0.1`, on a free port. Stops when
-/// dropped.
+/// A running LLM stub: an HTTP/1.1 server on `127.0.0.1`, on a free port, on a thread of
+/// its own. Stops when dropped: it stops accepting at once, closes idle connections, ends
+/// hung requests, and lets responses in flight finish for a few seconds.
 pub struct LlmStub {
-    server: MockServer,
+    server: Server,
     journal: Arc<Journal>,
 }
 
 impl LlmStub {
-    /// Checks the configuration and starts the stub. Call it within a Tokio runtime (the
-    /// server runs on a thread of its own and stops when the stub is dropped).
+    /// Checks the configuration and starts the stub with the default [`StubOptions`] (a
+    /// journal of the last [`DEFAULT_JOURNAL_LIMIT`](crate::DEFAULT_JOURNAL_LIMIT)
+    /// exchanges).
     pub async fn start(config: LlmStubConfig) -> Result<LlmStub, StubError> {
+        Self::start_with(config, StubOptions::default()).await
+    }
+
+    /// Checks the configuration and starts the stub. The server runs on a thread of its
+    /// own, so it needs no particular runtime from the caller, and answers even while the
+    /// caller's runtime is blocked.
+    pub async fn start_with(
+        config: LlmStubConfig,
+        options: StubOptions,
+    ) -> Result<LlmStub, StubError> {
         validate(&config)?;
-        let journal = Arc::new(Journal::new());
+        let journal = Arc::new(Journal::new(
+            options.journal_limit,
+            config.rules.iter().map(|rule| rule.id.clone()).collect(),
+            config
+                .faults
+                .iter()
+                .map(|fault| fault.rule.id.clone())
+                .collect(),
+        ));
         let engine = LlmEngine::new(config, journal.clone());
-        let server = crate::server::start("llm", engine).await?;
+        let server = Server::start("llm", Arc::new(engine))?;
         Ok(LlmStub { server, journal })
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn uri(&self) -> String {
-        self.server.uri()
+        format!("http://{}", self.server.addr())
     }
 
     /// The base URL an OpenAI client of `provider` should use: `{uri}/v1` for `primary`,
@@ -91,9 +117,23 @@ impl LlmStub {
         }
     }
 
-    /// Every request received so far, in order.
+    /// The requests received so far, in order: all of them, or the most recent
+    /// [`StubOptions::journal_limit`] when more came ([`LlmStub::counters`] counts them all).
     pub fn journal(&self) -> Vec<Exchange> {
         self.journal.snapshot()
+    }
+
+    /// Exact counts of everything received so far, however long the journal is.
+    pub fn counters(&self) -> Counters {
+        self.journal.counters()
+    }
+
+    /// Waits until `done` holds for the journal, checking it now and after every change (a
+    /// request journaled, a hung request's client giving up); returns that journal. For
+    /// events the stub learns after answering, such as a client giving up on a hang. It
+    /// waits for ever if `done` never holds: put a timeout around it.
+    pub async fn wait_for_journal(&self, done: impl FnMut(&[Exchange]) -> bool) -> Vec<Exchange> {
+        self.journal.wait_for(done).await
     }
 
     /// When the stub started: [`Exchange::at`] counts from here.

@@ -11,8 +11,9 @@
 //!    (and every earlier chunk carries `usage: null`, as OpenAI does);
 //! 5. `data: [DONE]`.
 //!
-//! Each frame is `data: <json>\n\n`. The whole stream is one response body (see the crate
-//! docs on why).
+//! Each frame is `data: <json>\n\n`, and each is its own piece of the response body, sent
+//! (and flushed) as soon as its time comes: at once, or paced and stalled by stream faults
+//! (see `wire.rs`).
 
 use serde_json::{Value, json};
 
@@ -21,17 +22,29 @@ use super::openai::Completion;
 /// Content and arguments are split into pieces of at most this many characters.
 pub(crate) const PIECE_CHARS: usize = 16;
 
-/// A rendered stream.
+/// The `[DONE]` event that ends a stream.
+pub(crate) const DONE: &str = "data: [DONE]\n\n";
+
+/// A rendered stream: its events in order, each a complete `data: …\n\n` frame, the last
+/// one [`DONE`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventStream {
-    pub(crate) body: String,
+    pub(crate) events: Vec<String>,
     /// The number of `chat.completion.chunk` frames (not counting `[DONE]`).
     pub(crate) chunks: usize,
 }
 
+impl EventStream {
+    /// The whole body.
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> String {
+        self.events.concat()
+    }
+}
+
 pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStream {
     let mut stream = EventStream {
-        body: String::new(),
+        events: Vec::new(),
         chunks: 0,
     };
     let mut frame = |choices: Value, usage: Option<Value>| {
@@ -46,7 +59,7 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
         if include_usage {
             chunk["usage"] = usage.unwrap_or(Value::Null);
         }
-        stream.body.push_str(&format!("data: {chunk}\n\n"));
+        stream.events.push(format!("data: {chunk}\n\n"));
         stream.chunks += 1;
     };
     let choice = |delta: Value, finish_reason: Option<&str>| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}]);
@@ -80,7 +93,7 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
     if include_usage {
         frame(json!([]), Some(completion.usage.to_json()));
     }
-    stream.body.push_str("data: [DONE]\n\n");
+    stream.events.push(DONE.to_string());
     stream
 }
 
@@ -151,7 +164,7 @@ mod tests {
     fn content_stream_is_role_pieces_finish_usage_done() {
         let content = "The sword has a fuller and a leather grip.";
         let stream = render(&completion(Some(content), Vec::new()), true);
-        let (chunks, done) = frames(&stream.body);
+        let (chunks, done) = frames(&stream.body());
         assert!(done);
         assert_eq!(stream.chunks, chunks.len());
         assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
@@ -178,7 +191,7 @@ mod tests {
     #[test]
     fn without_include_usage_there_is_no_usage_at_all() {
         let stream = render(&completion(Some("hi"), Vec::new()), false);
-        let (chunks, done) = frames(&stream.body);
+        let (chunks, done) = frames(&stream.body());
         assert!(done);
         assert_eq!(chunks.len(), 3);
         assert!(chunks.iter().all(|c| c.get("usage").is_none()));
@@ -199,7 +212,7 @@ mod tests {
                 arguments: "{}".into(),
             },
         ];
-        let (chunks, _) = frames(&render(&completion(None, calls), false).body);
+        let (chunks, _) = frames(&render(&completion(None, calls), false).body());
         assert_eq!(chunks[0]["choices"][0]["delta"]["content"], Value::Null);
         let deltas: Vec<&Value> = chunks
             .iter()
@@ -233,7 +246,7 @@ mod tests {
         )
         .unwrap();
         let completion = Completion::new(1, &request, Said::Content("General Kenobi"), None);
-        let (chunks, _) = frames(&render(&completion, true).body);
+        let (chunks, _) = frames(&render(&completion, true).body());
         assert_eq!(
             chunks.last().unwrap()["usage"],
             completion.to_json()["usage"]

@@ -9,6 +9,7 @@ async fn sandbox(rules: Vec<ExecRule>) -> ExecutorStub {
     ExecutorStub::start(ExecutorStubConfig {
         name: "sandbox".into(),
         rules,
+        ..Default::default()
     })
     .await
     .unwrap()

@@ -17,9 +17,19 @@ mod llm_replies;
 mod llm_stream;
 // LLM stub: unmatched requests, closest rule, journal
 mod llm_unmatched;
+// LLM stub: reset, truncated body, hang, seen by a raw TCP client and reqwest
+mod llm_wire_faults;
+// LLM stub: stream pace, stall and cut, timed by a client reading the SSE body
+mod llm_stream_faults;
+// LLM stub: random delays replay per seed, time-windowed schedules (via the journal)
+mod llm_schedules;
+// LLM stub: 20k requests over keep-alive, capped journal, exact counters
+mod llm_load;
 
 // the official openai Python SDK against the stub (plain, stream, tool call, 429)
 mod openai_sdk;
 
 // executor stubs: outcomes, sequences, unmatched calls, delays
 mod executor;
+// executor stubs: faults wiremock can inject honestly; the rest refused at start
+mod executor_faults;

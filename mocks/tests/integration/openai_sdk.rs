@@ -1,12 +1,15 @@
 //! The official `openai` Python SDK against the LLM stub: a plain call, a streamed call with
-//! usage, a tool call and a 429, each parsed by the SDK itself
+//! usage, a tool call, a 429 and a stream cut by a fault, each parsed by the SDK itself
 //! (`tests/openai_sdk_client.py`). Runs whenever `python3` is on PATH; `.ci/run` installs
 //! the package, and without it the test fails saying how to install it.
 
 use std::process::Command;
 use std::time::Duration;
 
-use mocks::{LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, ToolCall};
+use chaos::{FaultRule, HttpFault, Schedule};
+use mocks::{
+    LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, ToolCall,
+};
 use serde_json::json;
 
 use crate::support::refpipe_agents;
@@ -59,7 +62,23 @@ async fn the_official_python_sdk_parses_every_reply_shape() {
                     retry_after: Some(Duration::from_secs(2)),
                 }),
             ),
+            rule(
+                "llm[5]",
+                "cut",
+                LlmReply::text("A long steel blade with a fuller and a leather grip."),
+            ),
         ],
+        faults: vec![LlmFaultRule {
+            when: LlmMatch {
+                agent: Some("cut".into()),
+                ..LlmMatch::default()
+            },
+            rule: FaultRule {
+                id: "chaos[1]".into(),
+                fault: HttpFault::StreamCut { after_chunks: 2 },
+                schedule: Schedule::Always,
+            },
+        }],
         agents: refpipe_agents(),
         ..LlmStubConfig::default()
     })
@@ -86,7 +105,12 @@ async fn the_official_python_sdk_parses_every_reply_shape() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let names: Vec<&str> = calls.iter().map(|c| c["call"].as_str().unwrap()).collect();
-    assert_eq!(names, ["plain", "stream", "tool", "rate_limited"]);
+    assert_eq!(
+        names,
+        ["plain", "stream", "tool", "rate_limited", "cut_stream"]
+    );
+    // the SDK saw the first content chunk, then the broken stream
+    assert_eq!(calls[4]["pieces"], 1, "{}", calls[4]);
 
     let journal = stub.journal();
     let agents: Vec<Option<&str>> = journal.iter().map(|e| e.agent.as_deref()).collect();
@@ -96,7 +120,8 @@ async fn the_official_python_sdk_parses_every_reply_shape() {
             Some("planner"),
             Some("critic"),
             Some("coder"),
-            Some("limited")
+            Some("limited"),
+            Some("cut")
         ]
     );
     assert!(journal[1].served.contains("sse"), "{}", journal[1].served);

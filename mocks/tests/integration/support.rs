@@ -92,3 +92,103 @@ pub fn content(completion: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no content in {completion}"))
 }
+
+/// What a raw client read on one connection: every byte until the server closed it (FIN) or
+/// reset it (then `error` is the error the read failed with).
+pub struct Raw {
+    pub bytes: Vec<u8>,
+    pub error: Option<std::io::ErrorKind>,
+}
+
+impl Raw {
+    /// The status line and headers.
+    pub fn head(&self) -> String {
+        let end = self.head_end().unwrap_or(self.bytes.len());
+        String::from_utf8_lossy(&self.bytes[..end]).into_owned()
+    }
+
+    /// The bytes after the headers (still chunk-framed for a chunked body).
+    pub fn body(&self) -> &[u8] {
+        self.head_end()
+            .map_or(&[][..], |end| &self.bytes[end + 4..])
+    }
+
+    /// A header's value, by its lowercase name.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head().lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.eq_ignore_ascii_case(name)).then(|| value.trim().to_string())
+        })
+    }
+
+    fn head_end(&self) -> Option<usize> {
+        self.bytes
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+    }
+}
+
+/// POSTs `body` to `path` on the stub at `uri` over a plain TCP connection
+/// (`Connection: close`) and reads until the server closes or resets it.
+pub async fn raw_post(uri: &str, path: &str, body: &Value) -> Raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = uri.strip_prefix("http://").expect("an http uri");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut raw = Raw {
+        bytes: Vec::new(),
+        error: None,
+    };
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => raw.bytes.extend_from_slice(&buf[..n]),
+            Err(error) => {
+                raw.error = Some(error.kind());
+                break;
+            }
+        }
+    }
+    raw
+}
+
+/// A stub with `rules` and `faults`, seeded with `seed`.
+pub async fn llm_with_faults(
+    rules: Vec<LlmRule>,
+    faults: Vec<mocks::LlmFaultRule>,
+    seed: u64,
+) -> LlmStub {
+    LlmStub::start(LlmStubConfig {
+        rules,
+        faults,
+        agents: refpipe_agents(),
+        seed,
+    })
+    .await
+    .expect("the stub starts")
+}
+
+/// A fault rule on the LLM stub for every request `when` matches.
+pub fn fault(
+    id: &str,
+    when: LlmMatch,
+    fault: chaos::HttpFault,
+    schedule: chaos::Schedule,
+) -> mocks::LlmFaultRule {
+    mocks::LlmFaultRule {
+        when,
+        rule: chaos::FaultRule {
+            id: id.to_string(),
+            fault,
+            schedule,
+        },
+    }
+}
