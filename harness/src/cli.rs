@@ -23,6 +23,12 @@ pub enum Command {
     /// Start one scenario's stubs and serve until interrupted, to point your own pipeline,
     /// curl or an SDK at them.
     Stubs(StubsArgs),
+    /// Run a chaos drill: its scenarios, target, allowlist of hosts beyond loopback, and
+    /// abort condition; `--dry-run` prints the plan and runs nothing.
+    Drill(DrillArgs),
+    /// Run a TCP fault proxy (latency, bandwidth, resets, blackholes…) in front of a
+    /// loopback service until interrupted.
+    Proxy(crate::proxy_cmd::ProxyArgs),
     /// Work with reports of earlier runs.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -88,6 +94,14 @@ pub struct RunArgs {
     /// their path, so adding a scenario moves no other. Merge shards with `report merge`.
     #[arg(long, value_parser = crate::plan::Partition::parse)]
     pub partition: Option<crate::plan::Partition>,
+    /// Set an environment variable for every target, over the target's and the
+    /// scenario's own (e.g. `--env REFPIPE_FRAGILE=1`). Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Run every scenario against this target instead of the one it names (e.g. the
+    /// same pack against a fragile build, or a staging service).
+    #[arg(long)]
+    pub target: Option<String>,
     /// Rerun a failed scenario up to N times; one that passes on a rerun is reported flaky.
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -95,6 +109,17 @@ pub struct RunArgs {
     /// are reported as not run.
     #[arg(long)]
     pub fail_fast: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DrillArgs {
+    /// The drill file.
+    pub drill: PathBuf,
+    /// Print every fault and host of the plan; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -123,10 +148,41 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Run(args) => crate::run_cmd::execute(&args),
         Command::Stubs(args) => crate::stubs_cmd::execute(&args),
         Command::Report(ReportCommand::Merge(args)) => crate::merge_cmd::execute(&args),
+        Command::Proxy(args) => crate::proxy_cmd::execute(&args),
+        Command::Drill(args) => run_drill(&args.drill, &args.run, args.dry_run),
     }
 }
 
 /// Runs scenarios as `harness run` does (for `cargo xtask gate`).
 pub fn run(args: &RunArgs) -> ExitCode {
     crate::run_cmd::execute(args)
+}
+
+/// Runs a chaos drill (for `cargo xtask chaos`): the drill's scenarios, target, allowlist
+/// and abort condition over `args`; with `dry_run`, prints the plan and runs nothing.
+pub fn run_drill(drill_file: &std::path::Path, args: &RunArgs, dry_run: bool) -> ExitCode {
+    let drill = match crate::drill::Drill::load(drill_file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{}", crate::console::render_load_error(&e));
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
+    };
+    let mut args = args.clone();
+    args.paths = drill.scenario_paths();
+    if args.target.is_none() {
+        args.target = drill.target.clone();
+    }
+    let settings = crate::run_cmd::DrillSettings {
+        drill: Some(&drill),
+        dry_run,
+    };
+    crate::run_cmd::execute_with(&args, &settings)
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }

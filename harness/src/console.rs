@@ -71,6 +71,11 @@ impl Reporter for ConsoleReporter {
                     result.name
                 ));
             }
+            RunEvent::Aborted { reason, running } => {
+                self.line(format!(
+                    "     Aborted {reason}; stopping {running} running scenario(s) and rolling back"
+                ));
+            }
             RunEvent::Interrupted { running } => {
                 self.line(format!(
                     " Interrupted: stopping {running} running scenario{} and writing reports",

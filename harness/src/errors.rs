@@ -26,6 +26,14 @@ pub enum LoadError {
         scenario: PathBuf,
         known: String,
     },
+    #[error(
+        "`{scenario}`: {what} reaches `{host}`, which is not loopback (hint: traffic goes only to 127.0.0.0/8 unless a drill file lists the host in `allow_hosts`)"
+    )]
+    NotLoopback {
+        scenario: PathBuf,
+        what: String,
+        host: String,
+    },
 }
 
 /// Running a scenario: the harness could not do its part (the target's failures are
@@ -50,6 +58,8 @@ pub enum RunError {
         #[source]
         source: reports::WriteError,
     },
+    #[error("cannot start proxy `{name}`: {problem}")]
+    Proxy { name: String, problem: String },
     #[error("`{template}` in the environment of target `{target}`: {problem}")]
     Template {
         target: String,

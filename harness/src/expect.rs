@@ -8,6 +8,7 @@ use reports::Failure;
 use serde_json::Value;
 
 use crate::scenario::{AgentOrder, Predicate, Scenario};
+use crate::steady::Phase;
 use crate::target::{Exit, RunOutcome, TargetSpec};
 
 /// What a run produced, as the expectations see it.
@@ -20,6 +21,38 @@ pub struct Observed<'a> {
 pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Vec<Failure> {
     let mut failures = Vec::new();
     let expect = &scenario.spec.expect;
+    let before: Vec<_> = seen
+        .outcome
+        .probes
+        .iter()
+        .filter(|p| p.phase == Phase::Before)
+        .collect();
+    if !before.is_empty() {
+        // The system was unhealthy before any fault: nothing after this is the faults' doing.
+        return before
+            .iter()
+            .map(|p| Failure {
+                kind: "steady_state".into(),
+                message: format!(
+                    "steady state `{}` did not hold before the faults, so the scenario did not run",
+                    p.name
+                ),
+                detail: p.why.clone(),
+            })
+            .collect();
+    }
+    for p in seen
+        .outcome
+        .probes
+        .iter()
+        .filter(|p| p.phase == Phase::After)
+    {
+        failures.push(Failure {
+            kind: "steady_state".into(),
+            message: format!("steady state `{}` did not recover after the faults", p.name),
+            detail: p.why.clone(),
+        });
+    }
     let stderr_note = stderr_detail(&seen.outcome.stderr_tail);
 
     match seen.outcome.exit {
@@ -36,11 +69,20 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
             ),
             detail: lines(&[requests_so_far(seen.journal), stderr_note.clone()]),
         }),
+        Exit::Signal(sig) if expect.signal.as_deref() == Some(signal_name(sig)) => {}
         Exit::Signal(sig) => failures.push(Failure {
             kind: "crashed".into(),
             message: format!(
                 "the target crashed: killed by signal {sig} ({})",
                 signal_name(sig)
+            ),
+            detail: stderr_note.clone(),
+        }),
+        Exit::Code(code) if expect.signal.is_some() => failures.push(Failure {
+            kind: "expectation".into(),
+            message: format!(
+                "expected the target to die of {}, but it exited with code {code}",
+                expect.signal.as_deref().unwrap_or_default()
             ),
             detail: stderr_note.clone(),
         }),
@@ -66,6 +108,8 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
     }
     if matches!(seen.outcome.exit, Exit::TimedOut | Exit::Signal(_)) {
         // Nothing the target printed after being killed is worth judging.
+        check_gaps(&expect.min_gap, seen.journal, &mut failures);
+        check_duration(expect.duration.as_ref(), seen, &mut failures);
         failures.extend(unmatched(seen.journal));
         return failures;
     }
@@ -120,18 +164,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         }
     }
 
-    if let Some(bound) = &expect.duration
-        && !bound.holds(seen.outcome.duration)
-    {
-        failures.push(Failure {
-            kind: "expectation".into(),
-            message: format!(
-                "duration: expected {bound}, took {:.3}s",
-                seen.outcome.duration.as_secs_f64()
-            ),
-            detail: String::new(),
-        });
-    }
+    check_duration(expect.duration.as_ref(), seen, &mut failures);
 
     if let Some(pred) = &expect.stderr {
         let text = Value::String(seen.outcome.stderr_tail.clone());
@@ -203,8 +236,72 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         }
     }
 
+    check_gaps(&expect.min_gap, seen.journal, &mut failures);
     failures.extend(unmatched(seen.journal));
     failures
+}
+
+fn check_duration(
+    bound: Option<&crate::scenario::Bound>,
+    seen: &Observed,
+    failures: &mut Vec<Failure>,
+) {
+    if let Some(bound) = bound
+        && !bound.holds(seen.outcome.duration)
+    {
+        failures.push(Failure {
+            kind: "expectation".into(),
+            message: format!(
+                "duration: expected {bound}, took {:.3}s",
+                seen.outcome.duration.as_secs_f64()
+            ),
+            detail: String::new(),
+        });
+    }
+}
+
+/// The smallest gap between consecutive LLM requests of each named agent.
+fn check_gaps(
+    bounds: &BTreeMap<String, crate::scenario::Bound>,
+    journal: &[mocks::Exchange],
+    failures: &mut Vec<Failure>,
+) {
+    for (agent, bound) in bounds {
+        let times: Vec<std::time::Instant> = journal
+            .iter()
+            .filter(|e| {
+                e.source.starts_with("llm") && (agent == "*" || e.agent.as_deref() == Some(agent))
+            })
+            .map(|e| e.received)
+            .collect();
+        let gaps: Vec<std::time::Duration> = times
+            .windows(2)
+            .map(|w| w[1].saturating_duration_since(w[0]))
+            .collect();
+        let shown: Vec<String> = gaps
+            .iter()
+            .map(|g| format!("{:.3}s", g.as_secs_f64()))
+            .collect();
+        match gaps.iter().min() {
+            None => failures.push(Failure {
+                kind: "expectation".into(),
+                message: format!(
+                    "min gap `{agent}`: expected {bound}, but there were {} request(s), so no gap",
+                    times.len()
+                ),
+                detail: String::new(),
+            }),
+            Some(min) if !bound.holds(*min) => failures.push(Failure {
+                kind: "expectation".into(),
+                message: format!(
+                    "min gap `{agent}`: expected {bound}, the smallest was {:.3}s",
+                    min.as_secs_f64()
+                ),
+                detail: format!("gaps between consecutive requests: {}", shown.join(", ")),
+            }),
+            Some(_) => {}
+        }
+    }
 }
 
 fn check_counts(
@@ -318,6 +415,8 @@ fn indent(text: &str) -> String {
 
 fn signal_name(sig: i32) -> &'static str {
     match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
         6 => "SIGABRT",
         9 => "SIGKILL",
         11 => "SIGSEGV",

@@ -9,7 +9,18 @@ use crate::gates::{self, Gate};
 use crate::plan::{Selection, plan};
 use crate::runner::{RunConfig, error_chain, run_all};
 
+/// How a drill changes a run: hosts it may reach, when to abort, or only print the plan.
+#[derive(Debug, Default)]
+pub struct DrillSettings<'a> {
+    pub drill: Option<&'a crate::drill::Drill>,
+    pub dry_run: bool,
+}
+
 pub fn execute(args: &RunArgs) -> ExitCode {
+    execute_with(args, &DrillSettings::default())
+}
+
+pub fn execute_with(args: &RunArgs, drill: &DrillSettings) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -23,6 +34,12 @@ pub fn execute(args: &RunArgs) -> ExitCode {
         filter: args.filter.clone(),
         tags: args.tags.clone(),
         partition: args.partition,
+        target: args.target.clone(),
+        allow_hosts: drill
+            .drill
+            .map(|d| d.allow_hosts.clone())
+            .unwrap_or_default(),
+        env: args.env.clone(),
     };
     let gates_file = gates::find(args.gates.as_deref(), &args.paths);
     let loaded_gates = gates_file.as_deref().map(gates::load).transpose();
@@ -42,6 +59,11 @@ pub fn execute(args: &RunArgs) -> ExitCode {
             return ExitCode::from(exit_codes::INVALID_INPUT);
         }
     };
+    if let (true, Some(d)) = (drill.dry_run, drill.drill) {
+        print!("{}", crate::drill::describe(d, &plan.scenarios));
+        eprintln!("dry run: nothing was run");
+        return ExitCode::from(exit_codes::OK);
+    }
     if plan.filtered_out > 0 {
         eprintln!("    Filtered out {} scenario(s)", plan.filtered_out);
     }
@@ -76,6 +98,7 @@ pub fn execute(args: &RunArgs) -> ExitCode {
         seed,
         retries: args.retries,
         fail_fast: args.fail_fast,
+        abort: drill.drill.and_then(crate::drill::Drill::abort_rule),
     };
     let mut console = ConsoleReporter::new();
     let mut report = runtime.block_on(async {

@@ -14,11 +14,12 @@ use tokio::task::JoinSet;
 
 use crate::errors::RunError;
 use crate::expect::{Observed, evaluate};
+use crate::faults::{ProcessFaults, ScenarioProxies};
 use crate::scenario::Scenario;
 use crate::stubs::ScenarioStubs;
 use crate::target::{
-    HttpRun, StubUrls, TargetKind, TargetSpec, expand, inherited_env, locate_program, run_command,
-    run_http,
+    HttpRun, RunOutcome, StubUrls, TargetKind, TargetSpec, expand, inherited_env, locate_program,
+    run_command, run_http,
 };
 
 /// A scenario's timeout when it names none.
@@ -30,6 +31,10 @@ pub struct Planned {
     pub scenario: Arc<Scenario>,
     pub target: TargetSpec,
     pub seed: u64,
+    /// Non-loopback hosts this scenario may reach (checked when it was planned).
+    pub allow_hosts: Arc<[String]>,
+    /// Environment forced on the target (`--env`), after everything else.
+    pub env: Arc<[(String, String)]>,
 }
 
 /// What the runner tells reporters, in order.
@@ -51,6 +56,11 @@ pub enum RunEvent<'a> {
     Interrupted {
         running: usize,
     },
+    /// A drill's abort condition held: the running scenarios were stopped.
+    Aborted {
+        reason: &'a str,
+        running: usize,
+    },
     Finished {
         report: &'a RunReport,
     },
@@ -69,6 +79,17 @@ pub struct RunConfig {
     /// Stop launching scenarios after the first failure; the rest are reported as not
     /// run. By default, disabled.
     pub fail_fast: bool,
+    /// Stop injecting (abort the running scenarios, rolling their faults back) once the
+    /// share of failed scenarios passes a bound. By default, none.
+    pub abort: Option<AbortRule>,
+}
+
+/// A drill's abort condition: more than `error_rate` of the finished scenarios failed,
+/// once at least `min_scenarios` have finished.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AbortRule {
+    pub error_rate: f64,
+    pub min_scenarios: usize,
 }
 
 impl RunConfig {
@@ -79,6 +100,7 @@ impl RunConfig {
             seed,
             retries: 0,
             fail_fast: false,
+            abort: None,
         }
     }
 }
@@ -133,6 +155,8 @@ pub async fn run_all(
     let mut running: JoinSet<(usize, ScenarioResult)> = JoinSet::new();
     let mut interrupted = false;
     let mut stopped_by: Option<String> = None;
+    let mut aborted: Option<String> = None;
+    let mut failed_so_far = 0;
     let mut done = 0;
     tokio::pin!(interrupt);
 
@@ -162,11 +186,29 @@ pub async fn run_all(
                     }
                 };
                 done += 1;
-                if config.fail_fast && stopped_by.is_none() && matches!(result.outcome, Outcome::Failed | Outcome::Error) {
+                let failed = matches!(result.outcome, Outcome::Failed | Outcome::Error);
+                failed_so_far += usize::from(failed);
+                if config.fail_fast && stopped_by.is_none() && failed {
                     stopped_by = Some(result.path.clone());
                 }
                 reporter.event(RunEvent::ScenarioFinished { result: &result, done, total });
                 results[index] = Some(result);
+                if let Some(rule) = config.abort {
+                    let rate = failed_so_far as f64 / done as f64;
+                    if aborted.is_none() && done >= rule.min_scenarios && rate > rule.error_rate {
+                        let why = format!(
+                            "aborted: {failed_so_far} of {done} scenarios failed ({:.0}%), above the drill's bound of {:.0}%",
+                            rate * 100.0,
+                            rule.error_rate * 100.0
+                        );
+                        reporter.event(RunEvent::Aborted { reason: &why, running: running.len() });
+                        // Dropping the running scenarios rolls their faults back.
+                        running.abort_all();
+                        while running.join_next().await.is_some() {}
+                        aborted = Some(why);
+                        break;
+                    }
+                }
             }
             () = &mut interrupt => {
                 interrupted = true;
@@ -181,7 +223,12 @@ pub async fn run_all(
     let scenarios = results
         .into_iter()
         .zip(&planned)
-        .map(|(r, p)| r.unwrap_or_else(|| skipped(p, interrupted, stopped_by.as_deref())))
+        .map(|(r, p)| {
+            r.unwrap_or_else(|| match &aborted {
+                Some(why) => skipped_because(p, "aborted", why.clone()),
+                None => skipped(p, interrupted, stopped_by.as_deref()),
+            })
+        })
         .collect();
     let report = RunReport {
         tool: format!("agent-harness {}", env!("CARGO_PKG_VERSION")),
@@ -248,16 +295,41 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         (None, TargetKind::Command) => return Err(not_found()),
     };
     let executor_urls = stubs.executor_urls();
+    let stub_addr = |name: &str| {
+        let url = match name {
+            "llm" => stubs.llm.uri(),
+            other => executor_urls.get(other.strip_prefix("executor.")?)?.clone(),
+        };
+        Some(url.trim_start_matches("http://").to_string())
+    };
+    let proxies =
+        ScenarioProxies::start(&scenario.spec.proxy, stub_addr, &p.allow_hosts, p.seed).await?;
+    let proxy_addrs = proxies.addrs();
     let llm = |provider: &str| stubs.llm.base_url(provider);
+    let scratch = tempfile::Builder::new()
+        .prefix("agent-harness-scenario-")
+        .tempdir()
+        .map_err(|e| RunError::Spawn {
+            target: scenario.target_name().into(),
+            program: "{scratch}".into(),
+            problem: format!("could not create the scenario's scratch directory: {e}"),
+        })?;
+    let scratch_path = scratch.path().display().to_string();
     let urls = StubUrls {
         llm: &llm,
         executors: &executor_urls,
+        proxies: &proxy_addrs,
+        scratch: &scratch_path,
         seed: p.seed,
     };
     let mut env = inherited_env(&target.inherit_env);
     for (key, value) in target.env.iter().chain(&scenario.spec.env) {
         env.retain(|(k, _): &(String, String)| k != key);
         env.push((key.clone(), expand(scenario.target_name(), value, &urls)?));
+    }
+    for (key, value) in p.env.iter() {
+        env.retain(|(k, _): &(String, String)| k != key);
+        env.push((key.clone(), value.clone()));
     }
     let input = serde_json::Value::Object(scenario.spec.input.clone().unwrap_or_default());
     let timeout = scenario.spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
@@ -276,8 +348,11 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             for (k, v) in &http.headers {
                 headers.push((k.clone(), expand(scenario.target_name(), v, &urls)?));
             }
+            let faults = ProcessFaults::new(&scenario.spec.process);
             run_http(HttpRun {
                 spec: http,
+                faults: &faults,
+                probes: &scenario.spec.steady_state,
                 program: program.as_deref(),
                 args: &target.args,
                 env: &env,
@@ -292,20 +367,33 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         _ => {
             let program = program.as_deref().ok_or_else(not_found)?;
             let stdin = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
-            run_command(
-                program,
-                &target.args,
-                &env,
-                target.defined_in.as_deref(),
-                &stdin,
-                timeout,
-            )
-            .await
-            .map_err(spawn_error)?
+            let probes = &scenario.spec.steady_state;
+            let before = crate::steady::check(probes, None, crate::steady::Phase::Before).await;
+            if before.is_empty() {
+                let faults = ProcessFaults::new(&scenario.spec.process);
+                let mut out = run_command(
+                    program,
+                    &target.args,
+                    &env,
+                    target.defined_in.as_deref(),
+                    &stdin,
+                    timeout,
+                    &faults,
+                )
+                .await
+                .map_err(spawn_error)?;
+                out.probes = crate::steady::check(probes, None, crate::steady::Phase::After).await;
+                out
+            } else {
+                RunOutcome::not_run(before)
+            }
         }
     };
 
     let exchanges = stubs.journal();
+    let mut injected = proxies.injected();
+    injected.extend(outcome.injected.iter().cloned());
+    drop(proxies);
     drop(stubs);
     let output = parse_output(&outcome.stdout);
     let failures = evaluate(
@@ -317,7 +405,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             journal: &exchanges,
         },
     );
-    let journal = exchanges
+    let mut journal: Vec<JournalEntry> = exchanges
         .iter()
         .map(|e| JournalEntry {
             at: e.received.saturating_duration_since(started),
@@ -332,6 +420,15 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             served: e.served.clone(),
         })
         .collect();
+    journal.extend(injected.iter().map(|i| JournalEntry {
+        at: i.at.saturating_duration_since(started),
+        source: i.source.clone(),
+        agent: None,
+        request: String::new(),
+        rule: None,
+        served: i.what.clone(),
+    }));
+    journal.sort_by_key(|e| e.at);
     let exit_code = match outcome.exit {
         crate::target::Exit::Code(c) => Some(c),
         _ => None,
@@ -397,6 +494,16 @@ fn errored(p: &Planned, kind: &str, message: String) -> ScenarioResult {
     }
 }
 
+fn skipped_because(p: &Planned, kind: &str, message: String) -> ScenarioResult {
+    let mut r = base_result(p);
+    r.failures.push(Failure {
+        kind: kind.into(),
+        message,
+        detail: String::new(),
+    });
+    r
+}
+
 fn skipped(p: &Planned, interrupted: bool, stopped_by: Option<&str>) -> ScenarioResult {
     let mut r = base_result(p);
     if interrupted {
@@ -420,6 +527,7 @@ fn error_kind(e: &RunError) -> &'static str {
         RunError::Stub { .. } => "stub",
         RunError::Spawn { .. } => "spawn",
         RunError::Template { .. } => "config",
+        RunError::Proxy { .. } => "proxy",
         RunError::Reports { .. } => "reports",
     }
 }

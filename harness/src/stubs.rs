@@ -42,7 +42,7 @@ impl ScenarioStubs {
         names.dedup();
         let mut executors = BTreeMap::new();
         for name in names {
-            let config = executor_config(scenario, &name);
+            let config = executor_config(scenario, &name, seed);
             let stub = ExecutorStub::start(config)
                 .await
                 .map_err(|source| RunError::Stub {
@@ -206,7 +206,7 @@ fn fault_rule(index: usize, spec: &ChaosSpec) -> LlmFaultRule {
     }
 }
 
-fn executor_config(scenario: &Scenario, name: &str) -> ExecutorStubConfig {
+fn executor_config(scenario: &Scenario, name: &str, seed: u64) -> ExecutorStubConfig {
     let rules = scenario
         .spec
         .executor
@@ -256,5 +256,7 @@ fn executor_config(scenario: &Scenario, name: &str) -> ExecutorStubConfig {
     ExecutorStubConfig {
         name: name.to_string(),
         rules,
+        faults: Vec::new(),
+        seed,
     }
 }

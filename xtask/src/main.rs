@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's task runner. Thin: each command is one module over the
 //! harness library.
 
+mod chaos;
 mod gate;
 mod test;
 
@@ -14,6 +15,8 @@ use clap::Parser;
 enum Task {
     /// Build the reference pipeline, run the scenarios against it, write the reports.
     Gate(gate::Gate),
+    /// Run a chaos drill (default: the bundled refpipe drill); `--dry-run` prints its plan.
+    Chaos(chaos::Chaos),
     /// Install what the tests need beyond Rust (when missing), then `cargo test --workspace`.
     Test(test::Test),
 }
@@ -22,5 +25,6 @@ fn main() -> ExitCode {
     match Task::parse() {
         Task::Gate(cmd) => cmd.run(),
         Task::Test(cmd) => cmd.run(),
+        Task::Chaos(cmd) => cmd.run(),
     }
 }

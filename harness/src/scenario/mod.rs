@@ -19,7 +19,7 @@ use crate::diagnostic::Diagnostic;
 use crate::errors::LoadError;
 
 /// Files in scenario folders that are not scenarios.
-const NOT_SCENARIOS: &[&str] = &["targets.toml", "gates.toml"];
+const NOT_SCENARIOS: &[&str] = &["targets.toml", "gates.toml", "drill.toml"];
 
 /// A loaded, validated scenario.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Scenario {
 }
 
 /// Finds scenario files: each path is a file, or a folder searched recursively for
-/// `*.toml` (sorted, `targets.toml` and `gates.toml` left out). Returns `(root, file)`
+/// `*.toml` (sorted; `targets.toml`, `gates.toml` and `drill.toml` left out). Returns `(root, file)`
 /// pairs, the root being what ids are relative to.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>, LoadError> {
     let mut found = Vec::new();
@@ -137,6 +137,20 @@ pub fn load(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
                 }
             }
         }
+    }
+
+    if let Some(signal) = &spec.expect.signal
+        && !model::SIGNALS.contains(&signal.as_str())
+    {
+        return Err(at(
+            signal,
+            format!("`signal = \"{signal}\"` is not a signal the harness knows"),
+            "here",
+            Some(format!(
+                "use one of {}",
+                crate::diagnostic::quoted_list(model::SIGNALS)
+            )),
+        ));
     }
 
     let mut output_paths = Vec::new();

@@ -44,6 +44,16 @@ pub struct ScenarioFile {
     /// Faults injected at the stubs.
     #[serde(default)]
     pub chaos: Vec<ChaosSpec>,
+    /// TCP fault proxies between the target and a dependency (a stub, or a real service
+    /// on loopback); `{proxy.NAME}` is the proxy's `127.0.0.1:PORT`.
+    #[serde(default)]
+    pub proxy: Vec<ProxySpec>,
+    /// Faults against the target's processes.
+    #[serde(default)]
+    pub process: Vec<ProcessFaultSpec>,
+    /// Probes of the system's health, checked before the faults and after them.
+    #[serde(default)]
+    pub steady_state: Vec<crate::steady::Probe>,
     #[serde(default)]
     pub expect: ExpectSpec,
 }
@@ -401,6 +411,14 @@ pub struct ExpectSpec {
     /// The target's reported status (the output field the target names, `/status` for refpipe).
     pub status: Option<String>,
     pub exit_code: Option<i32>,
+    /// The target is expected to die of this signal (e.g. a `[[process]]` kill): then that
+    /// death is the expected outcome, not a crash.
+    pub signal: Option<String>,
+    /// A lower bound on the time between consecutive LLM requests of an agent, as the stub
+    /// saw them (`"*"`: any two consecutive requests), e.g. `{ planner = ">= 1s" }` to show
+    /// that retries honoured Retry-After.
+    #[serde(default)]
+    pub min_gap: BTreeMap<String, Bound>,
     /// A bound on the run's wall time, e.g. `"< 5s"`.
     pub duration: Option<Bound>,
     /// Predicates on the output by JSONPath.
@@ -437,5 +455,133 @@ impl<'de> Deserialize<'de> for RegexSpec {
         regex::Regex::new(&s)
             .map(RegexSpec)
             .map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
+    }
+}
+
+/// A TCP fault proxy in front of a dependency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySpec {
+    /// How the scenario refers to it: `{proxy.NAME}`.
+    pub name: String,
+    /// What it forwards to: `llm`, `executor.NAME` (a stub of this scenario), or a
+    /// loopback `host:port` (a real service the target uses, e.g. `127.0.0.1:6379`).
+    pub upstream: String,
+    /// The Toxiproxy-style faults it applies (see the README's "TCP faults").
+    #[serde(default)]
+    pub toxics: Vec<chaos::proxy::Toxic>,
+}
+
+/// A fault against the target's process group, or its resources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawProcessFault")]
+pub enum ProcessFaultSpec {
+    /// Send `signal` to the target's process group `at` after it started; with
+    /// `restart`, an `http` target's service is started again (same environment) and the
+    /// run is polled to its end on the new instance.
+    Kill {
+        at: Duration,
+        signal: String,
+        restart: bool,
+    },
+    /// SIGSTOP the group `at` after start, SIGCONT it `duration` later.
+    Pause { at: Duration, duration: Duration },
+    /// Limit the target's address space (RLIMIT_AS) to `bytes`.
+    MemoryLimit { bytes: u64 },
+    /// Limit the size of any file the target writes (RLIMIT_FSIZE) to `bytes`.
+    FileSizeLimit { bytes: u64 },
+    /// Saturate `threads` cores (in the harness) from `at` for `duration`.
+    CpuHog {
+        at: Duration,
+        duration: Duration,
+        threads: usize,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcessFault {
+    fault: String,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    at: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    duration: Option<Duration>,
+    signal: Option<String>,
+    bytes: Option<u64>,
+    threads: Option<usize>,
+    #[serde(default)]
+    restart: bool,
+}
+
+const PROCESS_FAULTS: &[&str] = &[
+    "kill",
+    "pause",
+    "memory_limit",
+    "file_size_limit",
+    "cpu_hog",
+];
+pub(crate) const SIGNALS: &[&str] = &[
+    "SIGKILL", "SIGTERM", "SIGINT", "SIGSEGV", "SIGABRT", "SIGHUP",
+];
+
+impl TryFrom<RawProcessFault> for ProcessFaultSpec {
+    type Error = String;
+
+    fn try_from(raw: RawProcessFault) -> Result<Self, String> {
+        let need = |what: &str, v: Option<Duration>| {
+            v.ok_or_else(|| {
+                format!(
+                    "`fault = \"{}\"` needs `{what}` (a duration, e.g. `\"300ms\"`)",
+                    raw.fault
+                )
+            })
+        };
+        let bytes = || {
+            raw.bytes.filter(|b| *b > 0).ok_or_else(|| {
+                format!(
+                    "`fault = \"{}\"` needs `bytes`, a positive number",
+                    raw.fault
+                )
+            })
+        };
+        if raw.restart && raw.fault != "kill" {
+            return Err("`restart` goes with `fault = \"kill\"`".into());
+        }
+        Ok(match raw.fault.as_str() {
+            "kill" => {
+                let signal = raw.signal.clone().unwrap_or_else(|| "SIGKILL".into());
+                if !SIGNALS.contains(&signal.as_str()) {
+                    return Err(format!(
+                        "`signal = \"{signal}\"` is not one the harness sends; use one of {}",
+                        crate::diagnostic::quoted_list(SIGNALS)
+                    ));
+                }
+                ProcessFaultSpec::Kill {
+                    at: need("at", raw.at)?,
+                    signal,
+                    restart: raw.restart,
+                }
+            }
+            "pause" => ProcessFaultSpec::Pause {
+                at: need("at", raw.at)?,
+                duration: need("duration", raw.duration)?,
+            },
+            "memory_limit" => ProcessFaultSpec::MemoryLimit { bytes: bytes()? },
+            "file_size_limit" => ProcessFaultSpec::FileSizeLimit { bytes: bytes()? },
+            "cpu_hog" => ProcessFaultSpec::CpuHog {
+                at: raw.at.unwrap_or_default(),
+                duration: need("duration", raw.duration)?,
+                threads: raw.threads.unwrap_or(1).max(1),
+            },
+            other => {
+                let hint = crate::diagnostic::did_you_mean(other, PROCESS_FAULTS)
+                    .map(|s| format!(" (hint: did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown process fault `{other}`, expected one of {}{hint}",
+                    crate::diagnostic::quoted_list(PROCESS_FAULTS)
+                ));
+            }
+        })
     }
 }

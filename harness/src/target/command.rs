@@ -30,10 +30,29 @@ pub enum Exit {
 #[derive(Debug)]
 pub struct RunOutcome {
     pub exit: Exit,
+    /// Process faults injected during the run (the scenario's `[[process]]`).
+    pub injected: Vec<crate::faults::Injected>,
+    /// Steady-state probes that did not hold (an `http` target checks them itself).
+    pub probes: Vec<crate::steady::ProbeFailure>,
     pub stdout: Vec<u8>,
     pub stdout_truncated: bool,
     pub stderr_tail: String,
     pub duration: Duration,
+}
+
+impl RunOutcome {
+    /// The target was not started: the steady state did not hold before the faults.
+    pub fn not_run(probes: Vec<crate::steady::ProbeFailure>) -> RunOutcome {
+        RunOutcome {
+            exit: Exit::Code(0),
+            injected: Vec::new(),
+            probes,
+            stdout: Vec::new(),
+            stdout_truncated: false,
+            stderr_tail: String::new(),
+            duration: Duration::ZERO,
+        }
+    }
 }
 
 /// Kills the process group when dropped: on timeout, on Ctrl-C (the run's future is
@@ -58,9 +77,11 @@ pub async fn run_command(
     cwd: Option<&Path>,
     input: &[u8],
     timeout: Duration,
+    faults: &crate::faults::ProcessFaults<'_>,
 ) -> std::io::Result<RunOutcome> {
     let started = Instant::now();
-    let (mut child, guard) = spawn_in_group(program, args, env, cwd)?;
+    let (mut child, guard) = spawn_in_group(program, args, env, cwd, &|cmd| faults.configure(cmd))?;
+    let armed = child.id().map(|pgid| faults.arm(pgid, started));
 
     let stdin = child.stdin.take();
     let input = input.to_vec();
@@ -79,6 +100,8 @@ pub async fn run_command(
         Err(_) => Exit::TimedOut,
     };
     let duration = started.elapsed();
+    // Undo faults still in force (a paused group is continued) before killing it.
+    let injected = armed.map(|a| a.injected()).unwrap_or_default();
     drop(guard); // kill the group now, so that pipes held by leftovers close
     let _ = child.wait().await;
     writer.abort();
@@ -95,6 +118,8 @@ pub async fn run_command(
         .unwrap_or_default();
     Ok(RunOutcome {
         exit,
+        injected,
+        probes: Vec::new(),
         stdout,
         stdout_truncated,
         stderr_tail: tail(&stderr),
@@ -109,6 +134,7 @@ pub(super) fn spawn_in_group(
     args: &[String],
     env: &[(String, String)],
     cwd: Option<&Path>,
+    configure: &dyn Fn(&mut Command),
 ) -> std::io::Result<(tokio::process::Child, GroupGuard)> {
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -122,6 +148,7 @@ pub(super) fn spawn_in_group(
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
+    configure(&mut cmd);
     let child = cmd.spawn()?;
     let guard = GroupGuard(child.id().map(|id| Pid::from_raw(id as i32)));
     Ok((child, guard))
@@ -204,6 +231,7 @@ mod tests {
             None,
             b"{\"x\":1}",
             timeout,
+            &crate::faults::ProcessFaults::new(&[]),
         ))
         .unwrap()
     }

@@ -77,54 +77,44 @@ pub struct HttpRun<'a> {
     pub headers: Vec<(String, String)>,
     pub input: &'a Value,
     pub timeout: Duration,
+    /// Faults against the service's processes (armed on the first instance).
+    pub faults: &'a crate::faults::ProcessFaults<'a>,
+    /// Probes checked once the service is ready, before anything is submitted, and again
+    /// when the run is done.
+    pub probes: &'a [crate::steady::Probe],
+}
+
+/// A started service: the child, its group guard, its stderr, its armed faults.
+struct Service {
+    /// Where it listens (a restarted service listens elsewhere).
+    base: String,
+    child: tokio::process::Child,
+    guard: super::command::GroupGuard,
+    stderr: Option<tokio::task::JoinHandle<(Vec<u8>, bool)>>,
+    armed: Option<crate::faults::Armed>,
 }
 
 /// Runs one scenario against a service; the result document is the outcome's stdout.
 pub async fn run_http(run: HttpRun<'_>) -> std::io::Result<RunOutcome> {
     let started = Instant::now();
     let deadline = started + run.timeout;
-    let mut service = None;
-    let mut stderr_task = None;
-    let base = match (&run.spec.base_url, run.program) {
-        (Some(url), _) => url.trim_end_matches('/').to_string(),
-        (None, Some(program)) => {
-            let (mut child, guard) = spawn_in_group(program, run.args, run.env, run.cwd)?;
-            drop(child.stdin.take());
-            stderr_task = Some(tokio::spawn(read_capped(
-                child.stderr.take(),
-                64 * 1024,
-                true,
-            )));
-            let ready = regex::Regex::new(&run.spec.ready)
-                .map_err(|e| std::io::Error::other(format!("`ready` is not a valid regex: {e}")))?;
-            let stdout = child.stdout.take().expect("stdout is piped");
-            let found =
-                tokio::time::timeout(READY_TIMEOUT.min(run.timeout), wait_ready(stdout, ready))
-                    .await;
-            let url = match found {
-                Ok(Some(url)) => url,
-                _ => {
-                    // Died or never said where it listens: report what it left.
-                    let exit = match tokio::time::timeout(Duration::from_millis(200), child.wait())
-                        .await
-                    {
-                        Ok(Ok(status)) => exit_of(status),
-                        _ => Exit::TimedOut,
-                    };
-                    drop(guard);
-                    let stderr = collect(stderr_task).await;
-                    return Ok(outcome(
-                        exit,
-                        Vec::new(),
-                        stderr,
-                        started,
-                        "the service never printed its ready line",
-                    ));
-                }
-            };
-            service = Some((child, guard));
-            url.trim_end_matches('/').to_string()
-        }
+    let mut stderr = String::new();
+    let mut injected = Vec::new();
+    let (base, mut service) = match (&run.spec.base_url, run.program) {
+        (Some(url), _) => (url.trim_end_matches('/').to_string(), None),
+        (None, Some(_)) => match start_service(&run, started, true).await? {
+            Ok((url, service)) => (url, Some(service)),
+            Err((exit, tail)) => {
+                return Ok(outcome(
+                    exit,
+                    Vec::new(),
+                    tail,
+                    Vec::new(),
+                    started,
+                    "the service never printed its ready line",
+                ));
+            }
+        },
         (None, None) => {
             return Err(std::io::Error::other(
                 "an http target needs `program` or `http.base_url`",
@@ -132,23 +122,121 @@ pub async fn run_http(run: HttpRun<'_>) -> std::io::Result<RunOutcome> {
         }
     };
 
-    let client = reqwest::Client::new();
-    let (exit, body) = drive(&client, &base, &run, deadline, &mut service).await;
-    if let Some((mut child, guard)) = service {
-        drop(guard);
-        let _ = child.wait().await;
+    let mut probe_failures =
+        crate::steady::check(run.probes, Some(&base), crate::steady::Phase::Before).await;
+    if !probe_failures.is_empty() {
+        if let Some(s) = service {
+            stop_service(s, &mut stderr, &mut injected).await;
+        }
+        let mut out = outcome(Exit::Code(0), Vec::new(), stderr, injected, started, "");
+        out.probes = probe_failures;
+        return Ok(out);
     }
-    let stderr = collect(stderr_task).await;
-    Ok(outcome(exit, body, stderr, started, ""))
+    let client = reqwest::Client::new();
+    let (exit, body) = drive(
+        &client,
+        &base,
+        &run,
+        started,
+        deadline,
+        &mut service,
+        &mut stderr,
+        &mut injected,
+    )
+    .await?;
+    if exit == Exit::Code(0) {
+        let url = service_base(&service, &base);
+        probe_failures =
+            crate::steady::check(run.probes, Some(&url), crate::steady::Phase::After).await;
+    }
+    if let Some(s) = service {
+        stop_service(s, &mut stderr, &mut injected).await;
+    }
+    let mut out = outcome(exit, body, stderr, injected, started, "");
+    out.probes = probe_failures;
+    Ok(out)
 }
 
+/// Starts the target's program and waits for its ready line: its base URL and the
+/// service, or how it ended and its stderr.
+async fn start_service(
+    run: &HttpRun<'_>,
+    started: Instant,
+    arm_faults: bool,
+) -> std::io::Result<Result<(String, Service), (Exit, String)>> {
+    let program = run
+        .program
+        .ok_or_else(|| std::io::Error::other("no program to start"))?;
+    let (mut child, guard) = spawn_in_group(program, run.args, run.env, run.cwd, &|cmd| {
+        run.faults.configure(cmd)
+    })?;
+    drop(child.stdin.take());
+    let stderr = tokio::spawn(read_capped(child.stderr.take(), 64 * 1024, true));
+    let ready = regex::Regex::new(&run.spec.ready)
+        .map_err(|e| std::io::Error::other(format!("`ready` is not a valid regex: {e}")))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let found =
+        tokio::time::timeout(READY_TIMEOUT.min(run.timeout), wait_ready(stdout, ready)).await;
+    match found {
+        Ok(Some(url)) => {
+            let armed = if arm_faults {
+                child.id().map(|pgid| run.faults.arm(pgid, started))
+            } else {
+                None
+            };
+            let base = url.trim_end_matches('/').to_string();
+            let service = Service {
+                base: base.clone(),
+                child,
+                guard,
+                stderr: Some(stderr),
+                armed,
+            };
+            Ok(Ok((url.trim_end_matches('/').to_string(), service)))
+        }
+        _ => {
+            // Died or never said where it listens: report what it left.
+            let exit = match tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+                Ok(Ok(status)) => exit_of(status),
+                _ => Exit::TimedOut,
+            };
+            drop(guard);
+            Ok(Err((exit, collect(Some(stderr)).await)))
+        }
+    }
+}
+
+/// Stops a service (its whole group) and keeps its stderr tail and injected faults.
+async fn stop_service(
+    mut s: Service,
+    stderr: &mut String,
+    injected: &mut Vec<crate::faults::Injected>,
+) {
+    if let Some(armed) = s.armed.take() {
+        injected.extend(armed.injected());
+    }
+    drop(s.guard);
+    let _ = s.child.wait().await;
+    let tail = collect(s.stderr.take()).await;
+    if !tail.is_empty() {
+        if !stderr.is_empty() {
+            stderr.push_str("\n(harness: the service was started again)\n");
+        }
+        stderr.push_str(&tail);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     client: &reqwest::Client,
     base: &str,
     run: &HttpRun<'_>,
+    started: Instant,
     deadline: Instant,
-    service: &mut Option<(tokio::process::Child, super::command::GroupGuard)>,
-) -> (Exit, Vec<u8>) {
+    service: &mut Option<Service>,
+    stderr: &mut String,
+    injected: &mut Vec<crate::faults::Injected>,
+) -> std::io::Result<(Exit, Vec<u8>)> {
     let (method, path) = split_request(&run.spec.submit);
     let submitted = request(
         client,
@@ -162,61 +250,86 @@ async fn drive(
     let (status, body) = match submitted {
         Ok(r) => r,
         Err(e) => {
-            return (
-                died_or(service, Exit::Code(-1)).await,
-                format!("{{\"harness_error\": {:?}}}", format!("submit failed: {e}")).into_bytes(),
-            );
+            let exit = died(service).unwrap_or(Exit::Code(-1));
+            let note = serde_json::json!({ "harness_error": format!("submit failed: {e}") });
+            return Ok((exit, note.to_string().into_bytes()));
         }
     };
     if !(200..300).contains(&status) {
         // The service refused the run (validation, auth): its answer is the document.
-        return (Exit::Code(0), body);
+        return Ok((Exit::Code(0), body));
     }
     let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = match doc.pointer(&run.spec.id) {
         Some(Value::String(s)) => s.clone(),
         Some(v @ Value::Number(_)) => v.to_string(),
-        _ => return (Exit::Code(0), body),
+        _ => return Ok((Exit::Code(0), body)),
     };
     let (method, path) = split_request(&run.spec.poll);
-    let url = format!("{base}{}", path.replace("{id}", &id));
+    let mut url_base = base.to_string();
     let interval = run.spec.interval.unwrap_or(Duration::from_millis(50));
+    let mut restarts_left = u32::from(run.faults.restarts());
     loop {
         if Instant::now() >= deadline {
-            return (Exit::TimedOut, Vec::new());
+            return Ok((Exit::TimedOut, Vec::new()));
         }
-        if let Some((child, _)) = service.as_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                return (exit_of(status), Vec::new());
+        if let Some(exit) = died(service) {
+            if restarts_left == 0 {
+                return Ok((exit, Vec::new()));
+            }
+            restarts_left -= 1;
+            if let Some(old) = service.take() {
+                stop_service(old, stderr, injected).await;
+            }
+            match start_service(run, started, false).await? {
+                Ok((url, new)) => {
+                    url_base = url;
+                    *service = Some(new);
+                }
+                Err((exit, tail)) => {
+                    stderr.push_str(&tail);
+                    return Ok((exit, Vec::new()));
+                }
             }
         }
-        if let Ok((200..=299, body)) =
-            request(client, method, &url, &run.headers, None, deadline).await
-        {
-            let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if doc.pointer(&run.spec.done.pointer) == Some(&run.spec.done.equals) {
-                let result = doc
-                    .pointer(&run.spec.result)
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                return (
-                    Exit::Code(0),
-                    serde_json::to_vec(&result).unwrap_or_default(),
-                );
+        let url = format!("{url_base}{}", path.replace("{id}", &id));
+        match request(client, method, &url, &run.headers, None, deadline).await {
+            Ok((200..=299, body)) => {
+                let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if doc.pointer(&run.spec.done.pointer) == Some(&run.spec.done.equals) {
+                    let result = doc
+                        .pointer(&run.spec.result)
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    return Ok((
+                        Exit::Code(0),
+                        serde_json::to_vec(&result).unwrap_or_default(),
+                    ));
+                }
             }
+            // The service no longer knows the run (e.g. lost in a restart): its answer
+            // is the document; waiting longer cannot help.
+            Ok((404 | 410, body)) => return Ok((Exit::Code(0), body)),
+            // Not up yet, or a passing error: poll again.
+            _ => {}
         }
         // Polling is the protocol here, not a stand-in for synchronisation.
         tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
 }
 
-async fn died_or(
-    service: &mut Option<(tokio::process::Child, super::command::GroupGuard)>,
-    otherwise: Exit,
-) -> Exit {
-    match service.as_mut().map(|(c, _)| c.try_wait()) {
-        Some(Ok(Some(status))) => exit_of(status),
-        _ => otherwise,
+/// Where the current instance of the service listens.
+fn service_base(service: &Option<Service>, configured: &str) -> String {
+    service
+        .as_ref()
+        .map_or_else(|| configured.to_string(), |s| s.base.clone())
+}
+
+/// How the service ended, if it has.
+fn died(service: &mut Option<Service>) -> Option<Exit> {
+    match service.as_mut().map(|s| s.child.try_wait()) {
+        Some(Ok(Some(status))) => Some(exit_of(status)),
+        _ => None,
     }
 }
 
@@ -279,6 +392,7 @@ fn outcome(
     exit: Exit,
     stdout: Vec<u8>,
     stderr_tail: String,
+    injected: Vec<crate::faults::Injected>,
     started: Instant,
     note: &str,
 ) -> RunOutcome {
@@ -291,6 +405,8 @@ fn outcome(
     };
     RunOutcome {
         exit,
+        injected,
+        probes: Vec::new(),
         stdout,
         stdout_truncated: false,
         stderr_tail,

@@ -205,6 +205,10 @@ fn builtin() -> BTreeMap<String, TargetSpec> {
 pub struct StubUrls<'a> {
     pub llm: &'a (dyn Fn(&str) -> String + Sync),
     pub executors: &'a BTreeMap<String, String>,
+    /// `name → 127.0.0.1:PORT` of the scenario's TCP fault proxies.
+    pub proxies: &'a BTreeMap<String, String>,
+    /// A directory of the scenario's own, removed when it ends (`{scratch}`).
+    pub scratch: &'a str,
     pub seed: u64,
 }
 
@@ -241,7 +245,18 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
         let replacement = match key.split_once('.') {
             None if key == "llm" => (urls.llm)("primary"),
             None if key == "seed" => urls.seed.to_string(),
+            None if key == "scratch" => urls.scratch.to_string(),
             Some(("llm", provider)) => (urls.llm)(provider),
+            Some(("proxy", name)) => {
+                urls.proxies
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| RunError::Template {
+                        target: target.into(),
+                        template: format!("{{{key}}}"),
+                        problem: format!("the scenario declares no `[[proxy]]` named `{name}`"),
+                    })?
+            }
             Some(("executor", name)) => {
                 urls.executors
                     .get(name)
@@ -256,7 +271,7 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
                 return Err(RunError::Template {
                     target: target.into(),
                     template: format!("{{{key}}}"),
-                    problem: "unknown placeholder; use `{llm}`, `{llm.NAME}`, `{executor.NAME}` or `{seed}`".into(),
+                    problem: "unknown placeholder; use `{llm}`, `{llm.NAME}`, `{executor.NAME}`, `{proxy.NAME}`, `{seed}`, `{scratch}` or `${VAR}`".into(),
                 });
             }
         };
@@ -331,6 +346,25 @@ mod tests {
     }
 
     #[test]
+    fn proxies_expand_to_their_address() {
+        let llm = |p: &str| format!("http://127.0.0.1:1/{p}");
+        let executors = BTreeMap::new();
+        let proxies = BTreeMap::from([("llm".to_string(), "127.0.0.1:3".to_string())]);
+        let urls = StubUrls {
+            llm: &llm,
+            executors: &executors,
+            proxies: &proxies,
+            scratch: "",
+            seed: 0,
+        };
+        assert_eq!(
+            expand("t", "http://{proxy.llm}/v1", &urls).unwrap(),
+            "http://127.0.0.1:3/v1"
+        );
+        assert!(expand("t", "{proxy.redis}", &urls).is_err());
+    }
+
+    #[test]
     fn only_listed_variables_are_inherited() {
         let names = |patterns: &[&str]| -> Vec<String> {
             let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
@@ -349,14 +383,22 @@ mod tests {
     fn placeholders_expand_and_unknown_ones_are_errors() {
         let llm = |p: &str| format!("http://127.0.0.1:1/{p}");
         let executors = BTreeMap::from([("sandbox".to_string(), "http://127.0.0.1:2".to_string())]);
+        let proxies = BTreeMap::new();
         let urls = StubUrls {
             llm: &llm,
             executors: &executors,
+            proxies: &proxies,
+            scratch: "/tmp/s",
             seed: 7,
         };
         assert_eq!(
-            expand("t", "{llm} {llm.fallback} {executor.sandbox} {seed}", &urls).unwrap(),
-            "http://127.0.0.1:1/primary http://127.0.0.1:1/fallback http://127.0.0.1:2 7"
+            expand(
+                "t",
+                "{llm} {llm.fallback} {executor.sandbox} {seed} {scratch}",
+                &urls
+            )
+            .unwrap(),
+            "http://127.0.0.1:1/primary http://127.0.0.1:1/fallback http://127.0.0.1:2 7 /tmp/s"
         );
         assert!(expand("t", "{executor.blender}", &urls).is_err());
         assert!(expand("t", "{nope}", &urls).is_err());

@@ -1,9 +1,12 @@
 //! Integration tests of the `harness` binary, built as one test binary.
 //!
 //! - `cli`: exit codes, diagnostics, reports and the console explanation, end to end;
+//! - `chaos`: the pack bites, drills (allowlist, abort, dry run), rollback on SIGINT,
+//!   the standalone proxy;
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
 //! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted.
 
+mod chaos;
 mod cli;
 mod gates;
 mod stubs;
