@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::diagnostic::Diagnostic;
 use crate::errors::LoadError;
 use crate::runner::{AbortRule, Planned};
-use crate::scenario::{FaultSpec, ProcessFaultSpec, ScheduleSpec};
+use crate::scenario::{FaultPoint, FaultSpec, ProcessFaultSpec, ScheduleSpec};
 
 /// The name a drill file has inside a scenario folder (it is not a scenario).
 pub const DRILL_FILE: &str = "drill.toml";
@@ -132,22 +132,7 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
             p.seed
         ));
         for (i, c) in s.chaos.iter().enumerate() {
-            let fault = match &c.fault {
-                FaultSpec::Status {
-                    status,
-                    retry_after,
-                    ..
-                } => match retry_after {
-                    Some(r) => format!(
-                        "HTTP {status} with Retry-After {}",
-                        humantime::format_duration(*r)
-                    ),
-                    None => format!("HTTP {status}"),
-                },
-                FaultSpec::Delay(d) => format!("delay {}", humantime::format_duration(*d)),
-                FaultSpec::MalformedJson => "malformed JSON".into(),
-                FaultSpec::EmptyBody => "empty body".into(),
-            };
+            let fault = describe_fault(&c.fault);
             let when = match c.schedule {
                 ScheduleSpec::Always => "every matching call".to_string(),
                 ScheduleSpec::First(n) => format!("the first {n} matching call(s)"),
@@ -168,8 +153,21 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
             } else {
                 format!(" ({filter})")
             };
+            let point = match &c.at {
+                FaultPoint::Llm => "the LLM stub".to_string(),
+                FaultPoint::Executor(name) => format!("executor `{name}`"),
+            };
+            let window = match c.window {
+                None => String::new(),
+                Some((after, None)) => format!(", from +{}", humantime::format_duration(after)),
+                Some((after, Some(until))) => format!(
+                    ", between +{} and +{}",
+                    humantime::format_duration(after),
+                    humantime::format_duration(until)
+                ),
+            };
             out.push_str(&format!(
-                "    chaos[{}] at the LLM stub{filter}: {fault}, {when}\n",
+                "    chaos[{}] at {point}{filter}: {fault}, {when}{window}\n",
                 i + 1
             ));
         }
@@ -229,4 +227,44 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
         }
     }
     out
+}
+
+fn describe_fault(fault: &FaultSpec) -> String {
+    let d = |d: &std::time::Duration| humantime::format_duration(*d).to_string();
+    match fault {
+        FaultSpec::Status {
+            status,
+            retry_after: Some(r),
+            ..
+        } => format!("HTTP {status} with Retry-After {}", d(r)),
+        FaultSpec::Status { status, .. } => format!("HTTP {status}"),
+        FaultSpec::Delay(x) => format!("delay {}", d(x)),
+        FaultSpec::DelayUniform(a, b) => format!("delay uniform in {}..{}", d(a), d(b)),
+        FaultSpec::DelayLogNormal { median, sigma } => {
+            format!("delay lognormal, median {}, sigma {sigma}", d(median))
+        }
+        FaultSpec::MalformedJson => "malformed JSON".into(),
+        FaultSpec::EmptyBody => "empty body".into(),
+        FaultSpec::Hang => "no answer until the client gives up".into(),
+        FaultSpec::TruncateFraction(x) => format!("body cut at {:.0}%", x * 100.0),
+        FaultSpec::TruncateBytes(n) => format!("body cut after {n} bytes"),
+        FaultSpec::Reset { after_bytes: None } => "connection reset before the response".into(),
+        FaultSpec::Reset {
+            after_bytes: Some(n),
+        } => format!("connection reset after {n} bytes"),
+        FaultSpec::StreamPace { first_token, gap } => {
+            format!(
+                "stream paced: first token after {}, then one chunk every {}",
+                d(first_token),
+                d(gap)
+            )
+        }
+        FaultSpec::StreamStall {
+            after_chunks,
+            stall,
+        } => format!("stream stalls {} after {after_chunks} chunks", d(stall)),
+        FaultSpec::StreamCut { after_chunks } => {
+            format!("stream cut mid-event after {after_chunks} chunks")
+        }
+    }
 }

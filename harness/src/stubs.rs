@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use mocks::{
-    AgentRecognition, ExecMatch, ExecReply, ExecReplyBody, ExecRule, ExecutorStub,
+    AgentRecognition, ExecFaultRule, ExecMatch, ExecReply, ExecReplyBody, ExecRule, ExecutorStub,
     ExecutorStubConfig, LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub,
     LlmStubConfig, ToolCall,
 };
 
 use crate::errors::RunError;
 use crate::scenario::{
-    ChaosSpec, ExecBodySpec, FaultSpec, LlmBodySpec, LlmMatchSpec, Scenario, ScheduleSpec,
+    ChaosSpec, ExecBodySpec, FaultPoint, FaultSpec, LlmBodySpec, LlmMatchSpec, Scenario,
+    ScheduleSpec,
 };
 use crate::target::{TargetSpec, executors_in};
 
@@ -38,6 +39,10 @@ impl ScenarioStubs {
         let mut names: Vec<String> = scenario.spec.executor.keys().cloned().collect();
         names.extend(executors_in(&target.env));
         names.extend(executors_in(&scenario.spec.env));
+        names.extend(scenario.spec.chaos.iter().filter_map(|c| match &c.at {
+            FaultPoint::Executor(name) => Some(name.clone()),
+            FaultPoint::Llm => None,
+        }));
         names.sort();
         names.dedup();
         let mut executors = BTreeMap::new();
@@ -119,7 +124,11 @@ fn llm_config(
         .chaos
         .iter()
         .enumerate()
-        .map(|(i, c)| fault_rule(i, c))
+        .filter(|(_, c)| c.at == FaultPoint::Llm)
+        .map(|(i, c)| LlmFaultRule {
+            when: llm_match(&c.when),
+            rule: fault_rule(i, c),
+        })
         .collect();
     Ok(LlmStubConfig {
         rules,
@@ -173,22 +182,45 @@ fn default_error_message(status: u16) -> String {
     }
 }
 
-fn fault_rule(index: usize, spec: &ChaosSpec) -> LlmFaultRule {
+fn fault_rule(index: usize, spec: &ChaosSpec) -> chaos::FaultRule {
+    use chaos::HttpFault as F;
     let fault = match &spec.fault {
         FaultSpec::Status {
             status,
             message,
             retry_after,
-        } => chaos::HttpFault::Status {
+        } => F::Status {
             status: *status,
             message: message
                 .clone()
                 .unwrap_or_else(|| default_error_message(*status)),
             retry_after: *retry_after,
         },
-        FaultSpec::Delay(d) => chaos::HttpFault::Delay(*d),
-        FaultSpec::MalformedJson => chaos::HttpFault::MalformedJson,
-        FaultSpec::EmptyBody => chaos::HttpFault::EmptyBody,
+        FaultSpec::Delay(d) => F::Delay(*d),
+        FaultSpec::DelayUniform(min, max) => F::uniform(*min, *max),
+        FaultSpec::DelayLogNormal { median, sigma } => F::lognormal(*median, *sigma),
+        FaultSpec::MalformedJson => F::MalformedJson,
+        FaultSpec::EmptyBody => F::EmptyBody,
+        FaultSpec::Hang => F::Hang,
+        FaultSpec::TruncateFraction(x) => F::Truncated(chaos::Truncation::Fraction(*x)),
+        FaultSpec::TruncateBytes(n) => F::Truncated(chaos::Truncation::Bytes(*n)),
+        FaultSpec::Reset { after_bytes } => F::Reset {
+            after_bytes: *after_bytes,
+        },
+        FaultSpec::StreamPace { first_token, gap } => F::StreamPace {
+            first_token: *first_token,
+            gap: *gap,
+        },
+        FaultSpec::StreamStall {
+            after_chunks,
+            stall,
+        } => F::StreamStall {
+            after_chunks: *after_chunks,
+            stall: *stall,
+        },
+        FaultSpec::StreamCut { after_chunks } => F::StreamCut {
+            after_chunks: *after_chunks,
+        },
     };
     let schedule = match spec.schedule {
         ScheduleSpec::Always => chaos::Schedule::Always,
@@ -196,13 +228,14 @@ fn fault_rule(index: usize, spec: &ChaosSpec) -> LlmFaultRule {
         ScheduleSpec::EveryNth(n) => chaos::Schedule::EveryNth(n),
         ScheduleSpec::Probability(p) => chaos::Schedule::Probability(p),
     };
-    LlmFaultRule {
-        when: llm_match(&spec.when),
-        rule: chaos::FaultRule {
-            id: format!("chaos[{}]", index + 1),
-            fault,
-            schedule,
-        },
+    let schedule = match spec.window {
+        Some((after, until)) => schedule.within(after, until),
+        None => schedule,
+    };
+    chaos::FaultRule {
+        id: format!("chaos[{}]", index + 1),
+        fault,
+        schedule,
     }
 }
 
@@ -256,7 +289,20 @@ fn executor_config(scenario: &Scenario, name: &str, seed: u64) -> ExecutorStubCo
     ExecutorStubConfig {
         name: name.to_string(),
         rules,
-        faults: Vec::new(),
+        faults: scenario
+            .spec
+            .chaos
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.at == FaultPoint::Executor(name.to_string()))
+            .map(|(i, c)| ExecFaultRule {
+                when: ExecMatch {
+                    path: None,
+                    contains: c.when.contains.clone(),
+                },
+                rule: fault_rule(i, c),
+            })
+            .collect(),
         seed,
     }
 }

@@ -281,12 +281,22 @@ impl TryFrom<RawExecReply> for ExecReplySpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawChaos")]
 pub struct ChaosSpec {
+    /// `llm`, or `executor.NAME`.
+    pub at: FaultPoint,
     pub when: LlmMatchSpec,
     pub fault: FaultSpec,
     pub schedule: ScheduleSpec,
+    /// Only between these times since the stub started.
+    pub window: Option<(Duration, Option<Duration>)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultPoint {
+    Llm,
+    Executor(String),
+}
+
+#[derive(Debug, Clone)]
 pub enum FaultSpec {
     Status {
         status: u16,
@@ -294,8 +304,45 @@ pub enum FaultSpec {
         retry_after: Option<Duration>,
     },
     Delay(Duration),
+    DelayUniform(Duration, Duration),
+    DelayLogNormal {
+        median: Duration,
+        sigma: f64,
+    },
     MalformedJson,
     EmptyBody,
+    Hang,
+    TruncateFraction(f64),
+    TruncateBytes(u64),
+    Reset {
+        after_bytes: Option<u64>,
+    },
+    StreamPace {
+        first_token: Duration,
+        gap: Duration,
+    },
+    StreamStall {
+        after_chunks: u32,
+        stall: Duration,
+    },
+    StreamCut {
+        after_chunks: u32,
+    },
+}
+
+impl FaultSpec {
+    /// Faults that need the socket (only the LLM stub, which owns its connections, can).
+    fn needs_socket(&self) -> bool {
+        matches!(
+            self,
+            FaultSpec::TruncateFraction(_)
+                | FaultSpec::TruncateBytes(_)
+                | FaultSpec::Reset { .. }
+                | FaultSpec::StreamPace { .. }
+                | FaultSpec::StreamStall { .. }
+                | FaultSpec::StreamCut { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -316,6 +363,16 @@ pub struct RawChaos {
     times: Option<u32>,
     every: Option<u32>,
     probability: Option<f64>,
+    window: Option<RawWindow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    after: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    until: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,25 +384,60 @@ pub struct RawFault {
     retry_after: Option<Duration>,
     #[serde(default, deserialize_with = "deserialize_opt_duration")]
     delay: Option<Duration>,
+    delay_uniform: Option<[String; 2]>,
+    delay_lognormal: Option<RawLogNormal>,
     #[serde(default)]
     malformed_json: bool,
     #[serde(default)]
     empty_body: bool,
+    #[serde(default)]
+    hang: bool,
+    truncate: Option<f64>,
+    truncate_bytes: Option<u64>,
+    #[serde(default)]
+    reset: bool,
+    reset_after_bytes: Option<u64>,
+    stream_pace: Option<RawPace>,
+    stream_stall: Option<RawStall>,
+    stream_cut_after: Option<u32>,
 }
 
-impl TryFrom<RawChaos> for ChaosSpec {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogNormal {
+    #[serde(deserialize_with = "deserialize_duration")]
+    median: Duration,
+    sigma: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPace {
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    first_token: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    gap: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStall {
+    after_chunks: u32,
+    #[serde(deserialize_with = "deserialize_duration")]
+    stall: Duration,
+}
+
+fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    super::serde_util::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+const FAULT_KEYS: &str = "`status`, `delay`, `delay_uniform`, `delay_lognormal`, `malformed_json = true`, `empty_body = true`, `hang = true`, `truncate`, `truncate_bytes`, `reset = true`, `reset_after_bytes`, `stream_pace`, `stream_stall`, `stream_cut_after`";
+
+impl TryFrom<RawFault> for FaultSpec {
     type Error = String;
 
-    fn try_from(raw: RawChaos) -> Result<Self, String> {
-        match raw.at.as_deref() {
-            None | Some("llm") => {}
-            Some(other) => {
-                return Err(format!(
-                    "`at = \"{other}\"` is not a fault point; v1 injects faults at `llm`"
-                ));
-            }
-        }
-        let f = raw.fault;
+    fn try_from(f: RawFault) -> Result<Self, String> {
         let mut faults = Vec::new();
         if let Some(status) = f.status {
             faults.push((
@@ -362,16 +454,120 @@ impl TryFrom<RawChaos> for ChaosSpec {
         if let Some(d) = f.delay {
             faults.push(("delay", FaultSpec::Delay(d)));
         }
+        if let Some([min, max]) = f.delay_uniform {
+            let (min, max) = (
+                super::serde_util::parse_duration(&min)?,
+                super::serde_util::parse_duration(&max)?,
+            );
+            if min > max {
+                return Err("`delay_uniform = [min, max]` needs min <= max".into());
+            }
+            faults.push(("delay_uniform", FaultSpec::DelayUniform(min, max)));
+        }
+        if let Some(l) = f.delay_lognormal {
+            if !(l.sigma >= 0.0 && l.sigma.is_finite()) {
+                return Err(format!(
+                    "`sigma = {}` must be a finite number >= 0",
+                    l.sigma
+                ));
+            }
+            faults.push((
+                "delay_lognormal",
+                FaultSpec::DelayLogNormal {
+                    median: l.median,
+                    sigma: l.sigma,
+                },
+            ));
+        }
         if f.malformed_json {
             faults.push(("malformed_json", FaultSpec::MalformedJson));
         }
         if f.empty_body {
             faults.push(("empty_body", FaultSpec::EmptyBody));
         }
-        let fault = exactly_one(
+        if f.hang {
+            faults.push(("hang", FaultSpec::Hang));
+        }
+        if let Some(x) = f.truncate {
+            if !(0.0..1.0).contains(&x) {
+                return Err(format!(
+                    "`truncate = {x}` is the fraction of the body sent: from 0 up to (not including) 1"
+                ));
+            }
+            faults.push(("truncate", FaultSpec::TruncateFraction(x)));
+        }
+        if let Some(n) = f.truncate_bytes {
+            faults.push(("truncate_bytes", FaultSpec::TruncateBytes(n)));
+        }
+        if f.reset {
+            faults.push(("reset", FaultSpec::Reset { after_bytes: None }));
+        }
+        if let Some(n) = f.reset_after_bytes {
+            faults.push((
+                "reset_after_bytes",
+                FaultSpec::Reset {
+                    after_bytes: Some(n),
+                },
+            ));
+        }
+        if let Some(p) = f.stream_pace {
+            faults.push((
+                "stream_pace",
+                FaultSpec::StreamPace {
+                    first_token: p.first_token.unwrap_or_default(),
+                    gap: p.gap.unwrap_or_default(),
+                },
+            ));
+        }
+        if let Some(s) = f.stream_stall {
+            faults.push((
+                "stream_stall",
+                FaultSpec::StreamStall {
+                    after_chunks: s.after_chunks,
+                    stall: s.stall,
+                },
+            ));
+        }
+        if let Some(n) = f.stream_cut_after {
+            faults.push(("stream_cut_after", FaultSpec::StreamCut { after_chunks: n }));
+        }
+        exactly_one(
             faults,
-            "a fault needs exactly one of `status`, `delay`, `malformed_json = true`, `empty_body = true`",
-        )?;
+            &format!("a fault needs exactly one of {FAULT_KEYS}"),
+        )
+    }
+}
+
+impl TryFrom<RawChaos> for ChaosSpec {
+    type Error = String;
+
+    fn try_from(raw: RawChaos) -> Result<Self, String> {
+        let at = match raw.at.as_deref() {
+            None | Some("llm") => FaultPoint::Llm,
+            Some(other) => match other.strip_prefix("executor.") {
+                Some(name) if !name.is_empty() => FaultPoint::Executor(name.to_string()),
+                _ => {
+                    return Err(format!(
+                        "`at = \"{other}\"` is not a fault point; use `llm` or `executor.NAME`"
+                    ));
+                }
+            },
+        };
+        let fault = FaultSpec::try_from(raw.fault)?;
+        if let FaultPoint::Executor(name) = &at {
+            if fault.needs_socket() {
+                return Err(format!(
+                    "executor `{name}` cannot truncate, reset or pace its responses (hint: put a `[[proxy]]` with a `limit_data` or `reset_peer` toxic in front of it)"
+                ));
+            }
+            let w = &raw.when;
+            if w.agent.is_some() || w.model.is_some() || w.provider.is_some() || w.matches.is_some()
+            {
+                return Err(
+                    "a fault at an executor filters requests by `when.contains` only".into(),
+                );
+            }
+        }
         let mut schedules = Vec::new();
         if let Some(n) = raw.times {
             schedules.push(("times", ScheduleSpec::First(n)));
@@ -396,10 +592,22 @@ impl TryFrom<RawChaos> for ChaosSpec {
                 "a fault takes at most one of `times`, `every`, `probability`",
             )?
         };
+        let window = match raw.window {
+            None => None,
+            Some(w) => {
+                let after = w.after.unwrap_or_default();
+                if w.until.is_some_and(|u| u <= after) {
+                    return Err("`window.until` must come after `window.after`".into());
+                }
+                Some((after, w.until))
+            }
+        };
         Ok(ChaosSpec {
+            at,
             when: raw.when,
             fault,
             schedule,
+            window,
         })
     }
 }

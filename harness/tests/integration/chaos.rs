@@ -265,3 +265,46 @@ fn the_standalone_proxy_limits_data_and_stops_on_ctrl_c() {
     kill(Pid::from_raw(child.0.id() as i32), Signal::SIGINT).unwrap();
     assert_eq!(child.0.wait().unwrap().code(), Some(0));
 }
+
+/// The faults a run injected, in order: which request each hit (or none).
+fn fault_trace(dir: &Path) -> Vec<String> {
+    results(dir)["scenarios"][0]["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "llm")
+        .map(|e| format!("{} {}", e["agent"], e["rule"]))
+        .collect()
+}
+
+#[test]
+fn the_same_seed_replays_the_same_faults() {
+    let run = |seed: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let o = run_harness(
+            &["tests/fixtures/replay/coin_flips.toml", "--seed", seed],
+            out.path(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        fault_trace(out.path())
+    };
+    let first = run("11");
+    assert!(
+        first.iter().any(|t| t.contains("chaos[1]")),
+        "some calls were hit: {first:?}"
+    );
+    assert!(
+        first.iter().any(|t| t.contains("llm[")),
+        "some calls got through: {first:?}"
+    );
+    assert_eq!(
+        first,
+        run("11"),
+        "the same seed, the same faults on the same requests"
+    );
+    let others: Vec<Vec<String>> = ["12", "13", "14"].iter().map(|s| run(s)).collect();
+    assert!(
+        others.iter().any(|o| *o != first),
+        "other seeds draw otherwise"
+    );
+}
