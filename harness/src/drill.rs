@@ -210,6 +210,9 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
                 ProcessFaultSpec::FileSizeLimit { bytes } => {
                     format!("file size limit {bytes} bytes")
                 }
+                ProcessFaultSpec::DiskFull { path } => {
+                    format!("{{scratch}}/{path} is a full disk (ENOSPC)")
+                }
                 ProcessFaultSpec::CpuHog {
                     at,
                     duration,

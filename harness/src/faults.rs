@@ -168,6 +168,44 @@ impl<'a> ProcessFaults<'a> {
     }
 }
 
+/// Full-disk files made in the scenario's scratch directory; dropping them removes them.
+pub struct DiskFaults {
+    _files: Vec<process::FullFile>,
+    pub injected: Vec<Injected>,
+}
+
+impl DiskFaults {
+    pub fn make(
+        specs: &[ProcessFaultSpec],
+        scratch: &std::path::Path,
+    ) -> Result<DiskFaults, RunError> {
+        let mut files = Vec::new();
+        let mut injected = Vec::new();
+        for spec in specs {
+            if let ProcessFaultSpec::DiskFull { path } = spec {
+                let full = scratch.join(path);
+                if let Some(dir) = full.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let file = process::full_file(&full).map_err(|e| RunError::Proxy {
+                    name: "disk_full".into(),
+                    problem: format!("cannot make `{}` a full disk: {e}", full.display()),
+                })?;
+                injected.push(Injected {
+                    at: Instant::now(),
+                    source: "chaos.process".into(),
+                    what: format!("{} is a full disk: writes fail with ENOSPC", full.display()),
+                });
+                files.push(file);
+            }
+        }
+        Ok(DiskFaults {
+            _files: files,
+            injected,
+        })
+    }
+}
+
 /// Timed faults in force; dropping this aborts them, and their guards undo them.
 pub struct Armed {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -253,7 +291,9 @@ async fn run_timed(
                 Err(e) => record(format!("cpu hog failed: {e}")),
             }
         }
-        ProcessFaultSpec::MemoryLimit { .. } | ProcessFaultSpec::FileSizeLimit { .. } => {}
+        ProcessFaultSpec::MemoryLimit { .. }
+        | ProcessFaultSpec::FileSizeLimit { .. }
+        | ProcessFaultSpec::DiskFull { .. } => {}
     }
 }
 

@@ -315,6 +315,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             problem: format!("could not create the scenario's scratch directory: {e}"),
         })?;
     let scratch_path = scratch.path().display().to_string();
+    let disk_faults = crate::faults::DiskFaults::make(&scenario.spec.process, scratch.path())?;
     let urls = StubUrls {
         llm: &llm,
         executors: &executor_urls,
@@ -392,6 +393,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
 
     let exchanges = stubs.journal();
     let mut injected = proxies.injected();
+    injected.extend(disk_faults.injected.iter().cloned());
     injected.extend(outcome.injected.iter().cloned());
     drop(proxies);
     drop(stubs);

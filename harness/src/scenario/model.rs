@@ -704,6 +704,9 @@ pub enum ProcessFaultSpec {
         duration: Duration,
         threads: usize,
     },
+    /// `path` (relative to the scenario's `{scratch}`) is a full disk: writes to it fail
+    /// with ENOSPC ("No space left on device").
+    DiskFull { path: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -719,6 +722,7 @@ pub struct RawProcessFault {
     threads: Option<usize>,
     #[serde(default)]
     restart: bool,
+    path: Option<String>,
 }
 
 const PROCESS_FAULTS: &[&str] = &[
@@ -727,6 +731,7 @@ const PROCESS_FAULTS: &[&str] = &[
     "memory_limit",
     "file_size_limit",
     "cpu_hog",
+    "disk_full",
 ];
 pub(crate) const SIGNALS: &[&str] = &[
     "SIGKILL", "SIGTERM", "SIGINT", "SIGSEGV", "SIGABRT", "SIGHUP",
@@ -781,6 +786,17 @@ impl TryFrom<RawProcessFault> for ProcessFaultSpec {
                 duration: need("duration", raw.duration)?,
                 threads: raw.threads.unwrap_or(1).max(1),
             },
+            "disk_full" => {
+                let path = raw.path.clone().filter(|p| !p.is_empty()).ok_or(
+                    "`fault = \"disk_full\"` needs `path`, a file in the scenario's scratch directory (e.g. `\"out/render.png\"`)",
+                )?;
+                if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                    return Err(format!(
+                        "`path = \"{path}\"` must stay inside the scenario's scratch directory"
+                    ));
+                }
+                ProcessFaultSpec::DiskFull { path }
+            }
             other => {
                 let hint = crate::diagnostic::did_you_mean(other, PROCESS_FAULTS)
                     .map(|s| format!(" (hint: did you mean `{s}`?)"))

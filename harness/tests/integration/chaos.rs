@@ -308,3 +308,22 @@ fn the_same_seed_replays_the_same_faults() {
         "other seeds draw otherwise"
     );
 }
+
+#[test]
+fn process_faults_are_felt_by_the_target() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["tests/fixtures/process"], out.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = results(out.path());
+    let disk = r["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "disk_full.toml")
+        .unwrap();
+    let journal = serde_json::to_string(&disk["journal"]).unwrap();
+    assert!(
+        journal.contains("is a full disk: writes fail with ENOSPC"),
+        "{journal}"
+    );
+}
