@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Knobs, Mode};
 use crate::errors::{RequestError, chain};
 use crate::flow::{Checkpoint, NoJournal, Pipeline};
 use crate::output::{RunResult, Status};
@@ -56,6 +56,20 @@ Environment (read once at start; an empty value counts as unset):
   REFPIPE_FRAGILE             1 turns the resilience off, like --fragile [default: 0]
   REFPIPE_STATE_DIR           serve only: persist runs in this directory, like --state-dir
 Durations are like 30s, 200ms, 1m. HTTP_PROXY and NO_PROXY apply as usual.
+
+Benchmark/test knobs (production runs leave them unset; both default to 0, off). They
+make refpipe slower or leakier by a known amount, so that a harness can show that its
+baseline comparison catches a real slowdown and its memory sampling a real leak:
+  REFPIPE_WORK_DELAY          time refpipe spends after each agent step (the planner, the
+                              coder, each executor call, the critic), modelling its own
+                              processing; run and serve. A run of planner, coder, executor
+                              and critic takes at least 4 times this longer [default: 0s]
+  REFPIPE_LEAK_BYTES_PER_RUN  serve only: each finished run (any status) keeps this many
+                              bytes, written, until the process exits, so resident memory
+                              grows by about that much per run [default: 0]. run does one
+                              run and exits, so there it has no lasting effect: it is
+                              checked but nothing is retained
+Invalid values are configuration errors, like those of the other variables.
 
 Exit codes:
   0  the run completed, or completed degraded (the critic was unavailable)
@@ -181,6 +195,7 @@ fn run_once(args: RunArgs) -> u8 {
         config.mode = Mode::Fragile;
     }
     announce_mode(&log, config.mode);
+    announce_knobs(&log, config.knobs, false);
     let mut body = Vec::new();
     if let Err(error) = io::stdin().read_to_end(&mut body) {
         return refuse(
@@ -245,6 +260,30 @@ fn announce_mode(log: &Progress, mode: Mode) {
     }
 }
 
+/// Says which benchmark knobs are set, so that nobody mistakes a slowed or leaking refpipe
+/// for the product.
+fn announce_knobs(log: &Progress, knobs: Knobs, serve: bool) {
+    if !knobs.work_delay.is_zero() {
+        log.say(format_args!(
+            "benchmark knob: REFPIPE_WORK_DELAY adds {} after each agent step",
+            human(knobs.work_delay)
+        ));
+    }
+    if knobs.leak_bytes_per_run > 0 {
+        let n = knobs.leak_bytes_per_run;
+        if serve {
+            log.say(format_args!(
+                "benchmark knob: REFPIPE_LEAK_BYTES_PER_RUN leaks {n} bytes per finished run"
+            ));
+        } else {
+            log.say(format_args!(
+                "benchmark knob: REFPIPE_LEAK_BYTES_PER_RUN ({n} bytes) has no lasting \
+                 effect in `run`, which does one run and exits"
+            ));
+        }
+    }
+}
+
 fn emit(result: &RunResult) {
     let mut stdout = io::stdout().lock();
     let written = serde_json::to_writer_pretty(&mut stdout, result)
@@ -269,6 +308,7 @@ fn serve_forever(args: ServeArgs) -> u8 {
         config.mode = Mode::Fragile;
     }
     announce_mode(&log, config.mode);
+    announce_knobs(&log, config.knobs, true);
     let state_dir = match (args.state_dir.or(config.state_dir.take()), config.mode) {
         (Some(dir), Mode::Fragile) => {
             log.say(format_args!(
@@ -302,6 +342,7 @@ fn serve_forever(args: ServeArgs) -> u8 {
         api_token: config.api_token,
         max_prompt_chars: config.max_prompt_chars,
         state,
+        leak_bytes_per_run: config.knobs.leak_bytes_per_run,
     };
     let served = tokio::runtime::Runtime::new()
         .map_err(crate::errors::ServeError::Serve)
@@ -379,6 +420,24 @@ mod tests {
             .to_string();
         for needle in ["--fragile", "(fragile mode: no retries)", "\"mode\""] {
             assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+        for help in [
+            help,
+            command.render_long_help().to_string(),
+            command
+                .find_subcommand_mut("serve")
+                .unwrap()
+                .render_long_help()
+                .to_string(),
+        ] {
+            for needle in [
+                "Benchmark/test knobs (production runs leave them unset",
+                "REFPIPE_WORK_DELAY",
+                "REFPIPE_LEAK_BYTES_PER_RUN",
+                "no lasting",
+            ] {
+                assert!(help.contains(needle), "{needle} missing from:\n{help}");
+            }
         }
     }
 }

@@ -77,6 +77,21 @@ pub(crate) struct Config {
     pub(crate) mode: Mode,
     /// `REFPIPE_STATE_DIR`: where `serve` persists its runs; `--state-dir` overrides it.
     pub(crate) state_dir: Option<PathBuf>,
+    /// Benchmark/test knobs; production runs leave them unset.
+    pub(crate) knobs: Knobs,
+}
+
+/// Benchmark and test knobs: they make refpipe slower or leakier by a known amount, so
+/// that a harness can show that its baseline comparison catches a real slowdown and its
+/// memory sampling a real leak. Production runs leave them unset (both default to 0, off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Knobs {
+    /// `REFPIPE_WORK_DELAY`: time spent after each agent step (planner, coder, executor
+    /// call, critic), modelling the pipeline's own processing; `run` and `serve`.
+    pub(crate) work_delay: Duration,
+    /// `REFPIPE_LEAK_BYTES_PER_RUN`: bytes each finished run retains for the rest of the
+    /// process's life, pages touched; `serve` only (`run` does one run and exits).
+    pub(crate) leak_bytes_per_run: usize,
 }
 
 impl Config {
@@ -137,6 +152,10 @@ impl Config {
                 Some(false) | None => Mode::Resilient,
             },
             state_dir: env.get("REFPIPE_STATE_DIR").map(PathBuf::from),
+            knobs: Knobs {
+                work_delay: env.duration("REFPIPE_WORK_DELAY", Duration::ZERO, false)?,
+                leak_bytes_per_run: env.byte_count("REFPIPE_LEAK_BYTES_PER_RUN")?,
+            },
         })
     }
 }
@@ -273,6 +292,18 @@ impl Env<'_> {
         Ok(Some(parsed))
     }
 
+    /// A number of bytes (a non-negative integer, default 0) that one allocation can hold.
+    fn byte_count(&self, var: &'static str) -> Result<usize, ConfigError> {
+        let parsed = self.number_with(var, |n: &usize| {
+            if isize::try_from(*n).is_err() {
+                Err(format!("it must be at most {} bytes", isize::MAX))
+            } else {
+                Ok(())
+            }
+        })?;
+        Ok(parsed.unwrap_or(0))
+    }
+
     /// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`, in any case.
     fn flag(&self, var: &'static str) -> Result<Option<bool>, ConfigError> {
         let Some(value) = self.get(var) else {
@@ -347,6 +378,64 @@ mod tests {
         assert_eq!(c.api_token, None);
         assert_eq!(c.mode, Mode::Resilient);
         assert_eq!(c.state_dir, None);
+        assert_eq!(c.knobs, Knobs::default());
+        assert_eq!(c.knobs.work_delay, Duration::ZERO);
+        assert_eq!(c.knobs.leak_bytes_per_run, 0);
+    }
+
+    #[test]
+    fn benchmark_knobs() {
+        let c = config(&[
+            ("REFPIPE_WORK_DELAY", "250ms"),
+            ("REFPIPE_LEAK_BYTES_PER_RUN", "1048576"),
+        ])
+        .unwrap();
+        assert_eq!(c.knobs.work_delay, Duration::from_millis(250));
+        assert_eq!(c.knobs.leak_bytes_per_run, 1_048_576);
+        let c = config(&[
+            ("REFPIPE_WORK_DELAY", "0s"),
+            ("REFPIPE_LEAK_BYTES_PER_RUN", " 0 "),
+        ])
+        .unwrap();
+        assert_eq!(c.knobs, Knobs::default());
+        let c = config(&[
+            ("REFPIPE_WORK_DELAY", "1m 5s"),
+            ("REFPIPE_LEAK_BYTES_PER_RUN", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.knobs.work_delay, Duration::from_secs(65));
+        assert_eq!(c.knobs.leak_bytes_per_run, 0);
+        let cases = [
+            ("REFPIPE_WORK_DELAY", "soon", "not a duration"),
+            ("REFPIPE_WORK_DELAY", "-1s", "not a duration"),
+            ("REFPIPE_WORK_DELAY", "250", "not a duration"),
+            (
+                "REFPIPE_LEAK_BYTES_PER_RUN",
+                "-1",
+                "not a non-negative integer",
+            ),
+            (
+                "REFPIPE_LEAK_BYTES_PER_RUN",
+                "1MiB",
+                "not a non-negative integer",
+            ),
+            (
+                "REFPIPE_LEAK_BYTES_PER_RUN",
+                "1.5",
+                "not a non-negative integer",
+            ),
+            (
+                "REFPIPE_LEAK_BYTES_PER_RUN",
+                "18446744073709551615",
+                "it must be at most",
+            ),
+        ];
+        for (var, value, reason) in cases {
+            let message = config(&[(var, value)]).unwrap_err().to_string();
+            let expected =
+                format!("environment variable `{var}` has invalid value `{value}`: {reason}");
+            assert!(message.starts_with(&expected), "{message}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,8 @@ pub(crate) struct Pipeline {
     mode: Mode,
     /// Whether a fallback provider is configured (fragile mode does not use it).
     fallback_configured: bool,
+    /// `REFPIPE_WORK_DELAY`, a benchmark knob: spent after each agent step.
+    work_delay: Duration,
 }
 
 /// The next thing a run does.
@@ -147,6 +150,7 @@ impl Pipeline {
             prices: config.prices,
             mode: config.mode,
             fallback_configured: config.fallback.is_some(),
+            work_delay: config.knobs.work_delay,
         })
     }
 
@@ -222,10 +226,11 @@ impl Pipeline {
         match step {
             Step::Plan => {
                 let messages = agents::planner_messages(&request.prompt);
-                let plan: Plan = self
-                    .ask(Role::Planner, messages, request, &mut work.stats, log)
-                    .await
-                    .map_err(|e| self.fragile(e.into()))?;
+                let plan = self
+                    .ask::<Plan>(Role::Planner, messages, request, &mut work.stats, log)
+                    .await;
+                self.process().await;
+                let plan = plan.map_err(|e| self.fragile(e.into()))?;
                 work.subtasks = plan.subtasks;
                 Ok(Next::Step(Step::Code { feedback: None }))
             }
@@ -233,10 +238,11 @@ impl Pipeline {
             Step::Code { feedback } => {
                 let previous = work.code.as_deref().zip(feedback.as_ref());
                 let messages = agents::coder_messages(request, &work.subtasks, previous);
-                let draft: Draft = self
-                    .ask(Role::Coder, messages, request, &mut work.stats, log)
-                    .await
-                    .map_err(|e| self.fragile(e.into()))?;
+                let draft = self
+                    .ask::<Draft>(Role::Coder, messages, request, &mut work.stats, log)
+                    .await;
+                self.process().await;
+                let draft = draft.map_err(|e| self.fragile(e.into()))?;
                 let language = draft
                     .language
                     .filter(|l| !l.trim().is_empty())
@@ -259,8 +265,9 @@ impl Pipeline {
                         &self.jitter,
                         &log.scoped("executor"),
                     )
-                    .await
-                    .map_err(|e| self.fragile(RunError::Executor(e)))?;
+                    .await;
+                self.process().await;
+                let execution = execution.map_err(|e| self.fragile(RunError::Executor(e)))?;
                 let execution = work.execution.insert(execution);
                 if execution.success {
                     return Ok(Next::Step(Step::Critique));
@@ -300,10 +307,11 @@ impl Pipeline {
                 }
                 let messages =
                     agents::critic_messages(request, &work.subtasks, code, language, execution);
-                let verdict: Verdict = match self
-                    .ask(Role::Critic, messages, request, &mut work.stats, log)
-                    .await
-                {
+                let verdict = self
+                    .ask::<Verdict>(Role::Critic, messages, request, &mut work.stats, log)
+                    .await;
+                self.process().await;
+                let verdict = match verdict {
                     Ok(verdict) => verdict,
                     Err(unavailable @ AgentError::Llm { .. }) if self.mode == Mode::Resilient => {
                         return Ok(Next::Finish(Finish::Degraded(format!(
@@ -325,6 +333,15 @@ impl Pipeline {
                 }
                 Ok(Next::Finish(Finish::Completed))
             }
+        }
+    }
+
+    /// The pipeline's own processing of an agent's answer, after each agent step (the
+    /// planner, the coder, the executor call, the critic), whatever the answer was. Takes
+    /// no time unless `REFPIPE_WORK_DELAY` (a benchmark knob) is set.
+    async fn process(&self) {
+        if !self.work_delay.is_zero() {
+            tokio::time::sleep(self.work_delay).await;
         }
     }
 

@@ -124,8 +124,35 @@
 //! | `REFPIPE_API_TOKEN`           | none          | `serve`: bearer token required on `/runs`      |
 //! | `REFPIPE_FRAGILE`             | `0`           | `1` (or `true`, `yes`, `on`) for fragile mode, like `--fragile` |
 //! | `REFPIPE_STATE_DIR`           | none          | `serve`: persist runs here, like `--state-dir`  |
+//! | `REFPIPE_WORK_DELAY`          | `0s`          | benchmark/test knob: time spent after each agent step (see below) |
+//! | `REFPIPE_LEAK_BYTES_PER_RUN`  | `0`           | benchmark/test knob, `serve`: bytes each finished run leaks (see below) |
 //!
 //! Durations are humantime strings (`30s`, `200ms`); timeouts must be above zero.
+//!
+//! # Benchmark/test knobs
+//!
+//! Two variables make refpipe slower or leakier by a known amount, injected from outside,
+//! so that a harness can show that its baseline comparison catches a real slowdown and its
+//! memory sampling a real leak. Production runs leave them unset: both default to 0, which
+//! is off. Set, each is announced on stderr at start (`refpipe: benchmark knob: …`). An
+//! invalid value is a configuration error like any other (exit code 3).
+//!
+//! - `REFPIPE_WORK_DELAY` (a humantime duration, `0s` allowed): after each agent step (the
+//!   planner's answer, the coder's, each executor call, the critic's, re-asks and retries
+//!   included in their step), whether the step succeeded or not, refpipe spends this long
+//!   before going on, modelling the pipeline's own processing of the answer. It is a timer
+//!   wait, so in `serve` concurrent runs are not held up by each other's delay. In `run`
+//!   and `serve`, resilient and fragile. A run of planner, coder, executor and critic thus
+//!   takes at least 4 × the delay longer; each refinement adds 2 (coder, executor) or 3
+//!   (with the critic) more.
+//! - `REFPIPE_LEAK_BYTES_PER_RUN` (a non-negative integer of bytes, at most `isize::MAX`):
+//!   in `serve`, every run that finishes (whatever its status; resumed runs too; not a
+//!   request refused with 400) keeps a block of that many bytes for the rest of the
+//!   process's life. The bytes are written with non-zero data before the run shows as
+//!   `done`, so the process's resident memory (`VmRSS`) really grows by about that much per
+//!   run; a block the system cannot provide aborts the process, as any failed allocation
+//!   does. In `run` it is checked but has no lasting effect: the process does one run and
+//!   exits, so nothing is retained.
 //!
 //! # LLM requests
 //!

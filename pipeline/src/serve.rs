@@ -15,6 +15,9 @@
 //! starts, after each step, and when it is done. At start, finished runs are served as they
 //! were, and runs that were queued or running are resumed at the step after their last
 //! finished one (`resumed: true`, `resume_count` counting the takeovers).
+//!
+//! With `REFPIPE_LEAK_BYTES_PER_RUN` set (a benchmark/test knob, unset in production),
+//! every finished run leaves that many bytes behind in a [`Ballast`] that is never freed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,6 +53,8 @@ pub(crate) struct ServeOptions {
     pub(crate) max_prompt_chars: usize,
     /// The opened state directory, if runs are persisted.
     pub(crate) state: Option<Opened>,
+    /// `REFPIPE_LEAK_BYTES_PER_RUN`, a benchmark/test knob: bytes each finished run leaks.
+    pub(crate) leak_bytes_per_run: usize,
 }
 
 struct App {
@@ -62,6 +67,33 @@ struct App {
     max_prompt_chars: usize,
     store: Option<Store>,
     log: Progress,
+    /// What finished runs leaked, with `REFPIPE_LEAK_BYTES_PER_RUN` set.
+    ballast: Ballast,
+    leak_bytes_per_run: usize,
+}
+
+/// Memory that is never given back: a deliberate leak for `REFPIPE_LEAK_BYTES_PER_RUN`, so
+/// that a harness sampling the process's memory can show that it catches a real leak.
+#[derive(Default)]
+struct Ballast(Mutex<Vec<Box<[u8]>>>);
+
+impl Ballast {
+    /// Keeps `bytes` more bytes for as long as the process lives. They are written (not
+    /// zero, so that no page can stay shared with the zero page), so resident memory
+    /// really grows by about that much.
+    fn retain(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let block = vec![0xA5_u8; bytes].into_boxed_slice();
+        lock(&self.0).push(block);
+    }
+
+    /// The bytes retained so far.
+    #[cfg(test)]
+    fn retained(&self) -> usize {
+        lock(&self.0).iter().map(|block| block.len()).sum()
+    }
 }
 
 struct Entry {
@@ -115,6 +147,8 @@ pub(crate) async fn serve(
         max_prompt_chars: options.max_prompt_chars,
         store,
         log: log.clone(),
+        ballast: Ballast::default(),
+        leak_bytes_per_run: options.leak_bytes_per_run,
     });
     app.take_over(saved);
     let router = Router::new()
@@ -205,6 +239,8 @@ async fn execute(
     journal
         .save(RunState::Done, None, Some(Value::clone(&result)))
         .await;
+    // before the run shows as done, so that a client that saw it done sees its leak too
+    app.ballast.retain(app.leak_bytes_per_run);
     app.set(&id, EntryState::Done(result));
 }
 
@@ -410,6 +446,18 @@ mod tests {
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer"), None);
+    }
+
+    #[test]
+    fn ballast_keeps_written_bytes() {
+        let ballast = Ballast::default();
+        ballast.retain(0);
+        assert_eq!(ballast.retained(), 0);
+        assert!(lock(&ballast.0).is_empty());
+        ballast.retain(4096);
+        ballast.retain(10);
+        assert_eq!(ballast.retained(), 4106);
+        assert!(lock(&ballast.0).iter().flatten().all(|&byte| byte != 0));
     }
 
     #[test]

@@ -14,3 +14,6 @@ mod serve;
 
 /// Fragile mode: each fault resilient refpipe rides out fails the run, naming what is off.
 mod fragile;
+
+/// The benchmark/test knobs: a known slowdown per agent step, a known leak per served run.
+mod knobs;
