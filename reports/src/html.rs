@@ -6,10 +6,16 @@
 //! 2. The gates table, failing critical gates first, then failing non-critical ones.
 //! 3. Charts: scenario durations as bars (slowest first, coloured by outcome, each a link
 //!    to its scenario), and their percentiles (p50, p90, p95, p99, max).
-//! 4. A filter bar (text over names, paths, suites and tags; a checkbox per status;
+//! 4. Latency, when scenarios measured their end-to-end latency over more than one run:
+//!    the end-to-end histograms of every scenario merged into one, as a percentile plot.
+//! 5. A filter bar (text over names, paths, suites and tags; a checkbox per status;
 //!    "failures only"), then a collapsible `<details>` per scenario, failures first and
-//!    open: its failures, earlier failed attempts, the stub requests as a timeline and a
-//!    table, the stderr tail, the output JSON, seed, target and attempts.
+//!    open: its failures (failed thresholds among them), its performance (a latency
+//!    percentile plot with a line per agent, end to end and time to first token, unless
+//!    it ran once; the target's memory over time, when sampled; a table of every latency
+//!    histogram; memory, load, tokens and cost; the thresholds), earlier failed attempts,
+//!    the stub requests as a timeline and a table, the stderr tail, the output JSON,
+//!    seed, target and attempts.
 //!
 //! # Self-contained and safe
 //!
@@ -28,9 +34,9 @@
 //!    `svg::percentile_plot` (e.g. per-agent latency percentiles from an HDR
 //!    histogram, one series per agent), `svg::line_chart` (e.g. RSS over time) or
 //!    `svg::timeline`. If none fits, add a function there, with unit tests, that takes
-//!    plain data and a `svg::Unit` and returns one `<svg>`. (`line_chart` and the units
-//!    `Bytes`, `Count` and `Percent` wait for their first user under
-//!    `#[expect(dead_code)]`: remove that when you use them.)
+//!    plain data and a `svg::Unit` and returns one `<svg>`. (The units `Count` and
+//!    `Percent` wait for their first user under `#[expect(dead_code)]`: remove that when
+//!    you use them.)
 //! 2. Here, a function that returns the chart in a `<figure>` with a `<figcaption>`
 //!    (see `duration_bars`), or nothing when there is nothing to plot; call it from
 //!    `charts` for the run, or from `scenario` for one scenario.
@@ -43,6 +49,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::metrics::{Histo, ScenarioMetrics};
 use crate::model::{FailedAttempt, Failure, JournalEntry, RunReport, ScenarioResult, Verdict};
 use crate::svg::{self, Bar, Lane, Mark, Series, Tone, Unit};
 use crate::text::{self, html as esc};
@@ -56,6 +63,9 @@ const SCRIPT_HASH: &str = "sha256-1v4uOllZdIl+JaZD1/oNb1t4ciml2atQvFNgHj8qaAk=";
 const MAX_BARS: usize = 40;
 /// The percentiles of scenario duration the percentile plot shows.
 const PERCENTILES: [f64; 5] = [50.0, 90.0, 95.0, 99.0, 100.0];
+/// The percentiles of a latency histogram the percentile plots show, as far as its
+/// sample count resolves them; the maximum (p100) is always shown.
+const LATENCY_PERCENTILES: [f64; 8] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 99.999];
 
 /// Renders `report` as one self-contained HTML document, ending with a newline.
 ///
@@ -77,6 +87,7 @@ pub fn render(report: &RunReport) -> String {
     h.push_str("<main class=\"wrap\">\n");
     gates(&mut h, report);
     charts(&mut h, report);
+    latency(&mut h, report);
     scenarios(&mut h, report);
     h.push_str("</main>\n");
     let _ = writeln!(
@@ -187,6 +198,169 @@ fn charts(h: &mut String, report: &RunReport) {
         h.push_str(&figure);
     }
     h.push_str("</div>\n</section>\n");
+}
+
+/// The run's end-to-end latency: every scenario's histogram merged into one.
+fn latency(h: &mut String, report: &RunReport) {
+    let Some(merged) = report.merged_end_to_end() else {
+        return;
+    };
+    let points = histo_points(&merged);
+    if points.len() < 2 {
+        // One run: nothing to plot over percentiles.
+        return;
+    }
+    let measured = report
+        .scenarios
+        .iter()
+        .filter(|s| s.metrics.end_to_end.as_ref().is_some_and(|e| !e.is_empty()))
+        .count();
+    let series = [Series {
+        label: format!(
+            "end to end, all scenarios ({} {}, {measured} {})",
+            merged.len(),
+            if merged.len() == 1 { "run" } else { "runs" },
+            if measured == 1 {
+                "scenario"
+            } else {
+                "scenarios"
+            }
+        ),
+        points,
+    }];
+    h.push_str("<section id=\"latency\">\n<h2>Latency</h2>\n<div class=\"charts\">\n");
+    h.push_str(&figure(
+        &format!(
+            "End-to-end latency percentiles <small>p50 {}ms, p95 {}ms, p99 {}ms, max {}ms; \
+             the x axis stretches the tail</small>",
+            view::ms(merged.percentile_us(50.0)),
+            view::ms(merged.percentile_us(95.0)),
+            view::ms(merged.percentile_us(99.0)),
+            view::ms(merged.max_us())
+        ),
+        &svg::percentile_plot("End-to-end latency percentiles", &series, Unit::Seconds),
+    ));
+    h.push_str("</div>\n</section>\n");
+}
+
+/// `(percentile, seconds)` points of a histogram: [`LATENCY_PERCENTILES`] up to the
+/// highest its sample count resolves (at least one sample above it), then the maximum.
+fn histo_points(histo: &Histo) -> Vec<(f64, f64)> {
+    if histo.is_empty() {
+        return Vec::new();
+    }
+    let n = histo.len() as f64;
+    let secs = |us: u64| us as f64 / 1e6;
+    LATENCY_PERCENTILES
+        .iter()
+        .filter(|&&p| n * (1.0 - p / 100.0) >= 1.0 - 1e-9)
+        .map(|&p| (p, secs(histo.percentile_us(p))))
+        .chain([(100.0, secs(histo.max_us()))])
+        .collect()
+}
+
+/// A scenario's performance: charts, the latency table, memory, load, thresholds.
+fn performance(h: &mut String, m: &ScenarioMetrics) {
+    h.push_str("<h3>Performance</h3>\n");
+    let latencies = view::latencies(m);
+    let plotted: Vec<Series> = latencies
+        .iter()
+        .filter(|l| !l.key.starts_with("executor.") && l.key != "inter_token")
+        .map(|l| Series {
+            label: l.label.clone(),
+            points: histo_points(l.histo),
+        })
+        .collect();
+    let mut figures = Vec::new();
+    // Single runs have a point each: the table says it better than a plot.
+    if plotted.iter().any(|s| s.points.len() > 1) {
+        figures.push(figure(
+            "Latency percentiles <small>end to end, each agent&#39;s LLM calls, time to first token</small>",
+            &svg::percentile_plot("Latency percentiles", &plotted, Unit::Seconds),
+        ));
+    }
+    if let Some(memory) = m.memory.as_ref().filter(|m| !m.timeline.is_empty()) {
+        let series = [Series {
+            label: "RSS of the target's process tree".to_owned(),
+            points: memory
+                .timeline
+                .iter()
+                .map(|&(t, rss)| (t, rss as f64))
+                .collect(),
+        }];
+        figures.push(figure(
+            "Memory over time <small>seconds since the scenario started</small>",
+            &svg::line_chart("Memory over time", &series, Unit::Seconds, Unit::Bytes),
+        ));
+    }
+    if !figures.is_empty() {
+        h.push_str("<div class=\"charts\">\n");
+        for f in figures {
+            h.push_str(&f);
+        }
+        h.push_str("</div>\n");
+    }
+    if !latencies.is_empty() {
+        h.push_str(
+            "<div class=\"scroll\"><table class=\"latency\">\n<thead><tr><th>Latency (ms)</th>\
+             <th class=\"num\">count</th><th class=\"num\">p50</th><th class=\"num\">p95</th>\
+             <th class=\"num\">p99</th><th class=\"num\">max</th></tr></thead>\n<tbody>\n",
+        );
+        for l in &latencies {
+            let histo = l.histo;
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&l.label),
+                histo.len(),
+                view::ms(histo.percentile_us(50.0)),
+                view::ms(histo.percentile_us(95.0)),
+                view::ms(histo.percentile_us(99.0)),
+                view::ms(histo.max_us())
+            );
+        }
+        h.push_str("</tbody>\n</table></div>\n");
+    }
+    let mut facts: Vec<(&str, String)> = Vec::new();
+    if let Some(memory) = &m.memory {
+        facts.push(("memory", view::memory_summary(memory)));
+    }
+    if let Some(load) = &m.load {
+        facts.push(("load", view::load_summary(load)));
+    }
+    if let Some(tokens) = m.tokens_per_run {
+        facts.push(("tokens per run", format!("{tokens:.0}")));
+    }
+    if let Some(cost) = m.cost_per_run {
+        facts.push(("cost per run", format!("{cost:.4}")));
+    }
+    if !facts.is_empty() {
+        h.push_str("<dl class=\"meta perf\">");
+        for (key, value) in facts {
+            let _ = write!(h, "<div><dt>{key}</dt><dd>{}</dd></div>", esc(&value));
+        }
+        h.push_str("</dl>\n");
+    }
+    if !m.thresholds.is_empty() {
+        h.push_str(
+            "<div class=\"scroll\"><table class=\"thresholds\">\n<thead><tr><th>Status</th>\
+             <th>Threshold</th><th class=\"num\">Observed</th></tr></thead>\n<tbody>\n",
+        );
+        for t in &m.thresholds {
+            let (class, word) = if t.passed {
+                ("passed", "✓ held")
+            } else {
+                ("failed", "✗ failed")
+            };
+            let _ = writeln!(
+                h,
+                "<tr class=\"{class}\"><td><span class=\"badge {class}\">{word}</span></td><td class=\"mono\">{}</td><td class=\"num mono\">{}</td></tr>",
+                esc(&t.name),
+                esc(&t.observed)
+            );
+        }
+        h.push_str("</tbody>\n</table></div>\n");
+    }
 }
 
 /// A status's sign next to its word. Not the Markdown's emoji: a machine without an emoji
@@ -391,9 +565,13 @@ fn scenario(h: &mut String, index: usize, s: &ScenarioResult) {
     }
     h.push_str("</dl>\n");
 
-    if !s.failures.is_empty() {
+    let all_failures = view::all_failures(s);
+    if !all_failures.is_empty() {
         h.push_str("<h3>Failures</h3>\n");
-        failures(h, &s.failures);
+        failures(h, &all_failures);
+    }
+    if !s.metrics.is_empty() {
+        performance(h, &s.metrics);
     }
     if !s.failed_attempts.is_empty() {
         attempts(h, &s.failed_attempts);
@@ -584,6 +762,23 @@ mod tests {
         assert!(e2e < held);
         assert!(html.contains(r#"<header class="banner fail">"#));
         assert!(html.contains("✗ FAIL</span> — critical gate &quot;e2e&quot; failed</h1>"));
+    }
+
+    #[test]
+    fn histogram_points_stop_where_the_samples_do() {
+        let mut h = Histo::new();
+        assert_eq!(histo_points(&h), []);
+        for ms in 1..=1000 {
+            h.record(Duration::from_millis(ms));
+        }
+        let percentiles: Vec<f64> = histo_points(&h).iter().map(|&(p, _)| p).collect();
+        // p99.9 is the 999th of 1000 samples; p99.99 would need 10000.
+        assert_eq!(percentiles, [50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0]);
+        let (_, max) = histo_points(&h).pop().unwrap();
+        assert!((max - 1.0).abs() < 0.001, "{max}");
+        let mut one = Histo::new();
+        one.record(Duration::from_millis(5));
+        assert_eq!(histo_points(&one).len(), 1, "the maximum only");
     }
 
     #[test]

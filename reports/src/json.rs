@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {
-//!   "schema_version": 2,
+//!   "schema_version": 3,
 //!   "summary": { "verdict": "fail", "total": 5, "passed": 2, "failed": 1, "errors": 1,
 //!                "skipped": 1, "flaky": 1 },
 //!   "tool": "agent-harness 0.1.0",
@@ -38,7 +38,11 @@ use crate::model::{RunReport, Verdict};
 /// - 1: the first version.
 /// - 2: `gates`, `verdict`, `partition`, each scenario's `failed_attempts`, and
 ///   `summary.verdict` and `summary.flaky`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: each scenario's `metrics` (left out when nothing was measured): latency
+///   histograms, each a readable summary in microseconds beside its HdrHistogram
+///   encoding (`hdr`, V2+deflate, base64), which is what a reader decodes; memory; load;
+///   tokens and cost per run; thresholds.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The document `results.json` holds: the report's fields at the top level, next to
 /// `schema_version` and `summary`.
@@ -114,7 +118,7 @@ mod tests {
             scenario("b", Outcome::Skipped),
         ]));
         assert!(
-            json.starts_with("{\n  \"schema_version\": 2,\n  \"summary\": {"),
+            json.starts_with("{\n  \"schema_version\": 3,\n  \"summary\": {"),
             "{json}"
         );
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();

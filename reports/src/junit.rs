@@ -15,14 +15,19 @@
 //!   <testsuite name=<suite> tests failures errors skipped time timestamp>   one per suite, first seen first
 //!     <properties> partition                                                  when partitioned
 //!     <testcase name=<scenario name> classname=<suite, / as .> file=<path> time>
-//!       <properties> seed, target, tags, exit_code, attempts, flaky
-//!       <failure message type>every failure</failure>   Failed
+//!       <properties> seed, target, tags, exit_code, attempts, flaky,
+//!                    latency.<histogram>, memory.*, load, tokens_per_run, cost_per_run
+//!       <failure message type>every failure, then every failed threshold</failure>   Failed
 //!       <error message type>every failure</error>       Error
 //!       <skipped message/>                              Skipped
 //!       <rerunFailure message type time>…</rerunFailure>   per earlier attempt of a Failed or Error scenario
 //!       <flakyFailure message type time>…</flakyFailure>   per failed attempt of a flaky scenario
 //!       <system-out>the stub journal, a line per request</system-out>
 //!       <system-err>the target's stderr tail</system-err>
+//!     <testcase name=<threshold as written> classname=<suite>.<file stem>.thresholds file=<path> time="0.000">
+//!       <properties> scenario, observed                 one per threshold, after its scenario
+//!       <failure message="<threshold>: observed <value>" type="threshold"/>   it failed
+//!       <system-out><threshold>: observed <value></system-out>               it held
 //! ```
 //!
 //! Retries follow Maven Surefire (which nextest also writes): a scenario that passed after
@@ -30,6 +35,23 @@
 //! tab stays green but shows the flake; one that failed every attempt is a failure with a
 //! `<rerunFailure>` per earlier attempt. A failing non-critical gate is a passed testcase
 //! whose output starts with `WARNING:`, for the same reason: it must not turn the tab red.
+//!
+//! A scenario's performance numbers are properties of its testcase, for tools that read
+//! them: a property per latency histogram (`latency.end_to_end`, `latency.llm.planner`,
+//! `latency.time_to_first_token`, `latency.inter_token`, `latency.executor.sandbox`)
+//! whose value is `count=… p50=…ms p95=…ms p99=…ms max=…ms`, then
+//! `memory.peak_rss_bytes`, `memory.growth_per_run_bytes`, `load` (the load run in
+//! words), `tokens_per_run` and `cost_per_run`, each when measured.
+//!
+//! Each of a scenario's thresholds is a testcase of its own, in the scenario's suite right
+//! after it: a failed one fails, and one that held passes. Passing ones are written too so
+//! a CI test tab shows how many thresholds a scenario has, and so a reader that keeps a
+//! history per testcase (Jenkins, GitLab) sees a threshold go from passing to failing and
+//! back, instead of a failure that appears from nowhere. The classname carries the
+//! scenario's file stem (`refpipe.perf.load_smoke.thresholds`) so that two scenarios in
+//! one folder with the same threshold make distinct testcases. A failed threshold also
+//! fails the scenario, and is listed in its `<failure>` unless the harness already
+//! reported it there.
 //!
 //! Scenarios at the scenario root (suite `.`) get the classname `scenarios`. Times are
 //! seconds with three decimals; a suite's time is the sum of its scenarios' times, the
@@ -47,6 +69,7 @@ use quick_xml::escape::{escape, partial_escape};
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
+use crate::metrics::{ScenarioMetrics, ThresholdResult};
 use crate::model::{FailedAttempt, Failure, GateResult, Outcome, RunReport, ScenarioResult};
 use crate::{text, view};
 
@@ -100,6 +123,9 @@ fn write_report(w: &mut Xml, report: &RunReport) -> io::Result<()> {
         suite_start(w, suite, &Counts::of(scenarios.iter().copied()), report)?;
         for scenario in scenarios {
             write_case(w, scenario)?;
+            for threshold in &scenario.metrics.thresholds {
+                write_threshold(w, scenario, threshold)?;
+            }
         }
         w.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
@@ -204,6 +230,7 @@ fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
     if s.is_flaky() {
         property(w, "flaky", "true")?;
     }
+    metric_properties(w, &s.metrics)?;
     w.write_event(Event::End(BytesEnd::new("properties")))?;
 
     match s.outcome {
@@ -212,14 +239,14 @@ fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
             w,
             "failure",
             ("scenario failed", "failed"),
-            &s.failures,
+            &view::all_failures(s),
             &[],
         )?,
         Outcome::Error => problem(
             w,
             "error",
             ("scenario could not run", "error"),
-            &s.failures,
+            &view::all_failures(s),
             &[],
         )?,
         Outcome::Skipped => {
@@ -247,6 +274,73 @@ fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
         text_element(w, "system-err", &s.stderr_tail)?;
     }
     w.write_event(Event::End(BytesEnd::new("testcase")))
+}
+
+/// The performance numbers of a scenario, as properties (see the module docs).
+fn metric_properties(w: &mut Xml, m: &ScenarioMetrics) -> io::Result<()> {
+    for latency in view::latencies(m) {
+        property(
+            w,
+            &format!("latency.{}", latency.key),
+            &view::latency_summary(latency.histo),
+        )?;
+    }
+    if let Some(memory) = &m.memory {
+        property(
+            w,
+            "memory.peak_rss_bytes",
+            &memory.peak_rss_bytes.to_string(),
+        )?;
+        if let Some(growth) = memory.growth_per_run_bytes {
+            property(w, "memory.growth_per_run_bytes", &format!("{growth:.1}"))?;
+        }
+    }
+    if let Some(load) = &m.load {
+        property(w, "load", &view::load_summary(load))?;
+    }
+    if let Some(tokens) = m.tokens_per_run {
+        property(w, "tokens_per_run", &format!("{tokens:.1}"))?;
+    }
+    if let Some(cost) = m.cost_per_run {
+        property(w, "cost_per_run", &format!("{cost:.6}"))?;
+    }
+    Ok(())
+}
+
+/// A threshold of scenario `s` as a testcase: failed, or passed with the observed value
+/// in its output.
+fn write_threshold(w: &mut Xml, s: &ScenarioResult, t: &ThresholdResult) -> io::Result<()> {
+    w.write_event(Event::Start(element(
+        "testcase",
+        &[
+            ("name", &t.name),
+            ("classname", &threshold_classname(s)),
+            ("file", &s.path),
+            ("time", &secs(Duration::ZERO)),
+        ],
+    )))?;
+    w.write_event(Event::Start(BytesStart::new("properties")))?;
+    property(w, "scenario", &s.name)?;
+    property(w, "observed", &t.observed)?;
+    w.write_event(Event::End(BytesEnd::new("properties")))?;
+    let statement = view::threshold_statement(t);
+    if t.passed {
+        text_element(w, "system-out", &statement)?;
+    } else {
+        w.write_event(Event::Empty(element(
+            "failure",
+            &[("message", &statement), ("type", "threshold")],
+        )))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("testcase")))
+}
+
+/// `<suite classname>.<file stem>.thresholds`: `refpipe/perf/load_smoke.toml` in suite
+/// `refpipe/perf` → `refpipe.perf.load_smoke.thresholds`.
+fn threshold_classname(s: &ScenarioResult) -> String {
+    let file = s.path.rsplit('/').next().unwrap_or(&s.path);
+    let stem = file.strip_suffix(".toml").unwrap_or(file);
+    format!("{}.{stem}.thresholds", classname(&s.suite))
 }
 
 /// `<flakyFailure>` or `<rerunFailure>` for a failed attempt: as [`problem`], with the
@@ -408,7 +502,8 @@ impl Counts {
     fn of<'a>(scenarios: impl Iterator<Item = &'a ScenarioResult>) -> Counts {
         let mut counts = Counts::default();
         for s in scenarios {
-            counts.tests += 1;
+            counts.tests += 1 + s.metrics.thresholds.len();
+            counts.failures += s.metrics.thresholds.iter().filter(|t| !t.passed).count();
             counts.time = counts.time.saturating_add(s.duration);
             match s.outcome {
                 Outcome::Passed => {}
@@ -431,6 +526,20 @@ mod tests {
         assert_eq!(classname("refpipe/chaos"), "refpipe.chaos");
         assert_eq!(classname("refpipe"), "refpipe");
         assert_eq!(classname("."), "scenarios");
+    }
+
+    #[test]
+    fn threshold_classnames_name_the_scenario_file() {
+        let mut s = scenario("load", Outcome::Passed);
+        s.path = "refpipe/perf/load_smoke.toml".into();
+        s.suite = "refpipe/perf".into();
+        assert_eq!(
+            threshold_classname(&s),
+            "refpipe.perf.load_smoke.thresholds"
+        );
+        s.path = "top.toml".into();
+        s.suite = ".".into();
+        assert_eq!(threshold_classname(&s), "scenarios.top.thresholds");
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! The harness fills one [`RunReport`]: the run's seed, start time and wall time, a
 //! [`ScenarioResult`] per scenario with its [`Outcome`], its [`Failure`]s, its earlier
-//! [`FailedAttempt`]s, what its stubs saw ([`JournalEntry`]), and the target's exit code
-//! and stderr tail; then the [`GateResult`]s and the [`Verdict`] they give. This crate
-//! knows nothing of scenarios, stubs, targets or gate definitions beyond that; it only
-//! reads the model.
+//! [`FailedAttempt`]s, what its stubs saw ([`JournalEntry`]), the target's exit code
+//! and stderr tail, and what was measured ([`metrics::ScenarioMetrics`]: latency
+//! histograms, memory, load, thresholds); then the [`GateResult`]s and the [`Verdict`]
+//! they give. This crate knows nothing of scenarios, stubs, targets or gate definitions
+//! beyond that; it only reads the model. Shards of a partitioned run put their metrics
+//! back together with [`metrics::merge_metrics`], exactly: the histograms in
+//! `results.json` carry their HdrHistogram encoding.
 //!
 //! ```text
 //! harness ──fills──▶ RunReport ──▶ junit::render     ─▶ junit.xml      CI test reporters
@@ -62,6 +65,7 @@
 //!         exit_code: Some(0),
 //!         stderr_tail: String::new(),
 //!         output: None,
+//!         metrics: Default::default(),
 //!         failed_attempts: Vec::new(),
 //!     }],
 //!     gates: Vec::new(),
@@ -84,6 +88,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod metrics;
 pub mod model;
 
 mod atomic;

@@ -10,10 +10,17 @@
 //! 3. `### Gates`: a table of every gate, failing critical gates first, then failing
 //!    non-critical ones, then those that held.
 //! 4. `### Failures`: each failed scenario's failures, message and detail in a fenced
-//!    block, and the target's stderr tail, folded.
+//!    block, then its failed thresholds (`**threshold**: <threshold>: observed <value>`,
+//!    unless the harness reported one as a failure already), and the target's stderr
+//!    tail, folded.
 //! 5. `### Flaky`: scenarios that passed only after failed attempts, and how they first failed.
 //! 6. `### Slowest`: the five scenarios that took longest.
-//! 7. Every scenario in a table, failures first, folded.
+//! 7. `### Performance`: per scenario with metrics, a table of its latency histograms
+//!    (count, p50, p95, p99 and max, in milliseconds with one decimal: end to end, each
+//!    agent's LLM calls, time to first token, inter-token gaps, each executor), a line
+//!    each for memory, load, and tokens and cost per run, and its thresholds with
+//!    ✅/❌ and the observed value.
+//! 8. Every scenario in a table, failures first, folded.
 //!
 //! Every string from the report is cleaned of ANSI escape sequences and control
 //! characters, and escaped where it lands: pipes and Markdown punctuation in table cells
@@ -37,6 +44,7 @@ pub fn render(report: &RunReport) -> String {
     failures(&mut md, report);
     flaky(&mut md, report);
     slowest(&mut md, report);
+    performance(&mut md, report);
     scenario_table(&mut md, report);
     md
 }
@@ -105,7 +113,7 @@ fn gates(md: &mut String, report: &RunReport) {
 fn failures(md: &mut String, report: &RunReport) {
     let failing: Vec<&ScenarioResult> = view::scenarios_in_order(report)
         .into_iter()
-        .filter(|s| matches!(s.outcome, Outcome::Failed | Outcome::Error))
+        .filter(|s| view::is_failing(s))
         .collect();
     if failing.is_empty() {
         return;
@@ -126,10 +134,11 @@ fn failures(md: &mut String, report: &RunReport) {
                 s.attempts()
             );
         }
-        if s.failures.is_empty() {
+        let all = view::all_failures(s);
+        if all.is_empty() {
             md.push_str("_No failure was recorded._\n\n");
         }
-        for f in &s.failures {
+        for f in &all {
             let kind = inline(f.kind.trim());
             if kind.is_empty() {
                 let _ = writeln!(md, "{}\n", inline(&f.message));
@@ -194,6 +203,85 @@ fn slowest(md: &mut String, report: &RunReport) {
         );
     }
     md.push('\n');
+}
+
+/// Per scenario with metrics: latencies, memory, load, tokens and cost, thresholds.
+fn performance(md: &mut String, report: &RunReport) {
+    let measured: Vec<&ScenarioResult> = view::scenarios_in_order(report)
+        .into_iter()
+        .filter(|s| !s.metrics.is_empty())
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    md.push_str("### Performance\n\n");
+    for s in measured {
+        let m = &s.metrics;
+        let _ = writeln!(
+            md,
+            "#### {} {} · {}\n",
+            Status::of(s).icon(),
+            inline(&s.name),
+            code_span(&s.path)
+        );
+        let latencies = view::latencies(m);
+        if !latencies.is_empty() {
+            md.push_str(
+                "| Latency (ms) | Count | p50 | p95 | p99 | Max |\n|---|--:|--:|--:|--:|--:|\n",
+            );
+            for l in latencies {
+                let h = l.histo;
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    inline(&l.label),
+                    h.len(),
+                    view::ms(h.percentile_us(50.0)),
+                    view::ms(h.percentile_us(95.0)),
+                    view::ms(h.percentile_us(99.0)),
+                    view::ms(h.max_us())
+                );
+            }
+            md.push('\n');
+        }
+        let mut lines = Vec::new();
+        if let Some(memory) = &m.memory {
+            lines.push(format!(
+                "**Memory**: {}",
+                inline(&view::memory_summary(memory))
+            ));
+        }
+        if let Some(load) = &m.load {
+            lines.push(format!("**Load**: {}", inline(&view::load_summary(load))));
+        }
+        let per_run: Vec<String> = [
+            m.tokens_per_run.map(|t| format!("{t:.0} tokens")),
+            m.cost_per_run.map(|c| format!("cost {c:.4}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !per_run.is_empty() {
+            lines.push(format!("**Per run**: {}", per_run.join(" · ")));
+        }
+        if !lines.is_empty() {
+            // Two spaces: a line break within the paragraph.
+            let _ = writeln!(md, "{}\n", lines.join("  \n"));
+        }
+        if !m.thresholds.is_empty() {
+            md.push_str("| | Threshold | Observed |\n|:-:|---|--:|\n");
+            for t in &m.thresholds {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} |",
+                    if t.passed { "✅" } else { "❌" },
+                    inline(&t.name),
+                    inline(&t.observed)
+                );
+            }
+            md.push('\n');
+        }
+    }
 }
 
 /// Every scenario, folded: failed, error, flaky, passed, skipped.

@@ -98,6 +98,12 @@ pub struct ScenarioResult {
     pub stderr_tail: String,
     /// The JSON document the target produced, when it produced one.
     pub output: Option<serde_json::Value>,
+    /// Latency histograms, memory, load rates and thresholds, where measured.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::metrics::ScenarioMetrics::is_empty"
+    )]
+    pub metrics: crate::metrics::ScenarioMetrics,
     /// Attempts that failed before the reported one (with `--retries`); a scenario that
     /// passed after failed attempts is flaky.
     #[serde(default)]
@@ -175,6 +181,21 @@ impl RunReport {
     /// How many scenarios passed only after failed attempts (counted among the passed).
     pub fn flaky_count(&self) -> usize {
         self.scenarios.iter().filter(|s| s.is_flaky()).count()
+    }
+
+    /// The end-to-end latency of every scenario that measured one, merged into one
+    /// histogram (exactly, as [`Histo::merge`](crate::metrics::Histo::merge) does); none
+    /// when no scenario did.
+    pub fn merged_end_to_end(&self) -> Option<crate::metrics::Histo> {
+        let mut histos = self
+            .scenarios
+            .iter()
+            .filter_map(|s| s.metrics.end_to_end.as_ref());
+        let mut merged = histos.next()?.clone();
+        for h in histos {
+            merged.merge(h);
+        }
+        Some(merged)
     }
 
     /// Counts of scenarios by outcome: (passed, failed, errors, skipped).

@@ -38,6 +38,9 @@ const CHAR_WIDTH: f64 = 6.6;
 const TEXT: &str = "#1f2328";
 const AXIS: &str = "#8c959f";
 const GRID: &str = "#e4e8ec";
+/// The most points a line of [`xy_plot`] draws a dot for; a denser line gets one, at its
+/// highest point.
+const MAX_DOTS: usize = 40;
 
 /// Series colours, after Okabe and Ito's palette for colour-blind readers (yellow left
 /// out: it does not read on white).
@@ -51,7 +54,6 @@ pub(crate) enum Unit {
     /// `250µs`, `12ms`, `1.5s`, `2m 5s`.
     Seconds,
     /// `512 B`, `1.5 KiB`, `12 MiB`, `2 GiB`.
-    #[cfg_attr(not(test), expect(dead_code, reason = "for memory (RSS) charts"))]
     Bytes,
     /// `3`, `2.5`.
     #[cfg_attr(
@@ -292,13 +294,6 @@ pub(crate) fn percentile_plot(title: &str, series: &[Series], y: Unit) -> String
 
 /// Values over a linear x axis from zero, e.g. memory over time: each series' points are
 /// `(x, y)` in `x` and `y` units.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for memory over time, from the performance reports"
-    )
-)]
 pub(crate) fn line_chart(title: &str, series: &[Series], x: Unit, y: Unit) -> String {
     let max = series
         .iter()
@@ -458,7 +453,19 @@ fn xy_plot(title: &str, series: &[Series], axis: &XAxis<'_>, y: Unit) -> String 
                 path.join(" ")
             );
         }
-        for (x, v) in points {
+        // A dense series (RSS sampled over time) is a line: a dot at each point would
+        // smear it. Its highest point keeps a dot, so the peak still has a hover title.
+        let dots: Vec<(f64, f64)> = if points.len() > MAX_DOTS {
+            points
+                .iter()
+                .copied()
+                .reduce(|a, b| if b.1 > a.1 { b } else { a })
+                .into_iter()
+                .collect()
+        } else {
+            points
+        };
+        for (x, v) in dots {
             let _ = write!(
                 svg,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}"><title>{}</title></circle>"#,
@@ -701,6 +708,24 @@ mod tests {
         ] {
             assert!(svg.contains("no data"), "{svg}");
         }
+    }
+
+    #[test]
+    fn a_dense_line_has_one_dot_at_its_peak() {
+        let points: Vec<(f64, f64)> = (0..100)
+            .map(|i| (f64::from(i), if i == 70 { 9e6 } else { 1e6 }))
+            .collect();
+        let svg = line_chart(
+            "memory",
+            &[Series {
+                label: "rss".into(),
+                points,
+            }],
+            Unit::Seconds,
+            Unit::Bytes,
+        );
+        assert_eq!(svg.matches("<circle").count(), 1, "{svg}");
+        assert!(svg.contains("<title>rss 1m 10s: 8.6 MiB</title>"), "{svg}");
     }
 
     #[test]

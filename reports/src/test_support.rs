@@ -33,6 +33,7 @@ pub(crate) fn scenario(name: &str, outcome: Outcome) -> ScenarioResult {
         exit_code: None,
         stderr_tail: String::new(),
         output: None,
+        metrics: Default::default(),
         failed_attempts: Vec::new(),
     }
 }

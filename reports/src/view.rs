@@ -3,7 +3,9 @@
 //! scenario's status. The strings are raw (cleaned to one line, not escaped): each format
 //! escapes them where they land.
 
-use crate::model::{GateResult, Outcome, RunReport, ScenarioResult, Verdict};
+use crate::metrics::{Histo, LoadMetrics, MemoryMetrics, ScenarioMetrics, ThresholdResult};
+use crate::model::{Failure, GateResult, Outcome, RunReport, ScenarioResult, Verdict};
+use crate::svg::Unit;
 use crate::text;
 
 /// The verdict in words, e.g. `FAIL — critical gate "end-to-end success" failed`,
@@ -180,6 +182,168 @@ pub(crate) fn scenarios_in_order(report: &RunReport) -> Vec<&ScenarioResult> {
     scenarios
 }
 
+/// One latency histogram of a scenario, as every report lists them.
+pub(crate) struct Latency<'a> {
+    /// For people: `end to end`, `llm planner`, `time to first token`, `inter-token`,
+    /// `executor sandbox`.
+    pub label: String,
+    /// For machines (JUnit property names): `end_to_end`, `llm.planner`,
+    /// `time_to_first_token`, `inter_token`, `executor.sandbox`.
+    pub key: String,
+    pub histo: &'a Histo,
+}
+
+/// A scenario's latency histograms in the order the reports show them: end to end, the
+/// LLM calls per agent, time to first token, inter-token gaps, the executors; empty ones
+/// left out.
+pub(crate) fn latencies(m: &ScenarioMetrics) -> Vec<Latency<'_>> {
+    fn one(label: String, key: String, histo: &Histo) -> Latency<'_> {
+        Latency { label, key, histo }
+    }
+    let mut out = Vec::new();
+    if let Some(h) = &m.end_to_end {
+        out.push(one("end to end".into(), "end_to_end".into(), h));
+    }
+    for (agent, h) in &m.llm {
+        out.push(one(format!("llm {agent}"), format!("llm.{agent}"), h));
+    }
+    if let Some(h) = &m.time_to_first_token {
+        out.push(one(
+            "time to first token".into(),
+            "time_to_first_token".into(),
+            h,
+        ));
+    }
+    if let Some(h) = &m.inter_token {
+        out.push(one("inter-token".into(), "inter_token".into(), h));
+    }
+    for (executor, h) in &m.executor {
+        out.push(one(
+            format!("executor {executor}"),
+            format!("executor.{executor}"),
+            h,
+        ));
+    }
+    out.retain(|l| !l.histo.is_empty());
+    out
+}
+
+/// Microseconds as milliseconds with one decimal: `812.3`.
+pub(crate) fn ms(us: u64) -> String {
+    format!("{:.1}", us as f64 / 1000.0)
+}
+
+/// `count=2000 p50=812.3ms p95=990.1ms p99=1020.4ms max=1100.0ms`: a histogram on one line.
+pub(crate) fn latency_summary(h: &Histo) -> String {
+    format!(
+        "count={} p50={}ms p95={}ms p99={}ms max={}ms",
+        h.len(),
+        ms(h.percentile_us(50.0)),
+        ms(h.percentile_us(95.0)),
+        ms(h.percentile_us(99.0)),
+        ms(h.max_us())
+    )
+}
+
+/// `peak RSS 61.2 MiB · growth +12 KiB/run over 20 runs · CPU 14.2s · harness peak 30 MiB`.
+pub(crate) fn memory_summary(m: &MemoryMetrics) -> String {
+    let mut parts = vec![format!(
+        "peak RSS {}",
+        Unit::Bytes.format(m.peak_rss_bytes as f64)
+    )];
+    if let Some(growth) = m.growth_per_run_bytes {
+        let sign = if growth > 0.0 { "+" } else { "" };
+        parts.push(format!(
+            "growth {sign}{}/run over {} {}",
+            Unit::Bytes.format(growth),
+            m.runs,
+            if m.runs == 1 { "run" } else { "runs" }
+        ));
+    } else {
+        parts.push(format!(
+            "{} {}",
+            m.runs,
+            if m.runs == 1 { "run" } else { "runs" }
+        ));
+    }
+    parts.push(format!("CPU {}", Unit::Seconds.format(m.cpu_seconds)));
+    if let Some(harness) = m.harness_peak_rss_bytes {
+        parts.push(format!(
+            "harness peak {}",
+            Unit::Bytes.format(harness as f64)
+        ));
+    }
+    parts.join(" · ")
+}
+
+/// `constant_rate: 49.7/s achieved of 50/s intended · 2000 started, 1994 succeeded,
+/// 2 failed, 4 dropped · 40.2s`.
+pub(crate) fn load_summary(l: &LoadMetrics) -> String {
+    let rate = |r: f64| format!("{}/s", trim1(r));
+    let rates = match l.intended_rate {
+        Some(intended) => format!(
+            "{} achieved of {} intended",
+            rate(l.achieved_rate),
+            rate(intended)
+        ),
+        None => format!("{} achieved", rate(l.achieved_rate)),
+    };
+    format!(
+        "{}: {rates} · {} started, {} succeeded, {} failed, {} dropped · {}",
+        text::one_line(&l.model),
+        l.started,
+        l.succeeded,
+        l.failed,
+        l.dropped,
+        Unit::Seconds.format(l.seconds)
+    )
+}
+
+/// One decimal, trailing `.0` dropped.
+fn trim1(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
+}
+
+/// A threshold judged, in words: `latency{agent=planner}: p95 < 800ms: observed 912.4ms`.
+pub(crate) fn threshold_statement(t: &ThresholdResult) -> String {
+    format!("{}: observed {}", t.name, t.observed)
+}
+
+/// The failed thresholds of `s` as failures of kind `threshold`, leaving out those the
+/// harness already reported as one (a failure of kind `threshold` whose message names
+/// the threshold), so each is shown once.
+pub(crate) fn threshold_failures(s: &ScenarioResult) -> Vec<Failure> {
+    s.metrics
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .filter(|t| {
+            !s.failures
+                .iter()
+                .any(|f| f.kind == "threshold" && f.message.contains(&t.name))
+        })
+        .map(|t| Failure {
+            kind: "threshold".to_owned(),
+            message: threshold_statement(t),
+            detail: String::new(),
+        })
+        .collect()
+}
+
+/// Every reason `s` did not pass: its failures, then its failed thresholds.
+pub(crate) fn all_failures(s: &ScenarioResult) -> Vec<Failure> {
+    let mut all = s.failures.clone();
+    all.extend(threshold_failures(s));
+    all
+}
+
+/// Failed or error, or (should the harness not have failed it) a threshold failed.
+pub(crate) fn is_failing(s: &ScenarioResult) -> bool {
+    matches!(s.outcome, Outcome::Failed | Outcome::Error)
+        || s.metrics.thresholds.iter().any(|t| !t.passed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +417,95 @@ mod tests {
         ]);
         assert_eq!(counts(&r), "2 passed (1 flaky), 1 skipped");
         assert_eq!(counts(&report(Vec::new())), "no scenarios");
+    }
+
+    fn threshold(name: &str, passed: bool) -> ThresholdResult {
+        ThresholdResult {
+            name: name.into(),
+            passed,
+            observed: "912.4ms".into(),
+        }
+    }
+
+    #[test]
+    fn failed_thresholds_are_failures_once() {
+        let mut s = scenario("load", Outcome::Failed);
+        s.metrics.thresholds = vec![
+            threshold("p95 < 800ms", false),
+            threshold("p99 < 1s", false),
+            threshold("max < 1h", true),
+        ];
+        // The harness reported one of them itself.
+        s.failures.push(Failure {
+            kind: "threshold".into(),
+            message: "`p99 < 1s` failed: 1.2s".into(),
+            detail: String::new(),
+        });
+        let messages: Vec<String> = all_failures(&s).into_iter().map(|f| f.message).collect();
+        assert_eq!(
+            messages,
+            ["`p99 < 1s` failed: 1.2s", "p95 < 800ms: observed 912.4ms"]
+        );
+        // A failed threshold makes a scenario failing, whatever its outcome says.
+        s.outcome = Outcome::Passed;
+        assert!(is_failing(&s));
+        s.metrics.thresholds.retain(|t| t.passed);
+        assert!(!is_failing(&s));
+    }
+
+    #[test]
+    fn latencies_come_in_report_order_without_empty_ones() {
+        let one = || {
+            let mut h = Histo::new();
+            h.record(std::time::Duration::from_millis(3));
+            h
+        };
+        let m = ScenarioMetrics {
+            executor: [("sandbox".to_owned(), one())].into(),
+            inter_token: Some(Histo::new()),
+            llm: [("planner".to_owned(), one()), ("coder".to_owned(), one())].into(),
+            end_to_end: Some(one()),
+            ..ScenarioMetrics::default()
+        };
+        let keys: Vec<String> = latencies(&m).into_iter().map(|l| l.key).collect();
+        assert_eq!(
+            keys,
+            ["end_to_end", "llm.coder", "llm.planner", "executor.sandbox"]
+        );
+        assert_eq!(
+            latency_summary(m.end_to_end.as_ref().unwrap()),
+            "count=1 p50=3.0ms p95=3.0ms p99=3.0ms max=3.0ms"
+        );
+    }
+
+    #[test]
+    fn memory_and_load_read_as_words() {
+        let memory = MemoryMetrics {
+            peak_rss_bytes: 3 * 1024 * 1024,
+            cpu_seconds: 1.5,
+            runs: 20,
+            growth_per_run_bytes: Some(-2048.0),
+            timeline: Vec::new(),
+            harness_peak_rss_bytes: None,
+        };
+        assert_eq!(
+            memory_summary(&memory),
+            "peak RSS 3 MiB · growth -2 KiB/run over 20 runs · CPU 1.5s"
+        );
+        let load = LoadMetrics {
+            model: "constant_concurrency".into(),
+            intended_rate: None,
+            achieved_rate: 12.0,
+            started: 120,
+            succeeded: 119,
+            failed: 1,
+            dropped: 0,
+            seconds: 10.0,
+        };
+        assert_eq!(
+            load_summary(&load),
+            "constant_concurrency: 12/s achieved · 120 started, 119 succeeded, 1 failed, 0 dropped · 10s"
+        );
     }
 
     #[test]

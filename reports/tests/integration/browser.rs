@@ -12,6 +12,9 @@
 //! ```text
 //! REPORT_SCREENSHOT=/tmp/report.png cargo test -p reports --test integration browser::screenshot -- --ignored
 //! ```
+//!
+//! (`REPORT_SCREENSHOT_SIZE=1280,6000` for a longer page, `REPORT_SCREENSHOT_OPEN=1` to
+//! open every scenario.)
 
 use std::path::Path;
 use std::process::Command;
@@ -113,7 +116,7 @@ fn the_report_runs_its_script_without_a_console_message() {
     assert!(
         visit
             .dom
-            .contains("<output id=\"shown\">showing 5 of 5</output>"),
+            .contains("<output id=\"shown\">showing 6 of 6</output>"),
         "{}",
         visit.dom
     );
@@ -178,8 +181,8 @@ fn a_script_that_throws_is_caught() {
 }
 
 /// The filter bar filters: a test script types and clicks as a reader would, and writes
-/// down which scenarios stayed visible. In page order the scenarios are s-1 (failed),
-/// s-2 (error), s-3 (flaky), s-0 (passed), s-4 (skipped).
+/// down which scenarios stayed visible. In page order the scenarios are s-1 and s-5
+/// (failed), s-2 (error), s-3 (flaky), s-0 (passed), s-4 (skipped).
 #[test]
 fn the_filters_filter() {
     const TYPE_AND_CLICK: &str = r#"(function () {
@@ -218,13 +221,14 @@ fn the_filters_filter() {
         .unwrap_or_else(|| panic!("the test script did not run:\n{}", visit.dom));
     assert_eq!(
         seen,
-        "chaos: s-2 s-3 s-4; failures only: s-1 s-2 (showing 2 of 5); \
-         no passed: s-1 s-2 s-3 s-4; none: nothing matches"
+        "chaos: s-2 s-3 s-4; failures only: s-1 s-5 s-2 (showing 3 of 6); \
+         no passed: s-1 s-5 s-2 s-3 s-4; none: nothing matches"
     );
 }
 
 /// Writes a screenshot of the fixture report to `$REPORT_SCREENSHOT`, to look at, of the
-/// window size `$REPORT_SCREENSHOT_SIZE` (default `1280,2000`).
+/// window size `$REPORT_SCREENSHOT_SIZE` (default `1280,2000`). With
+/// `REPORT_SCREENSHOT_OPEN=1`, every scenario is open, not only the failures.
 #[test]
 #[ignore = "writes a screenshot to look at; set REPORT_SCREENSHOT"]
 fn screenshot() {
@@ -232,6 +236,14 @@ fn screenshot() {
     let size = std::env::var("REPORT_SCREENSHOT_SIZE").unwrap_or_else(|_| "1280,2000".into());
     let dir = tempfile::tempdir().unwrap();
     let written = reports::write_all(&basic_report(), dir.path()).unwrap();
+    if std::env::var_os("REPORT_SCREENSHOT_OPEN").is_some() {
+        let html = std::fs::read_to_string(&written.html).unwrap();
+        let opened = html.replace(
+            "<details class=\"scenario ",
+            "<details open class=\"scenario ",
+        );
+        std::fs::write(&written.html, opened).unwrap();
+    }
     let mut cmd = headless(&dir.path().join("profile"));
     cmd.arg(format!("--screenshot={out}"))
         .arg(format!("--window-size={size}"))

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use reports::metrics::{Histo, LoadMetrics, MemoryMetrics, ScenarioMetrics, ThresholdResult};
 use reports::{
     FailedAttempt, Failure, GateResult, JournalEntry, Outcome, RunReport, ScenarioResult, Verdict,
 };
@@ -118,6 +119,67 @@ fn failures(rng: &mut Rng) -> Vec<Failure> {
         .collect()
 }
 
+/// A finite number JSON round-trips: thousandths of up to 100.
+fn number(rng: &mut Rng) -> f64 {
+    (rng.next() % 100_000) as f64 / 1000.0
+}
+
+fn histo(rng: &mut Rng) -> Histo {
+    let mut h = Histo::new();
+    for _ in 0..rng.below(50) {
+        h.record(Duration::from_micros(rng.next() % 5_000_000_000));
+    }
+    h
+}
+
+/// Empty half the time; otherwise some of everything, with awkward agent, executor,
+/// model and threshold names.
+fn metrics(rng: &mut Rng) -> ScenarioMetrics {
+    if rng.below(2) == 0 {
+        return ScenarioMetrics::default();
+    }
+    ScenarioMetrics {
+        end_to_end: (rng.below(2) == 0).then(|| histo(rng)),
+        llm: (0..rng.below(3))
+            .map(|_| (rng.string(), histo(rng)))
+            .collect(),
+        time_to_first_token: (rng.below(2) == 0).then(|| histo(rng)),
+        inter_token: (rng.below(2) == 0).then(|| histo(rng)),
+        executor: (0..rng.below(3))
+            .map(|_| (rng.string(), histo(rng)))
+            .collect(),
+        memory: (rng.below(2) == 0).then(|| MemoryMetrics {
+            peak_rss_bytes: rng.next() % (1 << 40),
+            cpu_seconds: number(rng),
+            runs: rng.next() % 1000,
+            growth_per_run_bytes: (rng.below(2) == 0).then(|| number(rng) - 50.0),
+            timeline: (0..rng.below(60))
+                .map(|i| (i as f64 / 4.0, rng.next() % (1 << 34)))
+                .collect(),
+            harness_peak_rss_bytes: (rng.below(2) == 0).then(|| rng.next() % (1 << 32)),
+        }),
+        load: (rng.below(2) == 0).then(|| LoadMetrics {
+            model: rng.string(),
+            intended_rate: (rng.below(2) == 0).then(|| number(rng)),
+            achieved_rate: number(rng),
+            started: rng.next() % 10_000,
+            succeeded: rng.next() % 10_000,
+            failed: rng.next() % 10_000,
+            dropped: rng.next() % 10_000,
+            seconds: number(rng),
+        }),
+        tokens_per_run: (rng.below(2) == 0).then(|| number(rng)),
+        cost_per_run: (rng.below(2) == 0).then(|| number(rng)),
+        thresholds: (0..rng.below(4))
+            .map(|_| ThresholdResult {
+                name: rng.string(),
+                passed: rng.below(2) == 0,
+                observed: rng.string(),
+            })
+            .collect(),
+    }
+}
+
 fn gate(rng: &mut Rng) -> GateResult {
     GateResult {
         name: rng.string(),
@@ -162,6 +224,7 @@ fn scenario(rng: &mut Rng) -> ScenarioResult {
         exit_code: (rng.below(2) == 0).then(|| rng.next() as i32),
         stderr_tail: rng.string(),
         output: rng.maybe().map(serde_json::Value::String),
+        metrics: metrics(rng),
         failed_attempts: (0..rng.below(3))
             .map(|_| FailedAttempt {
                 duration: Duration::from_millis(rng.next() % 100_000),
@@ -246,6 +309,19 @@ fn check_markdown(md: &str, report: &RunReport) {
             assert_eq!(cells(row), 4, "row {row:?} in\n{md}");
         }
     }
+    // The performance tables keep their cells too.
+    for (header, n) in [
+        ("| Latency (ms) | Count | p50 | p95 | p99 | Max |", 6),
+        ("| | Threshold | Observed |", 3),
+    ] {
+        let mut lines = md.lines();
+        while lines.any(|l| l == header) {
+            let rows = lines.clone().skip(1).take_while(|l| !l.is_empty());
+            for row in rows {
+                assert_eq!(cells(row), n, "row {row:?} in\n{md}");
+            }
+        }
+    }
     check_fences(md);
 }
 
@@ -260,7 +336,15 @@ fn any_strings_give_well_formed_outputs() {
             panic!("iteration {i}: {e}\n{xml}");
         }
         let (total, _) = crate::junit::check_counts(&xml);
-        assert_eq!(total.tests, report.scenarios.len() + report.gates.len());
+        let thresholds: usize = report
+            .scenarios
+            .iter()
+            .map(|s| s.metrics.thresholds.len())
+            .sum();
+        assert_eq!(
+            total.tests,
+            report.scenarios.len() + thresholds + report.gates.len()
+        );
 
         check_markdown(&reports::markdown::render(&report), &report);
 

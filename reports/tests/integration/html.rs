@@ -100,13 +100,16 @@ fn scenarios_come_failures_first_with_everything_a_reader_needs() {
         .iter()
         .map(|d| d.value().attr("data-status").unwrap())
         .collect();
-    assert_eq!(statuses, ["failed", "error", "flaky", "passed", "skipped"]);
+    assert_eq!(
+        statuses,
+        ["failed", "failed", "error", "flaky", "passed", "skipped"]
+    );
     // Failures are open; the rest folded.
     let open: Vec<bool> = scenarios
         .iter()
         .map(|d| d.value().attr("open").is_some())
         .collect();
-    assert_eq!(open, [true, true, false, false, false]);
+    assert_eq!(open, [true, true, true, false, false, false]);
 
     let failed = scenarios[0];
     assert_eq!(failed.value().attr("id"), Some("s-1"));
@@ -124,7 +127,7 @@ fn scenarios_come_failures_first_with_everything_a_reader_needs() {
     assert!(!body.contains('\x1b') && !body.contains('\u{1}'));
 
     // The flaky one has a timeline of its six requests and a row for each.
-    let flaky = scenarios[2];
+    let flaky = scenarios[3];
     assert_eq!(flaky.select(&sel("table.journal tbody tr")).count(), 6);
     let timeline = flaky.select(&sel("svg")).next().unwrap();
     assert_eq!(timeline.select(&sel("circle")).count(), 6);
@@ -140,12 +143,12 @@ fn charts_and_filters_are_there() {
     let doc = Html::parse_document(&reports::html::render(&basic_report()));
     let charts: Vec<ElementRef<'_>> = doc.select(&sel("#durations svg")).collect();
     assert_eq!(charts.len(), 2);
-    // Four scenarios ran; each bar links to its details.
+    // Five scenarios ran; each bar links to its details.
     let links: Vec<&str> = charts[0]
         .select(&sel("a"))
         .map(|a| a.value().attr("href").unwrap())
         .collect();
-    assert_eq!(links, ["#s-1", "#s-3", "#s-0", "#s-2"]);
+    assert_eq!(links, ["#s-5", "#s-1", "#s-3", "#s-0", "#s-2"]);
     assert!(text(charts[1]).contains("p99"));
 
     let form = doc.select(&sel("form#filters")).next().unwrap();
@@ -160,6 +163,87 @@ fn charts_and_filters_are_there() {
     assert_eq!(boxes, ["failed", "error", "flaky", "passed", "skipped"]);
     assert_eq!(form.select(&sel("input#failures-only")).count(), 1);
     assert_eq!(form.select(&sel("input#q[type=search]")).count(), 1);
+}
+
+#[test]
+fn latency_and_performance_are_there() {
+    let doc = Html::parse_document(&reports::html::render(&basic_report()));
+    // The run: every scenario's end-to-end latency, merged (1000 load runs and 1 more).
+    let run: Vec<ElementRef<'_>> = doc.select(&sel("#latency svg")).collect();
+    assert_eq!(run.len(), 1);
+    let plot = text(run[0]);
+    assert!(
+        plot.contains("end to end, all scenarios (1001 runs, 2 scenarios)")
+            && plot.contains("p99.9"),
+        "{plot}"
+    );
+
+    // The load scenario: a percentile plot with a line per agent, end to end and time to
+    // first token; memory over time; every histogram in a table; the thresholds.
+    let load = doc.select(&sel("details#s-5")).next().unwrap();
+    let charts: Vec<ElementRef<'_>> = load.select(&sel(".charts svg")).collect();
+    assert_eq!(charts.len(), 2);
+    assert_eq!(charts[0].select(&sel("polyline")).count(), 5);
+    for series in [
+        "end to end",
+        "llm coder",
+        "llm critic",
+        "llm planner",
+        "time to first token",
+    ] {
+        assert!(text(charts[0]).contains(series), "{series}");
+    }
+    assert!(text(charts[1]).contains("MiB"));
+    let rows: Vec<String> = load
+        .select(&sel("table.latency tbody tr td:first-child"))
+        .map(text)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "end to end",
+            "llm coder",
+            "llm critic",
+            "llm planner",
+            "time to first token",
+            "inter-token",
+            "executor sandbox"
+        ]
+    );
+    let facts = text(load.select(&sel("dl.perf")).next().unwrap());
+    for needle in [
+        "growth +12.5 KiB/run over 1000 runs",
+        "39.5/s achieved of 40/s intended",
+        "4 dropped",
+    ] {
+        assert!(facts.contains(needle), "{needle:?} in {facts}");
+    }
+    let thresholds: Vec<(String, String)> = load
+        .select(&sel("table.thresholds tbody tr"))
+        .map(|tr| (tr.value().attr("class").unwrap().to_owned(), text(tr)))
+        .collect();
+    assert_eq!(thresholds.len(), 5);
+    assert_eq!(
+        thresholds[1],
+        (
+            "failed".to_owned(),
+            "✗ failedlatency{agent=planner}: p95 < 300ms323.8ms".to_owned()
+        )
+    );
+    // The failed threshold is among the failures, once.
+    let failures: Vec<String> = load.select(&sel(".failure")).map(text).collect();
+    assert_eq!(
+        failures,
+        ["threshold: threshold `latency{agent=planner}: p95 < 300ms` failed: observed 323.8ms"]
+    );
+
+    // One run: a table, no plot; memory without a timeline has no chart.
+    let happy = doc.select(&sel("details#s-0")).next().unwrap();
+    assert_eq!(happy.select(&sel(".charts")).count(), 0);
+    assert_eq!(happy.select(&sel("table.latency tbody tr")).count(), 4);
+    // Scenarios without metrics have no performance section.
+    let flaky = doc.select(&sel("details#s-3")).next().unwrap();
+    assert!(!text(flaky).contains("Performance"));
 }
 
 #[test]

@@ -20,9 +20,9 @@ fn results_carry_schema_version_and_summary() {
         back.summary,
         Summary {
             verdict: Verdict::Fail,
-            total: 5,
+            total: 6,
             passed: 2,
-            failed: 1,
+            failed: 2,
             errors: 1,
             skipped: 1,
             flaky: 1,

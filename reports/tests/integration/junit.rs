@@ -102,17 +102,18 @@ pub fn check_counts(xml: &str) -> (Tally, usize) {
 fn basic_report_parses_back_and_counts_add_up() {
     let xml = reports::junit::render(&basic_report());
     let (total, suites) = check_counts(&xml);
-    // Five scenarios and three gates; the failing critical gate is a failure.
+    // Six scenarios, five thresholds and three gates: the two failed scenarios, the failed
+    // threshold and the failing critical gate are failures.
     assert_eq!(
         total,
         Tally {
-            tests: 8,
-            failures: 2,
+            tests: 14,
+            failures: 4,
             errors: 1,
             skipped: 1
         }
     );
-    assert_eq!(suites, 3);
+    assert_eq!(suites, 4);
     roxmltree::Document::parse(&xml).unwrap();
 }
 
@@ -170,7 +171,7 @@ fn a_report_without_gates_has_no_gates_suite() {
         "{xml}"
     );
     let (total, suites) = check_counts(&xml);
-    assert_eq!((total.tests, suites), (5, 2));
+    assert_eq!((total.tests, suites), (11, 3));
 }
 
 #[test]

@@ -53,11 +53,11 @@ fn junitparser_reads_the_fixture() {
             count(&read["failures"]),
             count(&read["errors"])
         ),
-        (8, 2, 1)
+        (14, 4, 1)
     );
     let suites = read["suites"].as_array().unwrap();
     let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["gates", "refpipe", "refpipe/chaos"]);
+    assert_eq!(names, ["gates", "refpipe", "refpipe/chaos", "refpipe/perf"]);
 
     // Every suite's claimed counts match the cases junitparser found in it.
     for suite in suites {
@@ -121,6 +121,58 @@ fn junitparser_reads_the_fixture() {
     assert_eq!(
         flaky["flaky"][0]["text"],
         "timeout: the target did not finish within 1s"
+    );
+
+    // The load scenario failed on a threshold; its latencies and memory are properties;
+    // each of its thresholds is a testcase after it, the failed one a failure.
+    let perf = suites[3]["cases"].as_array().unwrap();
+    let load = &perf[0];
+    assert_eq!(load["name"], "planner holds p95 under load");
+    assert_eq!(load["results"][0]["type"], "threshold");
+    assert_eq!(
+        load["properties"]["latency.llm.planner"],
+        "count=1000 p50=180.0ms p95=323.8ms p99=447.0ms max=823.3ms"
+    );
+    assert!(
+        load["properties"]["memory.peak_rss_bytes"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    let thresholds: Vec<(&str, usize)> = perf[1..]
+        .iter()
+        .map(|c| {
+            assert_eq!(c["classname"], "refpipe.perf.load_smoke.thresholds");
+            (
+                c["name"].as_str().unwrap(),
+                c["results"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        thresholds,
+        [
+            ("end_to_end: p95 < 2s", 0),
+            ("latency{agent=planner}: p95 < 300ms", 1),
+            ("time_to_first_token: p99 < 250ms", 0),
+            ("memory: growth_per_run < 64KiB", 0),
+            ("load: achieved_rate >= 38/s", 0),
+        ]
+    );
+    let failed = &perf[2]["results"][0];
+    assert_eq!(
+        (&failed["tag"], &failed["type"], &failed["message"]),
+        (
+            &serde_json::json!("failure"),
+            &serde_json::json!("threshold"),
+            &serde_json::json!("latency{agent=planner}: p95 < 300ms: observed 323.8ms")
+        )
+    );
+    assert_eq!(perf[2]["properties"]["observed"], "323.8ms");
+    assert_eq!(
+        perf[1]["system_out"],
+        "end_to_end: p95 < 2s: observed 1794.0ms"
     );
 }
 

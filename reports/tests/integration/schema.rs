@@ -1,7 +1,7 @@
 //! `results.json` against the JSON Schema the crate publishes,
 //! `schema/results.schema.json`: the fixture report validates (and the hostile test's
 //! reports do), and the schema can fail: a missing key, a bad enum value, a key it does
-//! not know are each rejected.
+//! not know, a metric of the wrong shape are each rejected.
 
 use std::sync::OnceLock;
 
@@ -105,6 +105,59 @@ fn unknown_keys_and_wrong_types_are_rejected() {
     let mut doc = fixture_document();
     doc["schema_version"] = json!(1);
     assert!(!errors(&doc).is_empty());
+}
+
+#[test]
+fn the_fixture_has_metrics_and_the_schema_holds_them_to_their_shape() {
+    let doc = fixture_document();
+    let metrics = &doc["scenarios"][5]["metrics"];
+    for key in [
+        "end_to_end",
+        "llm",
+        "time_to_first_token",
+        "inter_token",
+        "executor",
+        "memory",
+        "load",
+        "tokens_per_run",
+        "cost_per_run",
+        "thresholds",
+    ] {
+        assert!(metrics.get(key).is_some(), "{key} in {metrics}");
+    }
+    assert_eq!(metrics["llm"]["planner"]["unit"], "us");
+    assert_eq!(metrics["llm"]["planner"]["count"], 1000);
+    // Scenarios that measured nothing have no `metrics` key.
+    assert!(doc["scenarios"][1].get("metrics").is_none());
+
+    /// Breaks the metrics of a document in one way.
+    type Breaker = fn(&mut Value);
+    let rejected: [(&str, Breaker); 7] = [
+        ("a histogram in milliseconds", |m| {
+            m["end_to_end"]["unit"] = json!("ms")
+        }),
+        ("a histogram without its encoding", |m| {
+            m["llm"]["planner"].as_object_mut().unwrap().remove("hdr");
+        }),
+        ("an encoding that is not base64", |m| {
+            m["inter_token"]["hdr"] = json!("not base64!")
+        }),
+        ("a negative percentile", |m| {
+            m["end_to_end"]["p99"] = json!(-1)
+        }),
+        ("a timeline point of three numbers", |m| {
+            m["memory"]["timeline"][0] = json!([0.0, 1, 2])
+        }),
+        ("load without its model", |m| {
+            m["load"].as_object_mut().unwrap().remove("model");
+        }),
+        ("a key metrics do not have", |m| m["gpu"] = json!({})),
+    ];
+    for (what, break_it) in rejected {
+        let mut doc = fixture_document();
+        break_it(&mut doc["scenarios"][5]["metrics"]);
+        assert!(!errors(&doc).is_empty(), "{what} was accepted");
+    }
 }
 
 #[test]

@@ -49,13 +49,14 @@ fn writes_every_file_into_a_new_directory() {
             "journal/refpipe__chaos__rate_limit.json",
             "journal/refpipe__critic_refinement.json",
             "journal/refpipe__happy_path.json",
+            "journal/refpipe__perf__load_smoke.json",
             "junit.xml",
             "report.html",
             "results.json",
             "summary.md",
         ])
     );
-    assert_eq!(written.paths().count(), 9);
+    assert_eq!(written.paths().count(), 10);
     assert_eq!(written.html, dir.join("report.html"));
     assert!(written.paths().all(Path::exists));
     assert_eq!(
