@@ -14,12 +14,18 @@
 //! Executor stubs run on wiremock, which sends a response whole after an optional delay, so
 //! a hang is a very long delay ([`EXECUTOR_HANG`]) and the stub does not see a client give
 //! up; faults that need the socket (truncated, reset, stream faults) are refused at start.
+//!
+//! Timing is what wiremock lets a responder see: an exchange's
+//! [`service`](Exchange::service) is the request reaching the responder (wiremock has read
+//! it whole) → the response template handed back, plus the scripted delay. wiremock's own
+//! time to write the response is not included, nor its timer's slack. A hang is not timed.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chaos::{ApiError, FaultStage, FaultState, HttpFault};
+use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
@@ -27,6 +33,7 @@ use crate::errors::StubError;
 use crate::journal::{
     Counters, Exchange, Journal, StubOptions, Tally, Unmatched, closest, delayed, one_line,
 };
+use crate::latency::{latency_histogram, record};
 use crate::sequence::Sequences;
 use crate::server::{json_response, response};
 
@@ -158,6 +165,7 @@ impl ExecReply {
 pub struct ExecutorStub {
     server: MockServer,
     journal: Arc<Journal>,
+    latencies: Arc<Mutex<Histogram<u64>>>,
 }
 
 impl ExecutorStub {
@@ -187,15 +195,21 @@ impl ExecutorStub {
                 .collect(),
         ));
         let source = format!("executor.{}", config.name);
+        let latencies = Arc::new(Mutex::new(latency_histogram()));
         let engine = ExecEngine {
             sequences: Sequences::new(config.rules.len()),
             faults: Mutex::new(FaultState::new(config.seed)),
             source: source.clone(),
             config,
             journal: journal.clone(),
+            latencies: latencies.clone(),
         };
         let server = crate::server::start(&source, engine).await?;
-        Ok(ExecutorStub { server, journal })
+        Ok(ExecutorStub {
+            server,
+            journal,
+            latencies,
+        })
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
@@ -223,6 +237,22 @@ impl ExecutorStub {
     pub fn started_at(&self) -> Instant {
         self.journal.started()
     }
+
+    /// The service times of every request answered so far, however long the journal is:
+    /// microseconds, 1 µs to 1 h, 3 significant digits (as
+    /// [`StubLatencies`](crate::StubLatencies)). Each is the request reaching the stub's
+    /// responder → the response handed back to wiremock, plus the scripted delay;
+    /// wiremock's own write is not included (see the [module docs](self)). Hangs are not
+    /// counted.
+    pub fn latencies(&self) -> Histogram<u64> {
+        lock(&self.latencies).clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl std::fmt::Debug for ExecutorStub {
@@ -273,6 +303,7 @@ struct ExecEngine {
     sequences: Sequences,
     faults: Mutex<FaultState>,
     journal: Arc<Journal>,
+    latencies: Arc<Mutex<Histogram<u64>>>,
 }
 
 /// The faults that fired for one request.
@@ -418,6 +449,9 @@ impl Respond for ExecEngine {
             served: String::new(),
             unmatched: None,
             gave_up_after: None,
+            service: None,
+            first_token: None,
+            token_gaps: Vec::new(),
         };
         let injected = self.faults_for(method, path, &body, at);
         if !injected.labels.is_empty() {
@@ -449,6 +483,13 @@ impl Respond for ExecEngine {
             exchange.served = delayed(&exchange.served, delay);
             template.set_delay(delay)
         };
+        let hang = matches!(injected.replacing, Some(HttpFault::Hang));
+        if !hang {
+            // what wiremock lets us see: up to handing the template back, plus its delay
+            let service = received.elapsed() + delay;
+            record(&mut lock(&self.latencies), service);
+            exchange.service = Some(service);
+        }
         self.journal.push(
             exchange,
             Tally {

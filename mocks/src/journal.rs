@@ -7,8 +7,9 @@
 //! client gives up ([`Exchange::gave_up_after`]).
 //!
 //! Memory is flat however long a stub runs: the ring keeps the last
-//! [`StubOptions::journal_limit`] exchanges, and the counters are fixed-size (per rule,
-//! per fault rule) or capped (per agent, [`MAX_COUNTED_AGENTS`] names).
+//! [`StubOptions::journal_limit`] exchanges, and the counters and latency histograms are
+//! fixed-size (per rule, per fault rule) or capped (per agent, [`MAX_COUNTED_AGENTS`]
+//! names).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -16,6 +17,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use crate::latency::{Latencies, OTHER_AGENTS, StubLatencies, UNRECOGNISED_AGENT};
 
 /// The journal keeps this many exchanges by default; older ones are dropped (and counted in
 /// [`Counters::journal_dropped`]).
@@ -85,6 +88,19 @@ pub struct Exchange {
     /// how long after the request was received. `None` otherwise, and while the client
     /// still waits.
     pub gave_up_after: Option<Duration>,
+    /// Measured at the stub: the request fully received → the last byte of the response
+    /// handed to the socket, delays and pacing included (see [`StubLatencies`]). `None`
+    /// while the response is being sent, and for responses that never sent their last
+    /// byte (a hang, a reset before the response, a client that left). On executor stubs:
+    /// the request received → the response handed to wiremock, plus its scripted delay
+    /// (wiremock's own write is not included).
+    pub service: Option<Duration>,
+    /// Streamed replies: the request fully received → the first token chunk (content or
+    /// tool-call arguments) handed to the socket.
+    pub first_token: Option<Duration>,
+    /// Streamed replies: the gaps between consecutive token chunks as they were handed to
+    /// the socket (chunks that went out together have a gap of 0).
+    pub token_gaps: Vec<Duration>,
 }
 
 /// Why a request matched no rule.
@@ -154,6 +170,7 @@ struct State {
     by_rule: Vec<u64>,
     by_fault: Vec<u64>,
     dropped: u64,
+    latencies: Latencies,
 }
 
 impl Journal {
@@ -228,18 +245,47 @@ impl Journal {
     pub(crate) fn update(&self, seq: u64, change: impl FnOnce(&mut Exchange)) {
         {
             let mut state = self.lock();
-            let Some(index) = seq.checked_sub(state.first_seq) else {
-                return;
-            };
-            match usize::try_from(index)
-                .ok()
-                .and_then(|index| state.entries.get_mut(index))
-            {
+            match state.entry_mut(seq) {
                 Some(exchange) => change(exchange),
                 None => return,
             }
         }
         self.changed.notify_waiters();
+    }
+
+    /// Records the timings of the response to exchange `seq` from `agent`: in the latency
+    /// histograms (always, under the agent's key as the counters count it), and in the
+    /// exchange if the journal still holds it.
+    pub(crate) fn complete(
+        &self,
+        seq: u64,
+        agent: Option<&str>,
+        service: Option<Duration>,
+        first_token: Option<Duration>,
+        gaps: Vec<Duration>,
+    ) {
+        {
+            let mut state = self.lock();
+            // the counters saw this agent at push: a name they keep is kept here; a name
+            // beyond their cap was beyond it then and still is (names are never removed)
+            let key = match agent {
+                None => UNRECOGNISED_AGENT,
+                Some(agent) if state.by_agent.contains_key(agent) => agent,
+                Some(_) => OTHER_AGENTS,
+            };
+            state.latencies.record(key, service, first_token, &gaps);
+            let Some(exchange) = state.entry_mut(seq) else {
+                return;
+            };
+            exchange.service = service;
+            exchange.first_token = first_token;
+            exchange.token_gaps = gaps;
+        }
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn latencies(&self) -> StubLatencies {
+        self.lock().latencies.snapshot()
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Exchange> {
@@ -295,8 +341,23 @@ impl Journal {
     }
 }
 
+impl State {
+    /// The exchange `seq`, if the ring still holds it.
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut Exchange> {
+        let index = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
+        self.entries.get_mut(index)
+    }
+}
+
 /// `text` on one line (newlines and tabs escaped), cut to `max` characters with `…`.
 pub(crate) fn one_line(text: &str, max: usize) -> String {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_control()) {
+        // nothing to escape, one byte per character
+        return match text.get(..max) {
+            Some(kept) if kept.len() < text.len() => format!("{kept}…"),
+            _ => text.to_string(),
+        };
+    }
     let mut out = String::new();
     for (count, c) in text.chars().enumerate() {
         if count == max {
@@ -370,6 +431,9 @@ mod tests {
                 closest: None,
             }),
             gave_up_after: None,
+            service: None,
+            first_token: None,
+            token_gaps: Vec::new(),
         }
     }
 
@@ -405,6 +469,26 @@ mod tests {
     }
 
     #[test]
+    fn timings_reach_the_histograms_even_when_the_ring_dropped_the_exchange() {
+        let journal = Journal::new(1, Vec::new(), Vec::new());
+        let first = journal.push(exchange(Some("critic"), false), Tally::default());
+        let second = journal.push(exchange(None, false), Tally::default());
+        let ms = Duration::from_millis;
+        journal.complete(first, Some("critic"), Some(ms(3)), None, Vec::new());
+        journal.complete(second, None, Some(ms(4)), Some(ms(2)), vec![ms(1)]);
+        let latencies = journal.latencies();
+        assert_eq!(latencies.per_agent["critic"].len(), 1);
+        assert_eq!(latencies.per_agent[UNRECOGNISED_AGENT].len(), 1);
+        assert_eq!(latencies.time_to_first_token.len(), 1);
+        assert_eq!(latencies.inter_token.len(), 1);
+        let kept = &journal.snapshot()[0];
+        assert_eq!(
+            (kept.service, kept.first_token, kept.token_gaps.clone()),
+            (Some(ms(4)), Some(ms(2)), vec![ms(1)])
+        );
+    }
+
+    #[test]
     fn agent_names_are_capped() {
         let journal = Journal::new(1, Vec::new(), Vec::new());
         for n in 0..MAX_COUNTED_AGENTS + 10 {
@@ -418,6 +502,15 @@ mod tests {
         assert_eq!(counters.by_agent.len(), MAX_COUNTED_AGENTS);
         assert_eq!(counters.by_agent["agent0"], 2);
         assert_eq!(counters.other_agents, 10);
+        // the histograms keep the same names, and the rest together
+        let service = Some(Duration::from_millis(1));
+        journal.complete(0, Some("agent0"), service, None, Vec::new());
+        journal.complete(0, Some("agent260"), service, None, Vec::new());
+        let latencies = journal.latencies();
+        assert_eq!(
+            latencies.per_agent.keys().collect::<Vec<_>>(),
+            [OTHER_AGENTS, "agent0"]
+        );
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //!   that no client mistakes for success. The journal is a ring of the last
 //!   [`StubOptions::journal_limit`] exchanges ([`DEFAULT_JOURNAL_LIMIT`] by default), and
 //!   [`Counters`] count every request, per agent, per rule and per fault, exactly.
+//! - Both time what they serve, at the stub ([`StubLatencies`] says what is measured): each
+//!   [`Exchange`] carries its service time (and, for streams, time to first token and the
+//!   gaps between tokens), and HDR histograms ([`LlmStub::latencies`],
+//!   [`ExecutorStub::latencies`]) keep the exact distributions over the stub's whole life
+//!   in fixed memory.
 //!
 //! Each stub is built from a plain config struct and started on `127.0.0.1` on a free port;
 //! it stops when dropped. A scenario starts its own stubs, so scenarios run in parallel
@@ -99,9 +104,12 @@
 //! Both stubs' journals are the source of truth: [`LlmStub::journal`] /
 //! [`ExecutorStub::journal`] and the counters are what a scenario asserts on.
 
+#[doc(hidden)]
+pub mod bench_support;
 mod errors;
 mod executor;
 mod journal;
+mod latency;
 mod llm;
 mod recognise;
 mod sequence;
@@ -116,6 +124,7 @@ pub use executor::{
 pub use journal::{
     Counters, DEFAULT_JOURNAL_LIMIT, Exchange, MAX_COUNTED_AGENTS, StubOptions, Unmatched,
 };
+pub use latency::{OTHER_AGENTS, StubLatencies, UNRECOGNISED_AGENT, latency_histogram};
 pub use llm::{
     LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, ToolCall,
 };

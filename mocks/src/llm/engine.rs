@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chaos::{ApiError, FaultStage, FaultState, HttpFault};
 
@@ -20,7 +20,7 @@ use super::wire::{self, End, Payload, Shape};
 use crate::journal::{Exchange, Journal, Tally, Unmatched, closest, delayed, one_line};
 use crate::recognise::Evidence;
 use crate::sequence::Sequences;
-use crate::serve::{Action, Handler, HangEnd, Reply, Request, Response};
+use crate::serve::{Action, Handler, HangEnd, Reply, Request, Response, Timings};
 
 /// `error.code` of the 404 for a request no rule matched.
 pub(crate) const NO_MATCHING_RULE: &str = "harness_no_matching_rule";
@@ -31,6 +31,8 @@ pub(crate) const DEFAULT_MODEL: &str = "stub-model";
 
 pub(crate) struct LlmEngine {
     config: LlmStubConfig,
+    /// Per rule, per reply: the content of a JSON reply, serialized once.
+    json_contents: Vec<Vec<Option<String>>>,
     sequences: Sequences,
     faults: Mutex<FaultState>,
     completions: AtomicU64,
@@ -101,7 +103,7 @@ impl Answer {
 
 impl Handler for LlmEngine {
     fn handle(&self, request: Request<'_>) -> Reply {
-        let received = Instant::now();
+        let received = request.received;
         let at = received.saturating_duration_since(self.journal.started());
         let method = request.method.as_str();
         let path = request.path;
@@ -126,6 +128,7 @@ impl Handler for LlmEngine {
                     content_type: outgoing.content_type,
                     headers: outgoing.headers,
                     body,
+                    on_sent: None,
                 })
             }
             Sent::Hang => Sent::Hang,
@@ -134,6 +137,7 @@ impl Handler for LlmEngine {
         if !answer.delay.is_zero() {
             answer.served = delayed(&answer.served, answer.delay);
         }
+        let agent = answer.agent.clone();
         let seq = self.journal.push(
             Exchange {
                 at,
@@ -150,6 +154,9 @@ impl Handler for LlmEngine {
                 served: answer.served,
                 unmatched: answer.unmatched,
                 gave_up_after: None,
+                service: None,
+                first_token: None,
+                token_gaps: Vec::new(),
             },
             Tally {
                 rule: answer.rule_index,
@@ -157,7 +164,19 @@ impl Handler for LlmEngine {
             },
         );
         let action = match planned {
-            Sent::Response(response) => Action::Respond(response),
+            Sent::Response(mut response) => {
+                let journal = self.journal.clone();
+                response.on_sent = Some(Box::new(move |timings: Timings| {
+                    journal.complete(
+                        seq,
+                        agent.as_deref(),
+                        timings.service,
+                        timings.first_token,
+                        timings.gaps,
+                    );
+                }));
+                Action::Respond(response)
+            }
             Sent::Hang => {
                 let journal = self.journal.clone();
                 Action::Hang(Box::new(move |end| {
@@ -194,13 +213,43 @@ fn round_ms(d: Duration) -> Duration {
 
 impl LlmEngine {
     pub(crate) fn new(config: LlmStubConfig, journal: Arc<Journal>) -> Self {
+        let json_contents = config
+            .rules
+            .iter()
+            .map(|rule| {
+                rule.replies
+                    .iter()
+                    .map(|reply| match &reply.body {
+                        LlmReplyBody::Json(value) => Some(value.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
         Self {
+            json_contents,
             sequences: Sequences::new(config.rules.len()),
             faults: Mutex::new(FaultState::new(config.seed)),
             completions: AtomicU64::new(0),
             journal,
             config,
         }
+    }
+
+    /// The rule that answers a chat completion for the primary provider, faults aside:
+    /// the first steps of [`LlmEngine::chat`], for the benches.
+    pub(crate) fn first_match(&self, headers: &http::HeaderMap, body: &[u8]) -> Option<usize> {
+        let chat = ChatRequest::parse(body).ok()?;
+        let recognised = self.config.agents.recognise(headers, chat.system_prompt());
+        let subject = Subject {
+            agent: recognised.as_ref().map(|(name, _)| name.as_str()),
+            provider: route::PRIMARY,
+            request: &chat,
+        };
+        self.config
+            .rules
+            .iter()
+            .position(|rule| rule.when.is_match(&subject))
     }
 
     fn chat(&self, request: &Request<'_>, provider: &str, at: Duration) -> Answer {
@@ -248,7 +297,7 @@ impl LlmEngine {
         let streamed = matches!(
             answer.sent,
             Sent::Response(Outgoing {
-                payload: Payload::Events(_),
+                payload: Payload::Events { .. },
                 ..
             })
         );
@@ -297,6 +346,9 @@ impl LlmEngine {
     /// delays (their waits drawn now, added up), and of every other stage the first (later
     /// ones of a stage taken are shadowed and not recorded).
     fn faults_for(&self, subject: &Subject<'_>, at: Duration) -> (Duration, Vec<Fired<'_>>) {
+        if self.config.faults.is_empty() {
+            return (Duration::ZERO, Vec::new());
+        }
         let mut delay = Duration::ZERO;
         let mut fired: Vec<Fired<'_>> = Vec::new();
         let mut state = self
@@ -346,12 +398,14 @@ impl LlmEngine {
         let reply = &rule.replies[pick.index];
         let finish_reason = reply.finish_reason.as_deref();
         let mut answer = match &reply.body {
-            LlmReplyBody::Json(value) => self.completion(
-                chat,
-                Said::Content(&value.to_string()),
-                finish_reason,
-                summary,
-            ),
+            LlmReplyBody::Json(value) => {
+                let serialized = self.json_contents[index][pick.index].as_deref();
+                let content = match serialized {
+                    Some(content) => std::borrow::Cow::Borrowed(content),
+                    None => std::borrow::Cow::Owned(value.to_string()),
+                };
+                self.completion(chat, Said::Content(&content), finish_reason, summary)
+            }
             LlmReplyBody::Text(text) => {
                 self.completion(chat, Said::Content(text), finish_reason, summary)
             }
@@ -398,11 +452,14 @@ impl LlmEngine {
                 status: 200,
                 content_type: "text/event-stream",
                 headers: Vec::new(),
-                payload: Payload::Events(stream.events),
+                payload: Payload::Events {
+                    events: stream.events,
+                    tokens: stream.tokens,
+                },
             };
             Answer::new(Sent::Response(outgoing), served, summary)
         } else {
-            let (outgoing, size) = json_outgoing(200, &completion.to_json());
+            let (outgoing, size) = bytes_outgoing(200, completion.to_bytes());
             Answer::new(
                 Sent::Response(outgoing),
                 format!("200 json ({size} bytes)"),
@@ -583,7 +640,11 @@ fn error_answer(error: &ApiError, summary: String) -> Answer {
 
 /// A JSON response, and its size in bytes.
 fn json_outgoing(status: u16, body: &serde_json::Value) -> (Outgoing, usize) {
-    let bytes = body.to_string().into_bytes();
+    bytes_outgoing(status, body.to_string().into_bytes())
+}
+
+/// A response of JSON already serialized, and its size in bytes.
+fn bytes_outgoing(status: u16, bytes: Vec<u8>) -> (Outgoing, usize) {
     let size = bytes.len();
     let outgoing = Outgoing {
         status,

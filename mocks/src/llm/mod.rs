@@ -28,7 +28,7 @@
 //! wire is documented on [`chaos::HttpFault`]; the journal records each fault injected
 //! (`chaos[2]: reset after 120 bytes`) and how the response ended (`served`).
 
-mod engine;
+pub(crate) mod engine;
 mod openai;
 mod reply;
 mod request;
@@ -46,6 +46,7 @@ pub use rules::{LlmFaultRule, LlmMatch, LlmRule};
 
 use crate::errors::StubError;
 use crate::journal::{Counters, Exchange, Journal, StubOptions};
+use crate::latency::StubLatencies;
 use crate::recognise::AgentRecognition;
 use crate::serve::Server;
 use engine::LlmEngine;
@@ -128,6 +129,12 @@ impl LlmStub {
         self.journal.counters()
     }
 
+    /// The latency histograms of everything served so far (microseconds; what is measured
+    /// is documented on [`StubLatencies`]), however long the journal is.
+    pub fn latencies(&self) -> StubLatencies {
+        self.journal.latencies()
+    }
+
     /// Waits until `done` holds for the journal, checking it now and after every change (a
     /// request journaled, a hung request's client giving up); returns that journal. For
     /// events the stub learns after answering, such as a client giving up on a hang. It
@@ -150,7 +157,7 @@ impl std::fmt::Debug for LlmStub {
     }
 }
 
-fn validate(config: &LlmStubConfig) -> Result<(), StubError> {
+pub(crate) fn validate(config: &LlmStubConfig) -> Result<(), StubError> {
     config.agents.validate()?;
     for rule in &config.rules {
         if rule.replies.is_empty() {

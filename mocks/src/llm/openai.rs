@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::reply::ToolCall;
@@ -88,7 +89,52 @@ impl Completion {
         }
     }
 
+    /// The `chat.completion` object, serialized: the bytes of
+    /// `to_json().to_string()` (keys in the same, sorted, order), written directly rather
+    /// than through a `Value` tree, as every whole reply is.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let completion = CompletionOut {
+            choices: [ChoiceOut {
+                finish_reason: &self.finish_reason,
+                index: 0,
+                logprobs: None,
+                message: MessageOut {
+                    content: self.content.as_deref(),
+                    refusal: None,
+                    role: "assistant",
+                    tool_calls: self
+                        .tool_calls
+                        .iter()
+                        .map(|call| ToolCallOut {
+                            function: FunctionOut {
+                                arguments: &call.arguments,
+                                name: &call.name,
+                            },
+                            id: &call.id,
+                            kind: "function",
+                        })
+                        .collect(),
+                },
+            }],
+            created: self.created,
+            id: &self.id,
+            model: &self.model,
+            object: "chat.completion",
+            system_fingerprint: None,
+            usage: UsageOut {
+                completion_tokens: self.usage.completion,
+                prompt_tokens: self.usage.prompt,
+                total_tokens: self.usage.prompt + self.usage.completion,
+            },
+        };
+        let mut bytes = Vec::with_capacity(512);
+        // writing plain structs into a Vec cannot fail
+        let _ = serde_json::to_writer(&mut bytes, &completion);
+        bytes
+    }
+
     /// The `chat.completion` object.
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Value {
         let mut message = json!({
             "role": "assistant",
@@ -123,6 +169,58 @@ impl Completion {
             "usage": self.usage.to_json(),
         })
     }
+}
+
+// The wire shape of a completion, fields in sorted order as a `serde_json::Value` writes
+// them (so both renderings give the same bytes); `Option<()>` fields are always `null`.
+
+#[derive(Serialize)]
+struct CompletionOut<'a> {
+    choices: [ChoiceOut<'a>; 1],
+    created: u64,
+    id: &'a str,
+    model: &'a str,
+    object: &'static str,
+    system_fingerprint: Option<()>,
+    usage: UsageOut,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    finish_reason: &'a str,
+    index: u32,
+    logprobs: Option<()>,
+    message: MessageOut<'a>,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    content: Option<&'a str>,
+    refusal: Option<()>,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    function: FunctionOut<'a>,
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    arguments: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct UsageOut {
+    completion_tokens: u64,
+    prompt_tokens: u64,
+    total_tokens: u64,
 }
 
 /// The model list: `{"object": "list", "data": [{"id", "object": "model", "created": 0,
@@ -199,6 +297,31 @@ mod tests {
         assert_eq!(json["choices"][0]["finish_reason"], "tool_calls");
         // ceil(13 / 4) + ceil(9 / 4)
         assert_eq!(json["usage"]["completion_tokens"], 7);
+    }
+
+    #[test]
+    fn written_directly_the_bytes_are_those_of_the_json_value() {
+        let calls = [
+            ToolCall::new("search", json!({"q": "sword \"lore\"\n"})),
+            ToolCall::new("noop", json!({})),
+        ];
+        let tricky = Completion::new(
+            7,
+            &ChatRequest {
+                model: "mödel \"x\"".into(),
+                ..request()
+            },
+            Said::Content("line\n\t\"quoted\" é \u{1}"),
+            Some("length"),
+        );
+        for completion in [
+            Completion::new(3, &request(), Said::Content("{\"ok\":true}"), None),
+            Completion::new(1, &request(), Said::ToolCalls(&calls), None),
+            tricky,
+        ] {
+            let direct = String::from_utf8(completion.to_bytes()).unwrap();
+            assert_eq!(direct, completion.to_json().to_string());
+        }
     }
 
     #[test]

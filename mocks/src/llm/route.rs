@@ -22,19 +22,27 @@ pub(crate) struct Route {
 
 impl Route {
     pub(crate) fn of(method: &str, path: &str) -> Self {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let (provider, rest) = match segments.as_slice() {
-            ["v1", rest @ ..] => (Some(PRIMARY.to_string()), rest),
-            [name, "v1", rest @ ..] if !name.is_empty() => (Some((*name).to_string()), rest),
-            _ => (None, &[][..]),
+        let mut segments = path.trim_matches('/').split('/');
+        let first = segments.next().unwrap_or_default();
+        let provider = if first == "v1" {
+            Some(PRIMARY)
+        } else if !first.is_empty() && segments.next() == Some("v1") {
+            Some(first)
+        } else {
+            None
         };
+        // what follows `v1`: at most two segments name an endpoint
+        let rest = [segments.next(), segments.next(), segments.next()];
         let endpoint = match (method, rest) {
             _ if provider.is_none() => Endpoint::Other,
-            ("POST", ["chat", "completions"]) => Endpoint::ChatCompletions,
-            ("GET", ["models"]) => Endpoint::Models,
+            ("POST", [Some("chat"), Some("completions"), None]) => Endpoint::ChatCompletions,
+            ("GET", [Some("models"), None, None]) => Endpoint::Models,
             _ => Endpoint::Other,
         };
-        Self { provider, endpoint }
+        Self {
+            provider: provider.map(str::to_string),
+            endpoint,
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct EventStream {
     pub(crate) events: Vec<String>,
     /// The number of `chat.completion.chunk` frames (not counting `[DONE]`).
     pub(crate) chunks: usize,
+    /// The indices of the events that carry tokens: the content pieces, or the tool calls'
+    /// openings and argument pieces (between the role chunk and the finish chunk).
+    pub(crate) tokens: std::ops::Range<usize>,
 }
 
 impl EventStream {
@@ -46,6 +49,7 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
     let mut stream = EventStream {
         events: Vec::new(),
         chunks: 0,
+        tokens: 0..0,
     };
     let mut frame = |choices: Value, usage: Option<Value>| {
         let mut chunk = json!({
@@ -71,9 +75,12 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
         ),
         None,
     );
+    // the role chunk is event 0; the token chunks follow it
+    let mut token_chunks = 0;
     if let Some(content) = &completion.content {
         for piece in pieces(content) {
             frame(choice(json!({"content": piece}), None), None);
+            token_chunks += 1;
         }
     }
     for (index, call) in completion.tool_calls.iter().enumerate() {
@@ -84,9 +91,11 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
             "function": {"name": call.name, "arguments": ""},
         }]);
         frame(choice(json!({"tool_calls": opening}), None), None);
+        token_chunks += 1;
         for piece in pieces(&call.arguments) {
             let fragment = json!([{"index": index, "function": {"arguments": piece}}]);
             frame(choice(json!({"tool_calls": fragment}), None), None);
+            token_chunks += 1;
         }
     }
     frame(choice(json!({}), Some(&completion.finish_reason)), None);
@@ -94,6 +103,7 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
         frame(json!([]), Some(completion.usage.to_json()));
     }
     stream.events.push(DONE.to_string());
+    stream.tokens = 1..1 + token_chunks;
     stream
 }
 
@@ -180,6 +190,7 @@ mod tests {
             .collect();
         assert_eq!(text, content);
         assert_eq!(chunks.len(), 1 + 3 + 1 + 1);
+        assert_eq!(stream.tokens, 1..4, "the three content pieces");
         let finish = &chunks[chunks.len() - 2];
         assert_eq!(finish["choices"][0]["finish_reason"], "stop");
         assert_eq!(finish["usage"], Value::Null);
@@ -212,7 +223,11 @@ mod tests {
                 arguments: "{}".into(),
             },
         ];
-        let (chunks, _) = frames(&render(&completion(None, calls), false).body());
+        let stream = render(&completion(None, calls), false);
+        let (chunks, _) = frames(&stream.body());
+        // per call: its opening and its argument pieces (2 and 1), between role and finish
+        assert_eq!(stream.tokens, 1..1 + (1 + 2) + (1 + 1));
+        assert_eq!(stream.tokens.end, chunks.len() - 1);
         assert_eq!(chunks[0]["choices"][0]["delta"]["content"], Value::Null);
         let deltas: Vec<&Value> = chunks
             .iter()

@@ -9,7 +9,11 @@
 //!   chunk by `gap`; a stall adds its pause before the event after `after_chunks` chunks;
 //!   a cut sends `after_chunks` whole chunks and half of the next event, then closes; a
 //!   truncation or reset counts bytes over the concatenated events.
+//!
+//! The events that carry tokens (content, or tool-call arguments) are marked as such, so
+//! the server times them; an event cut short is not a token.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +27,11 @@ pub(crate) enum Payload {
     /// One body, sent with its `Content-Length`.
     Whole(Vec<u8>),
     /// SSE events, the last one `[DONE]`.
-    Events(Vec<String>),
+    Events {
+        events: Vec<String>,
+        /// The indices of the events that carry tokens.
+        tokens: Range<usize>,
+    },
 }
 
 /// The stream and ending faults that act on one response.
@@ -70,6 +78,7 @@ pub(crate) fn shape(payload: Payload, shape: &Shape) -> (Body, Option<String>) {
                 vec![Piece {
                     wait: Duration::ZERO,
                     bytes: bytes.split_to(prefix),
+                    token: false,
                 }]
             };
             let shaped = Shaped {
@@ -79,14 +88,16 @@ pub(crate) fn shape(payload: Payload, shape: &Shape) -> (Body, Option<String>) {
             };
             (Body::Shaped(shaped), Some(note))
         }
-        Payload::Events(events) => {
+        Payload::Events { events, tokens } => {
             let waits = waits(events.len(), shape);
             let mut pieces: Vec<Piece> = events
                 .into_iter()
                 .zip(waits)
-                .map(|(event, wait)| Piece {
+                .enumerate()
+                .map(|(index, (event, wait))| Piece {
                     wait,
                     bytes: Bytes::from(event),
+                    token: tokens.contains(&index),
                 })
                 .collect();
             let total: usize = pieces.iter().map(|piece| piece.bytes.len()).sum();
@@ -100,6 +111,7 @@ pub(crate) fn shape(payload: Payload, shape: &Shape) -> (Body, Option<String>) {
                     if let Some(last) = pieces.last_mut() {
                         let half = last.bytes.len() / 2;
                         last.bytes.truncate(half);
+                        last.token = false;
                     }
                     (Finish::Close, Some(format!(", cut after {whole} chunks")))
                 }
@@ -158,6 +170,7 @@ fn keep_bytes(pieces: &mut Vec<Piece>, prefix: usize) {
         }
         if piece.bytes.len() > left {
             piece.bytes.truncate(left);
+            piece.token = false;
         }
         left -= piece.bytes.len();
         keep += 1;
@@ -181,7 +194,14 @@ fn reset_note(prefix: usize, len: usize) -> String {
 mod tests {
     use super::*;
 
-    fn events() -> Vec<String> {
+    fn events() -> Payload {
+        Payload::Events {
+            events: event_texts(),
+            tokens: 1..3,
+        }
+    }
+
+    fn event_texts() -> Vec<String> {
         [
             "data: role\n\n",
             "data: one\n\n",
@@ -259,7 +279,7 @@ mod tests {
 
     #[test]
     fn an_unshaped_stream_goes_event_by_event_at_once() {
-        let (sent, note) = shape(Payload::Events(events()), &Shape::default());
+        let (sent, note) = shape(events(), &Shape::default());
         let sent = shaped(sent);
         assert_eq!(
             (sent.content_length, sent.finish, note),
@@ -275,7 +295,7 @@ mod tests {
             pace: Some((ms(500), ms(50))),
             ..Shape::default()
         };
-        let sent = shaped(shape(Payload::Events(events()), &pace).0);
+        let sent = shaped(shape(events(), &pace).0);
         let waits: Vec<u64> = texts(&sent).into_iter().map(|(wait, _)| wait).collect();
         assert_eq!(waits, [500, 0, 50, 50, 0]);
     }
@@ -288,7 +308,7 @@ mod tests {
             ..Shape::default()
         };
         let waits = |after| -> Vec<u64> {
-            texts(&shaped(shape(Payload::Events(events()), &stall(after)).0))
+            texts(&shaped(shape(events(), &stall(after)).0))
                 .into_iter()
                 .map(|(wait, _)| wait)
                 .collect()
@@ -305,17 +325,43 @@ mod tests {
             end: Some(End::Cut(after)),
             ..Shape::default()
         };
-        let (sent, note) = shape(Payload::Events(events()), &cut(2));
+        let (sent, note) = shape(events(), &cut(2));
         let sent = shaped(sent);
         assert_eq!(sent.finish, Finish::Close);
         let sent: Vec<String> = texts(&sent).into_iter().map(|(_, text)| text).collect();
         assert_eq!(sent, ["data: role\n\n", "data: one\n\n", "data:"]);
         assert_eq!(note.as_deref(), Some(", cut after 2 chunks"));
         // nothing left but [DONE]: half of it
-        let (sent, note) = shape(Payload::Events(events()), &cut(40));
+        let (sent, note) = shape(events(), &cut(40));
         let last = texts(&shaped(sent)).pop().unwrap().1;
         assert_eq!(last, "data: [");
         assert_eq!(note.as_deref(), Some(", cut after 4 chunks"));
+    }
+
+    #[test]
+    fn token_events_are_marked_and_an_event_cut_short_is_no_token() {
+        let tokens = |sent: &Shaped| -> Vec<bool> { sent.pieces.iter().map(|p| p.token).collect() };
+        let (sent, _) = shape(events(), &Shape::default());
+        assert_eq!(tokens(&shaped(sent)), [false, true, true, false, false]);
+        let cut = Shape {
+            end: Some(End::Cut(2)),
+            ..Shape::default()
+        };
+        // role, one whole token, then half of the second
+        assert_eq!(
+            tokens(&shaped(shape(events(), &cut).0)),
+            [false, true, false]
+        );
+        let truncate = Shape {
+            end: Some(End::Truncate(Truncation::Bytes(15))),
+            ..Shape::default()
+        };
+        assert_eq!(
+            tokens(&shaped(shape(events(), &truncate).0)),
+            [false, false]
+        );
+        let (whole, _) = shape(Payload::Whole(b"0123".to_vec()), &truncate);
+        assert_eq!(tokens(&shaped(whole)), [false]);
     }
 
     #[test]
@@ -325,12 +371,12 @@ mod tests {
             end: Some(End::Truncate(Truncation::Bytes(15))),
             ..Shape::default()
         };
-        let (sent, note) = shape(Payload::Events(events()), &truncate);
+        let (sent, note) = shape(events(), &truncate);
         assert_eq!(
             texts(&shaped(sent)),
             [(30, "data: role\n\n".to_string()), (0, "dat".to_string())]
         );
-        let total: usize = events().iter().map(String::len).sum();
+        let total: usize = event_texts().iter().map(String::len).sum();
         assert_eq!(note, Some(format!(", truncated to 15 of {total} bytes")));
     }
 }

@@ -4,9 +4,9 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
+use super::timing::Flight;
 use super::{Action, Finish, Handler, HangEnd, Request, StubBody};
 
 const NONE: u8 = 0;
@@ -33,13 +34,19 @@ fn code(finish: Finish) -> u8 {
 }
 
 /// What a connection's socket, service and bodies share.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct ConnShared {
     /// An ending armed by a body that handed hyper its last bytes: done at the next flush.
     armed: AtomicU8,
     /// How the connection was killed, if it was: `CLOSE` or `RESET`.
     killed: AtomicU8,
     kill: Notify,
+    /// The response being sent, timed (HTTP/1.1: one at a time per connection).
+    flight: Mutex<Option<Flight>>,
+    /// A body handed hyper bytes since the last flush.
+    unflushed: AtomicBool,
+    /// A body waiting for them to be flushed.
+    flush_waiter: Mutex<Option<Waker>>,
 }
 
 impl ConnShared {
@@ -62,6 +69,72 @@ impl ConnShared {
     fn killed(&self) -> u8 {
         self.killed.load(Ordering::SeqCst)
     }
+
+    /// Times the response about to be sent (a previous one never finished: it reports).
+    pub(crate) fn take_off(&self, flight: Flight) {
+        let previous = lock(&self.flight).replace(flight);
+        drop(previous);
+    }
+
+    /// A body handed hyper bytes: they are on the socket at the next flush.
+    pub(crate) fn handed(&self) {
+        self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// A body handed hyper a token chunk: timed at the next flush.
+    pub(crate) fn token_handed(&self) {
+        if let Some(flight) = lock(&self.flight).as_mut() {
+            flight.token_handed();
+        }
+        self.handed();
+    }
+
+    /// A body handed hyper its last bytes: the response is timed, and reported, at the
+    /// next flush.
+    pub(crate) fn last_handed(&self) {
+        if let Some(flight) = lock(&self.flight).as_mut() {
+            flight.last_handed();
+        }
+        self.handed();
+    }
+
+    /// True when everything handed to hyper is on the socket; otherwise the task is woken
+    /// when it is.
+    pub(crate) fn poll_flushed(&self, cx: &mut Context<'_>) -> bool {
+        if !self.unflushed.load(Ordering::Acquire) {
+            return true;
+        }
+        *lock(&self.flush_waiter) = Some(cx.waker().clone());
+        // a flush between the check and the registration woke nobody: check again
+        !self.unflushed.load(Ordering::Acquire)
+    }
+
+    /// Everything hyper was handed is on the socket now.
+    fn flushed(&self) {
+        if !self.unflushed.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let now = Instant::now();
+        let landed = {
+            let mut slot = lock(&self.flight);
+            let complete = slot.as_mut().is_some_and(|flight| flight.flushed(now));
+            if complete { slot.take() } else { None }
+        };
+        // reported outside the lock: the report takes the journal's
+        if let Some(flight) = landed {
+            flight.finish();
+        }
+        if let Some(waiter) = lock(&self.flush_waiter).take() {
+            waiter.wake();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a panic while holding it cannot leave a slot half-written: keep going
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The socket as hyper sees it: it carries out armed endings on flush, refuses IO once the
@@ -121,6 +194,8 @@ impl AsyncWrite for ConnIo {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let flushed = Pin::new(&mut self.stream).poll_flush(cx);
         if flushed.is_ready() {
+            // stamped before an armed ending kills the connection: those bytes went out
+            self.shared.flushed();
             let armed = self.shared.armed.swap(NONE, Ordering::SeqCst);
             match armed {
                 CLOSE => self.shared.kill(Finish::Close),
@@ -202,6 +277,7 @@ async fn respond(
         path: head.uri.path(),
         headers: &head.headers,
         body: &body,
+        received: handled,
     });
     match reply.action {
         Action::Hang(on_end) => {
@@ -222,7 +298,7 @@ async fn respond(
         }
         Action::Respond(response) => {
             sleep(reply.delay).await;
-            Ok(StubBody::response(response, shared))
+            Ok(StubBody::response(response, shared, handled))
         }
     }
 }

@@ -8,6 +8,7 @@
 //!        │              └─ hyper http1 connection ──▶ service: collect the body,
 //!        │                   Handler::handle (route, faults, rules, journal) ──▶ Reply:
 //!        │                   delay, then Respond (whole, or shaped frame by frame) | Hang | Reset
+//!        │                   └─ timed on the socket: token chunks and last byte (timing.rs)
 //!        ▼
 //!  shutdown (the stub dropped): stop accepting, close idle connections, end hangs,
 //!  let in-flight responses finish for up to GRACE, then drop the rest
@@ -19,6 +20,11 @@
 //! (which hyper only does after writing everything it buffered) kills the connection, and
 //! dropping the socket then closes it with a FIN, or, for a reset, with `SO_LINGER` 0 set
 //! first, an RST.
+//!
+//! Timing works the same way: a body marks a token chunk or its last bytes when it hands
+//! them to hyper, and the next flush stamps the marks ([`timing`]). A response is timed from
+//! the moment its request was fully read to the moment its last byte was handed to the
+//! socket: delays and pacing included, the client's reading not.
 //!
 //! # Adding a wire-level fault
 //!
@@ -32,6 +38,7 @@
 
 mod body;
 mod conn;
+mod timing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +50,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub(crate) use body::StubBody;
+pub(crate) use timing::{OnSent, Timings};
 
 use crate::errors::StubError;
 
@@ -55,6 +63,8 @@ pub(crate) struct Request<'a> {
     pub(crate) path: &'a str,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
+    /// When the request was fully read: responses are timed from here.
+    pub(crate) received: Instant,
 }
 
 /// The answer to one request.
@@ -88,6 +98,9 @@ pub(crate) struct Response {
     pub(crate) content_type: &'static str,
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Body,
+    /// Called once with the response's [`Timings`], when its last byte is on the socket
+    /// (or, without a service time, when it is dropped before that).
+    pub(crate) on_sent: Option<OnSent>,
 }
 
 /// A response body.
@@ -108,11 +121,15 @@ pub(crate) struct Shaped {
     pub(crate) finish: Finish,
 }
 
-/// One frame of a shaped body: sent (and flushed) after `wait`.
+/// One frame of a shaped body: sent (and flushed) `wait` after everything before it was
+/// flushed, so consecutive frames are at least `wait` apart on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Piece {
     pub(crate) wait: Duration,
     pub(crate) bytes: Bytes,
+    /// A whole token chunk (content or tool-call arguments) of a stream: timed when it is
+    /// flushed (time to first token, gaps between tokens).
+    pub(crate) token: bool,
 }
 
 /// How a shaped body ends, once its last piece is on the wire.

@@ -1,5 +1,5 @@
-//! Many requests over keep-alive: the journal stays capped, the counters stay exact. Not a
-//! timing test (the benches time the stub).
+//! Many requests over keep-alive: the journal stays capped, the counters and the latency
+//! histograms stay exact. Not a timing test (the benches time the stub).
 
 use std::collections::BTreeMap;
 
@@ -100,7 +100,27 @@ async fn twenty_thousand_requests_keep_the_journal_capped_and_the_counters_exact
     );
     assert_eq!(counters.journal_dropped, REQUESTS - 1_000);
 
-    let journal = stub.journal();
+    // timings land just after a response's last byte: wait for the last ones (the clients
+    // sent each request after the previous response, so only the last few can be late)
+    let journal = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stub.wait_for_journal(|journal| journal.iter().all(|e| e.service.is_some())),
+    )
+    .await
+    .expect("every response is timed");
+    let latencies = stub.latencies();
+    let timed: BTreeMap<String, u64> = latencies
+        .per_agent
+        .iter()
+        .map(|(agent, histogram)| (agent.clone(), histogram.len()))
+        .collect();
+    assert_eq!(
+        timed, counters.by_agent,
+        "every request timed, under its agent"
+    );
+    assert_eq!(timed.values().sum::<u64>(), REQUESTS);
+    assert!(latencies.time_to_first_token.is_empty());
+
     assert_eq!(journal.len(), 1_000);
     // the ring keeps the most recent exchanges, in order
     assert!(

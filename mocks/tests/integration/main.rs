@@ -23,8 +23,10 @@ mod llm_wire_faults;
 mod llm_stream_faults;
 // LLM stub: random delays replay per seed, time-windowed schedules (via the journal)
 mod llm_schedules;
-// LLM stub: 20k requests over keep-alive, capped journal, exact counters
+// LLM stub: 20k requests over keep-alive, capped journal, exact counters and histograms
 mod llm_load;
+// both stubs: service time, time to first token, gaps between tokens; their histograms
+mod timing;
 
 // the official openai Python SDK against the stub (plain, stream, tool call, 429)
 mod openai_sdk;
