@@ -26,6 +26,9 @@ pub enum Command {
     /// Run a chaos drill: its scenarios, target, allowlist of hosts beyond loopback, and
     /// abort condition; `--dry-run` prints the plan and runs nothing.
     Drill(DrillArgs),
+    /// Run performance scenarios and save their latency as a baseline, or compare with
+    /// one (a regression beyond the bound exits 4).
+    Perf(crate::perf_cmd::PerfArgs),
     /// Run a TCP fault proxy (latency, bandwidth, resets, blackholes…) in front of a
     /// loopback service until interrupted.
     Proxy(crate::proxy_cmd::ProxyArgs),
@@ -62,6 +65,7 @@ Exit codes:
   1    the verdict is fail: a critical gate failed; without gates, a scenario failed
   2    invalid scenario, target definition or command line (nothing was run)
   3    the harness itself failed (e.g. reports could not be written)
+  4    `perf --baseline`: a scenario's latency regressed beyond the bound
   130  interrupted (reports are still written)";
 
 /// Which scenarios to run and where to write the reports.
@@ -149,6 +153,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Stubs(args) => crate::stubs_cmd::execute(&args),
         Command::Report(ReportCommand::Merge(args)) => crate::merge_cmd::execute(&args),
         Command::Proxy(args) => crate::proxy_cmd::execute(&args),
+        Command::Perf(args) => crate::perf_cmd::execute(&args),
         Command::Drill(args) => run_drill(&args.drill, &args.run, args.dry_run),
     }
 }
@@ -185,4 +190,9 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("`{s}` is not KEY=VALUE")),
     }
+}
+
+/// Runs `harness perf` (for `cargo xtask perf`).
+pub fn perf(args: &crate::perf_cmd::PerfArgs) -> ExitCode {
+    crate::perf_cmd::execute(args)
 }

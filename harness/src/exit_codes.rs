@@ -10,6 +10,8 @@ pub const OK: u8 = 0;
 pub const VERDICT_FAIL: u8 = 1;
 /// Invalid scenario, target definition or command line: nothing was run.
 pub const INVALID_INPUT: u8 = 2;
+/// `harness perf --baseline`: a scenario's latency regressed beyond the bound.
+pub const REGRESSION: u8 = 4;
 /// The harness itself failed (for example, the reports could not be written).
 pub const HARNESS_ERROR: u8 = 3;
 /// The run was interrupted (Ctrl-C); the reports were still written. 128 + SIGINT.

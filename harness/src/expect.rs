@@ -16,6 +16,9 @@ pub struct Observed<'a> {
     pub outcome: &'a RunOutcome,
     pub output: Option<&'a Value>,
     pub journal: &'a [mocks::Exchange],
+    /// One run of a `[load]`: only what one run shows is checked (exit, status, output,
+    /// stderr, duration); counts, order and gaps belong to the whole scenario.
+    pub per_run: bool,
 }
 
 pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Vec<Failure> {
@@ -108,9 +111,11 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
     }
     if matches!(seen.outcome.exit, Exit::TimedOut | Exit::Signal(_)) {
         // Nothing the target printed after being killed is worth judging.
-        check_gaps(&expect.min_gap, seen.journal, &mut failures);
         check_duration(expect.duration.as_ref(), seen, &mut failures);
-        failures.extend(unmatched(seen.journal));
+        if !seen.per_run {
+            check_gaps(&expect.min_gap, seen.journal, &mut failures);
+            failures.extend(unmatched(seen.journal));
+        }
         return failures;
     }
 
@@ -177,8 +182,20 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         }
     }
 
-    let llm: Vec<&mocks::Exchange> = seen
-        .journal
+    if !seen.per_run {
+        journal_checks(expect, seen.journal, &mut failures);
+    }
+    failures
+}
+
+/// What only the whole scenario's journal shows: calls per agent and executor, the order
+/// of agents, gaps, unmatched requests.
+fn journal_checks(
+    expect: &crate::scenario::ExpectSpec,
+    journal: &[mocks::Exchange],
+    failures: &mut Vec<Failure>,
+) {
+    let llm: Vec<&mocks::Exchange> = journal
         .iter()
         .filter(|e| e.source.starts_with("llm"))
         .collect();
@@ -193,11 +210,11 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         &expect.llm_calls,
         llm.len(),
         &per_agent,
-        &mut failures,
+        failures,
     );
 
     let mut per_executor: BTreeMap<String, usize> = BTreeMap::new();
-    for e in seen.journal.iter() {
+    for e in journal.iter() {
         if let Some(name) = e.source.strip_prefix("executor.") {
             *per_executor.entry(name.to_string()).or_default() += 1;
         }
@@ -208,7 +225,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         &expect.executor_calls,
         total,
         &per_executor,
-        &mut failures,
+        failures,
     );
 
     if let Some(order) = &expect.agent_order {
@@ -236,9 +253,8 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         }
     }
 
-    check_gaps(&expect.min_gap, seen.journal, &mut failures);
-    failures.extend(unmatched(seen.journal));
-    failures
+    check_gaps(&expect.min_gap, journal, failures);
+    failures.extend(unmatched(journal));
 }
 
 fn check_duration(
@@ -341,7 +357,7 @@ fn is_subsequence(want: &[String], actual: &[String]) -> bool {
 }
 
 /// One failure per request that no rule matched: the request and the closest rule.
-fn unmatched(journal: &[mocks::Exchange]) -> Vec<Failure> {
+pub(crate) fn unmatched(journal: &[mocks::Exchange]) -> Vec<Failure> {
     journal
         .iter()
         .filter_map(|e| {

@@ -22,6 +22,7 @@
 //!
 //! The `harness` binary and `cargo xtask gate` are thin layers over [`cli::main_with`].
 
+pub mod baseline;
 pub mod cli;
 mod compare;
 pub mod console;
@@ -32,11 +33,15 @@ pub mod exit_codes;
 mod expect;
 mod faults;
 pub mod gates;
+mod load;
 mod merge_cmd;
+mod metrics;
+pub mod perf_cmd;
 pub mod plan;
 mod proxy_cmd;
 mod run_cmd;
 pub mod runner;
+mod sampler;
 pub mod scenario;
 mod steady;
 mod stubs;

@@ -21,11 +21,23 @@ pub fn execute(args: &RunArgs) -> ExitCode {
 }
 
 pub fn execute_with(args: &RunArgs, drill: &DrillSettings) -> ExitCode {
+    match run(args, drill) {
+        Ok((report, gates)) => finish(report, gates.as_deref(), &args.out),
+        Err(code) => code,
+    }
+}
+
+/// Plans and runs the scenarios: the report (not yet judged) and the gates to judge it
+/// by, or the exit code when nothing could run.
+pub(crate) fn run(
+    args: &RunArgs,
+    drill: &DrillSettings,
+) -> Result<(reports::RunReport, Option<Vec<Gate>>), ExitCode> {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit_codes::HARNESS_ERROR);
+            return Err(ExitCode::from(exit_codes::HARNESS_ERROR));
         }
     };
     let seed = args.seed.unwrap_or_else(random_seed);
@@ -56,13 +68,13 @@ pub fn execute_with(args: &RunArgs, drill: &DrillSettings) -> ExitCode {
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" }
             );
-            return ExitCode::from(exit_codes::INVALID_INPUT);
+            return Err(ExitCode::from(exit_codes::INVALID_INPUT));
         }
     };
     if let (true, Some(d)) = (drill.dry_run, drill.drill) {
         print!("{}", crate::drill::describe(d, &plan.scenarios));
         eprintln!("dry run: nothing was run");
-        return ExitCode::from(exit_codes::OK);
+        return Err(ExitCode::from(exit_codes::OK));
     }
     if plan.filtered_out > 0 {
         eprintln!("    Filtered out {} scenario(s)", plan.filtered_out);
@@ -86,7 +98,7 @@ pub fn execute_with(args: &RunArgs, drill: &DrillSettings) -> ExitCode {
             "error: no scenario to run in {:?} (hint: check the paths, --filter and --tag)",
             args.paths
         );
-        return ExitCode::from(exit_codes::INVALID_INPUT);
+        return Err(ExitCode::from(exit_codes::INVALID_INPUT));
     }
     let jobs = args
         .jobs
@@ -110,7 +122,7 @@ pub fn execute_with(args: &RunArgs, drill: &DrillSettings) -> ExitCode {
     // Stop stray tasks (stub servers) before the runtime goes away.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
 
-    finish(report, gates.as_deref(), &args.out)
+    Ok((report, gates))
 }
 
 /// Judges the run by its gates, prints them, writes every report and returns the exit

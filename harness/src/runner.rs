@@ -9,18 +9,26 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use reports::metrics::{Histo, LoadMetrics};
 use reports::{FailedAttempt, Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
 use tokio::task::JoinSet;
 
 use crate::errors::RunError;
 use crate::expect::{Observed, evaluate};
 use crate::faults::{ProcessFaults, ScenarioProxies};
+use crate::load::{Runnable, ScenarioLoad};
+use crate::sampler::Sampler;
+use crate::scenario::LoadSpec;
 use crate::scenario::Scenario;
 use crate::stubs::ScenarioStubs;
+use crate::target::Session;
 use crate::target::{
     HttpRun, RunOutcome, StubUrls, TargetKind, TargetSpec, expand, inherited_env, locate_program,
     run_command, run_http,
 };
+
+/// How often the target's memory is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(25);
 
 /// A scenario's timeout when it names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -343,35 +351,42 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         program: shown.clone(),
         problem: format!("could not be started: {e}"),
     };
-    let outcome = match (&target.http, target.kind) {
-        (Some(http), TargetKind::Http) => {
-            let mut headers = Vec::new();
-            for (k, v) in &http.headers {
-                headers.push((k.clone(), expand(scenario.target_name(), v, &urls)?));
-            }
-            let faults = ProcessFaults::new(&scenario.spec.process);
-            run_http(HttpRun {
-                spec: http,
-                faults: &faults,
-                probes: &scenario.spec.steady_state,
-                program: program.as_deref(),
-                args: &target.args,
-                env: &env,
-                cwd: target.defined_in.as_deref(),
-                headers,
-                input: &input,
-                timeout,
-            })
-            .await
-            .map_err(spawn_error)?
+    let headers = match &target.http {
+        Some(http) => http
+            .headers
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), expand(scenario.target_name(), v, &urls)?)))
+            .collect::<Result<Vec<_>, RunError>>()?,
+        None => Vec::new(),
+    };
+    let sampler = Arc::new(Sampler::start(started, SAMPLE_EVERY));
+    let faults = ProcessFaults::new(&scenario.spec.process);
+    let probes = &scenario.spec.steady_state;
+    let http_run = |http| HttpRun {
+        spec: http,
+        faults: &faults,
+        probes,
+        sampler: Some(&sampler),
+        program: program.as_deref(),
+        args: &target.args,
+        env: &env,
+        cwd: target.defined_in.as_deref(),
+        headers: headers.clone(),
+        input: &input,
+        timeout,
+    };
+    let stdin = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
+
+    let mut load_failures = Vec::new();
+    let mut load_report = None;
+    let outcome = match (&scenario.spec.load, &target.http, target.kind) {
+        (None, Some(http), TargetKind::Http) => {
+            run_http(http_run(http)).await.map_err(spawn_error)?
         }
-        _ => {
+        (None, _, _) => {
             let program = program.as_deref().ok_or_else(not_found)?;
-            let stdin = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
-            let probes = &scenario.spec.steady_state;
             let before = crate::steady::check(probes, None, crate::steady::Phase::Before).await;
             if before.is_empty() {
-                let faults = ProcessFaults::new(&scenario.spec.process);
                 let mut out = run_command(
                     program,
                     &target.args,
@@ -380,6 +395,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
                     &stdin,
                     timeout,
                     &faults,
+                    Some(&sampler),
                 )
                 .await
                 .map_err(spawn_error)?;
@@ -389,24 +405,272 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
                 RunOutcome::not_run(before)
             }
         }
+        (Some(load), http, kind) => {
+            let judge_planned = p.clone();
+            let judge: Arc<dyn Fn(&RunOutcome) -> Vec<Failure> + Send + Sync> =
+                Arc::new(move |o: &RunOutcome| {
+                    let output = parse_output(&o.stdout);
+                    evaluate(
+                        &judge_planned.scenario,
+                        &judge_planned.target,
+                        &Observed {
+                            outcome: o,
+                            output: output.as_ref(),
+                            journal: &[],
+                            per_run: true,
+                        },
+                    )
+                });
+            let (runnable, session) = match (http, kind) {
+                (Some(http), TargetKind::Http) => {
+                    match Session::open(&http_run(http)).await.map_err(spawn_error)? {
+                        Ok(session) => {
+                            let pid = session.pid();
+                            let runnable = Runnable::Http {
+                                runner: session.runner(),
+                                input: input.clone(),
+                                service_pid: pid,
+                            };
+                            (runnable, Some(session))
+                        }
+                        Err(not_started) => {
+                            return Ok(finish(
+                                p,
+                                started,
+                                not_started,
+                                Vec::new(),
+                                &stubs,
+                                &proxies,
+                                &disk_faults,
+                                None,
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    let program = program.clone().ok_or_else(not_found)?;
+                    let before =
+                        crate::steady::check(probes, None, crate::steady::Phase::Before).await;
+                    if !before.is_empty() {
+                        return Ok(finish(
+                            p,
+                            started,
+                            RunOutcome::not_run(before),
+                            Vec::new(),
+                            &stubs,
+                            &proxies,
+                            &disk_faults,
+                            None,
+                        ));
+                    }
+                    let runnable = Runnable::Command {
+                        program,
+                        args: target.args.clone(),
+                        env: env.clone(),
+                        cwd: target.defined_in.clone(),
+                        stdin: stdin.clone(),
+                    };
+                    (runnable, None)
+                }
+            };
+            let mut report = crate::load::run_scenario_load(ScenarioLoad {
+                spec: load.clone(),
+                timeout,
+                target: runnable,
+                judge,
+                sampler: Arc::clone(&sampler),
+            })
+            .await;
+            let mut outcome = report
+                .representative
+                .take()
+                .unwrap_or_else(|| RunOutcome::not_run(Vec::new()));
+            match session {
+                Some(session) => {
+                    let (stderr, after, died) = session.close(probes).await;
+                    outcome.stderr_tail = stderr;
+                    outcome.probes = after;
+                    if let Some(exit) = died {
+                        load_failures.push(Failure {
+                            kind: "crashed".into(),
+                            message: format!("the service died during the load ({exit:?})"),
+                            detail: String::new(),
+                        });
+                    }
+                }
+                None => {
+                    outcome.probes =
+                        crate::steady::check(probes, None, crate::steady::Phase::After).await
+                }
+            }
+            let has_success_threshold = scenario
+                .spec
+                .thresholds
+                .0
+                .iter()
+                .any(|t| t.metric == crate::scenario::ThresholdMetric::SuccessRate);
+            if report.succeeded < report.total && !has_success_threshold {
+                let mut detail = String::from("the first failing run:\n");
+                for f in &report.first_failures {
+                    detail.push_str(&format!("  ✗ {}\n", f.message));
+                    for line in f.detail.lines() {
+                        detail.push_str(&format!("      {line}\n"));
+                    }
+                }
+                load_failures.push(Failure {
+                    kind: "load".into(),
+                    message: format!(
+                        "{} of {} runs failed (without a `success_rate` threshold, every run must pass)",
+                        report.total - report.succeeded,
+                        report.total
+                    ),
+                    detail,
+                });
+            }
+            if report.total == 0 {
+                load_failures.push(Failure {
+                    kind: "load".into(),
+                    message: format!("no run completed ({} arrivals dropped)", report.dropped),
+                    detail: String::new(),
+                });
+            }
+            load_report = Some(report);
+            outcome
+        }
     };
 
+    let observation = Arc::try_unwrap(sampler).map_or_else(|s| s.snapshot(), |s| s.stop());
+    let mut result = finish(
+        p,
+        started,
+        outcome,
+        load_failures,
+        &stubs,
+        &proxies,
+        &disk_faults,
+        load_report.as_ref(),
+    );
+    let (end_to_end, load_metrics, outputs, rss, runs, success) = match &load_report {
+        Some(r) => (
+            r.end_to_end.clone(),
+            Some(LoadMetrics {
+                model: scenario
+                    .spec
+                    .load
+                    .as_ref()
+                    .map_or("", |l| l.model.name())
+                    .to_string(),
+                intended_rate: scenario
+                    .spec
+                    .load
+                    .as_ref()
+                    .and_then(LoadSpec::intended_rate),
+                achieved_rate: if r.seconds > 0.0 {
+                    r.total as f64 / r.seconds
+                } else {
+                    0.0
+                },
+                started: r.total,
+                succeeded: r.succeeded,
+                failed: r.total - r.succeeded,
+                dropped: r.dropped,
+                seconds: r.seconds,
+            }),
+            r.outputs.clone(),
+            r.rss_after_runs.clone(),
+            r.total,
+            (r.succeeded, r.total),
+        ),
+        None => {
+            let mut h = Histo::new();
+            h.record(result.duration);
+            let ok = u64::from(result.failures.is_empty());
+            (
+                h,
+                None,
+                result.output.clone().into_iter().collect(),
+                Vec::new(),
+                1,
+                (ok, 1),
+            )
+        }
+    };
+    let mut metrics = crate::metrics::assemble(crate::metrics::Parts {
+        end_to_end,
+        stubs: &stubs,
+        memory: observation,
+        runs,
+        rss_after_runs: rss,
+        outputs,
+        tokens_pointer: target.tokens.as_deref(),
+        cost_pointer: target.cost.as_deref(),
+        load: load_metrics,
+        succeeded: success.0,
+        total: success.1,
+    });
+    let threshold_failures =
+        crate::metrics::judge(&scenario.spec.thresholds.0, &mut metrics, success);
+    result.failures.extend(threshold_failures);
+    result.metrics = metrics;
+    if !result.failures.is_empty() {
+        result.outcome = Outcome::Failed;
+    }
+    drop(proxies);
+    drop(stubs);
+    Ok(result)
+}
+
+/// The scenario's result from its (representative) outcome: expectations, journal,
+/// extra failures.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    p: &Planned,
+    started: Instant,
+    outcome: RunOutcome,
+    extra: Vec<Failure>,
+    stubs: &ScenarioStubs,
+    proxies: &ScenarioProxies,
+    disk_faults: &crate::faults::DiskFaults,
+    load: Option<&crate::load::ScenarioLoadOutcome>,
+) -> ScenarioResult {
+    let scenario = &p.scenario;
+    let target = &p.target;
     let exchanges = stubs.journal();
     let mut injected = proxies.injected();
     injected.extend(disk_faults.injected.iter().cloned());
     injected.extend(outcome.injected.iter().cloned());
-    drop(proxies);
-    drop(stubs);
     let output = parse_output(&outcome.stdout);
-    let failures = evaluate(
-        scenario,
-        target,
-        &Observed {
-            outcome: &outcome,
-            output: output.as_ref(),
-            journal: &exchanges,
-        },
-    );
+    let mut failures = match load {
+        // Under load, each run was judged as it finished; the scenario adds what only
+        // the whole shows: requests no rule matched, the steady state.
+        Some(_) => {
+            let mut f: Vec<Failure> = outcome
+                .probes
+                .iter()
+                .map(|pr| Failure {
+                    kind: "steady_state".into(),
+                    message: format!(
+                        "steady state `{}` did not hold ({:?} the load)",
+                        pr.name, pr.phase
+                    ),
+                    detail: pr.why.clone(),
+                })
+                .collect();
+            f.extend(crate::expect::unmatched(&exchanges));
+            f
+        }
+        None => evaluate(
+            scenario,
+            target,
+            &Observed {
+                outcome: &outcome,
+                output: output.as_ref(),
+                journal: &exchanges,
+                per_run: false,
+            },
+        ),
+    };
+    failures.extend(extra);
     let mut journal: Vec<JournalEntry> = exchanges
         .iter()
         .map(|e| JournalEntry {
@@ -435,7 +699,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         crate::target::Exit::Code(c) => Some(c),
         _ => None,
     };
-    Ok(ScenarioResult {
+    ScenarioResult {
         outcome: if failures.is_empty() {
             Outcome::Passed
         } else {
@@ -448,7 +712,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         output,
         duration: started.elapsed(),
         ..base_result(p)
-    })
+    }
 }
 
 /// The target's document: all of stdout, or else its last non-empty line (for targets
@@ -477,6 +741,7 @@ fn base_result(p: &Planned) -> ScenarioResult {
         stderr_tail: String::new(),
         output: None,
         failed_attempts: Vec::new(),
+        metrics: Default::default(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask`: the project's task runner. Thin: each command is one module over the
 //! harness library.
 
+mod bench;
 mod chaos;
 mod gate;
+mod perf;
 mod test;
 
 use std::process::ExitCode;
@@ -17,8 +19,14 @@ enum Task {
     Gate(gate::Gate),
     /// Run a chaos drill (default: the bundled refpipe drill); `--dry-run` prints its plan.
     Chaos(chaos::Chaos),
+    /// Run the performance scenarios; save a baseline or compare with one (exit 4 on a
+    /// regression).
+    Perf(perf::Perf),
     /// Install what the tests need beyond Rust (when missing), then `cargo test --workspace`.
     Test(test::Test),
+    /// Measure the harness side by side (stub vs WireMock, added latency, memory, suite
+    /// speed) and print the ratios.
+    Bench(bench::Bench),
 }
 
 fn main() -> ExitCode {
@@ -26,5 +34,7 @@ fn main() -> ExitCode {
         Task::Gate(cmd) => cmd.run(),
         Task::Test(cmd) => cmd.run(),
         Task::Chaos(cmd) => cmd.run(),
+        Task::Perf(cmd) => cmd.run(),
+        Task::Bench(cmd) => cmd.run(),
     }
 }

@@ -215,6 +215,7 @@ mod tests {
             stderr_tail: String::new(),
             output: tokens.map(|t| serde_json::json!({"usage": {"total_tokens": t}})),
             failed_attempts: Vec::new(),
+            metrics: Default::default(),
         }
     }
 

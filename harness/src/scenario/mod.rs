@@ -5,15 +5,24 @@
 //! in files next to it, and checks the JSONPath expressions, so that everything a run needs
 //! is known to be valid before anything starts.
 
+mod load;
 mod model;
 mod predicate;
 mod serde_util;
+mod thresholds;
 
 use std::path::{Path, PathBuf};
 
+pub use load::{LoadModel, LoadSpec};
+
+/// The hard bounds of any load: at most this many runs, for at most this long.
+pub fn load_bounds() -> (u64, std::time::Duration) {
+    (load::MAX_RUNS, load::MAX_DURATION)
+}
 pub use model::*;
 pub use predicate::{Bound, Check, Predicate};
 pub(crate) use serde_util::{deserialize_opt_duration, parse_duration};
+pub use thresholds::{LatencyOf, Stat, Threshold, ThresholdMetric, Thresholds};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::LoadError;

@@ -54,6 +54,12 @@ pub struct ScenarioFile {
     /// Probes of the system's health, checked before the faults and after them.
     #[serde(default)]
     pub steady_state: Vec<crate::steady::Probe>,
+    /// Run the target many times on a schedule (see the README's "Load").
+    #[serde(default)]
+    pub load: Option<super::LoadSpec>,
+    /// Conditions on the scenario's metrics; a failed one fails the scenario.
+    #[serde(default)]
+    pub thresholds: super::Thresholds,
     #[serde(default)]
     pub expect: ExpectSpec,
 }

@@ -41,6 +41,14 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// The target could not be started (under load, one run's problem, not the scenario's).
+    pub fn failed_to_start(why: String) -> RunOutcome {
+        RunOutcome {
+            stderr_tail: format!("(harness: the target could not be started: {why})"),
+            ..RunOutcome::not_run(Vec::new())
+        }
+    }
+
     /// The target was not started: the steady state did not hold before the faults.
     pub fn not_run(probes: Vec<crate::steady::ProbeFailure>) -> RunOutcome {
         RunOutcome {
@@ -78,9 +86,13 @@ pub async fn run_command(
     input: &[u8],
     timeout: Duration,
     faults: &crate::faults::ProcessFaults<'_>,
+    sampler: Option<&crate::sampler::Sampler>,
 ) -> std::io::Result<RunOutcome> {
     let started = Instant::now();
     let (mut child, guard) = spawn_in_group(program, args, env, cwd, &|cmd| faults.configure(cmd))?;
+    if let (Some(sampler), Some(pid)) = (sampler, child.id()) {
+        sampler.watch(pid);
+    }
     let armed = child.id().map(|pgid| faults.arm(pgid, started));
 
     let stdin = child.stdin.take();
@@ -232,6 +244,7 @@ mod tests {
             b"{\"x\":1}",
             timeout,
             &crate::faults::ProcessFaults::new(&[]),
+            None,
         ))
         .unwrap()
     }

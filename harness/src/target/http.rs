@@ -82,6 +82,8 @@ pub struct HttpRun<'a> {
     /// Probes checked once the service is ready, before anything is submitted, and again
     /// when the run is done.
     pub probes: &'a [crate::steady::Probe],
+    /// Watches the service's memory, when set.
+    pub sampler: Option<&'a crate::sampler::Sampler>,
 }
 
 /// A started service: the child, its group guard, its stderr, its armed faults.
@@ -172,6 +174,9 @@ async fn start_service(
     })?;
     drop(child.stdin.take());
     let stderr = tokio::spawn(read_capped(child.stderr.take(), 64 * 1024, true));
+    if let (Some(sampler), Some(pid)) = (run.sampler, child.id()) {
+        sampler.watch(pid);
+    }
     let ready = regex::Regex::new(&run.spec.ready)
         .map_err(|e| std::io::Error::other(format!("`ready` is not a valid regex: {e}")))?;
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -226,6 +231,95 @@ async fn stop_service(
     }
 }
 
+/// How a submit went.
+enum Submitted {
+    /// Accepted: the run's id.
+    Id(String),
+    /// Refused or answered without an id: the answer is the document.
+    Answer(Vec<u8>),
+    /// No answer at all.
+    Failed(String),
+}
+
+async fn submit(
+    client: &reqwest::Client,
+    base: &str,
+    c: &Calls,
+    input: &Value,
+    deadline: Instant,
+) -> Submitted {
+    let (method, path) = split_request(&c.spec.submit);
+    match request(
+        client,
+        method,
+        &format!("{base}{path}"),
+        &c.headers,
+        Some(input),
+        deadline,
+    )
+    .await
+    {
+        Err(e) => Submitted::Failed(format!("submit failed: {e}")),
+        // The service refused the run (validation, auth): its answer is the document.
+        Ok((status, body)) if !(200..300).contains(&status) => Submitted::Answer(body),
+        Ok((_, body)) => {
+            let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            match doc.pointer(&c.spec.id) {
+                Some(Value::String(s)) => Submitted::Id(s.clone()),
+                Some(v @ Value::Number(_)) => Submitted::Id(v.to_string()),
+                _ => Submitted::Answer(body),
+            }
+        }
+    }
+}
+
+/// What one poll said.
+enum Polled {
+    Done(Vec<u8>),
+    /// The service no longer knows the run (e.g. lost in a restart): its answer is the
+    /// document; waiting longer cannot help.
+    Gone(Vec<u8>),
+    /// Not done, not up yet, or a passing error: poll again.
+    Pending,
+}
+
+async fn poll_once(
+    client: &reqwest::Client,
+    base: &str,
+    c: &Calls,
+    id: &str,
+    deadline: Instant,
+) -> Polled {
+    let (method, path) = split_request(&c.spec.poll);
+    let url = format!("{base}{}", path.replace("{id}", id));
+    match request(client, method, &url, &c.headers, None, deadline).await {
+        Ok((200..=299, body)) => {
+            let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if doc.pointer(&c.spec.done.pointer) == Some(&c.spec.done.equals) {
+                let result = doc.pointer(&c.spec.result).cloned().unwrap_or(Value::Null);
+                Polled::Done(serde_json::to_vec(&result).unwrap_or_default())
+            } else {
+                Polled::Pending
+            }
+        }
+        Ok((404 | 410, body)) => Polled::Gone(body),
+        _ => Polled::Pending,
+    }
+}
+
+/// What every request to the service needs.
+#[derive(Clone)]
+struct Calls {
+    spec: HttpSpec,
+    headers: Vec<(String, String)>,
+}
+
+impl Calls {
+    fn interval(&self) -> Duration {
+        self.spec.interval.unwrap_or(Duration::from_millis(50))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     client: &reqwest::Client,
@@ -237,37 +331,24 @@ async fn drive(
     stderr: &mut String,
     injected: &mut Vec<crate::faults::Injected>,
 ) -> std::io::Result<(Exit, Vec<u8>)> {
-    let (method, path) = split_request(&run.spec.submit);
-    let submitted = request(
-        client,
-        method,
-        &format!("{base}{path}"),
-        &run.headers,
-        Some(run.input),
-        deadline,
-    )
-    .await;
-    let (status, body) = match submitted {
-        Ok(r) => r,
-        Err(e) => {
+    let calls = Calls {
+        spec: run.spec.clone(),
+        headers: run.headers.clone(),
+    };
+    let id = match submit(client, base, &calls, run.input, deadline).await {
+        Submitted::Id(id) => id,
+        Submitted::Answer(body) => return Ok((Exit::Code(0), body)),
+        Submitted::Failed(why) => {
             let exit = died(service).unwrap_or(Exit::Code(-1));
-            let note = serde_json::json!({ "harness_error": format!("submit failed: {e}") });
-            return Ok((exit, note.to_string().into_bytes()));
+            return Ok((
+                exit,
+                serde_json::json!({ "harness_error": why })
+                    .to_string()
+                    .into_bytes(),
+            ));
         }
     };
-    if !(200..300).contains(&status) {
-        // The service refused the run (validation, auth): its answer is the document.
-        return Ok((Exit::Code(0), body));
-    }
-    let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let id = match doc.pointer(&run.spec.id) {
-        Some(Value::String(s)) => s.clone(),
-        Some(v @ Value::Number(_)) => v.to_string(),
-        _ => return Ok((Exit::Code(0), body)),
-    };
-    let (method, path) = split_request(&run.spec.poll);
     let mut url_base = base.to_string();
-    let interval = run.spec.interval.unwrap_or(Duration::from_millis(50));
     let mut restarts_left = u32::from(run.faults.restarts());
     loop {
         if Instant::now() >= deadline {
@@ -292,29 +373,161 @@ async fn drive(
                 }
             }
         }
-        let url = format!("{url_base}{}", path.replace("{id}", &id));
-        match request(client, method, &url, &run.headers, None, deadline).await {
-            Ok((200..=299, body)) => {
-                let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                if doc.pointer(&run.spec.done.pointer) == Some(&run.spec.done.equals) {
-                    let result = doc
-                        .pointer(&run.spec.result)
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    return Ok((
-                        Exit::Code(0),
-                        serde_json::to_vec(&result).unwrap_or_default(),
-                    ));
-                }
-            }
-            // The service no longer knows the run (e.g. lost in a restart): its answer
-            // is the document; waiting longer cannot help.
-            Ok((404 | 410, body)) => return Ok((Exit::Code(0), body)),
-            // Not up yet, or a passing error: poll again.
-            _ => {}
+        match poll_once(client, &url_base, &calls, &id, deadline).await {
+            Polled::Done(body) | Polled::Gone(body) => return Ok((Exit::Code(0), body)),
+            Polled::Pending => {}
         }
         // Polling is the protocol here, not a stand-in for synchronisation.
-        tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+        tokio::time::sleep(
+            calls
+                .interval()
+                .min(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
+    }
+}
+
+/// A service kept up for many runs (a `[load]`): started once, probed before and after.
+pub struct Session {
+    base: String,
+    service: Option<Service>,
+    calls: Calls,
+    client: reqwest::Client,
+    stderr: String,
+    injected: Vec<crate::faults::Injected>,
+}
+
+/// A cheap handle that runs one submit-and-poll against a session's service.
+#[derive(Clone)]
+pub struct SessionRunner {
+    base: String,
+    calls: Calls,
+    client: reqwest::Client,
+}
+
+impl Session {
+    /// Starts the service (or uses `base_url`) and checks the steady state; an outcome
+    /// instead when it could not be started or was not healthy.
+    pub async fn open(run: &HttpRun<'_>) -> std::io::Result<Result<Session, RunOutcome>> {
+        let started = Instant::now();
+        let (base, service) = match (&run.spec.base_url, run.program) {
+            (Some(url), _) => (url.trim_end_matches('/').to_string(), None),
+            (None, Some(_)) => match start_service(run, started, false).await? {
+                Ok((url, service)) => (url, Some(service)),
+                Err((exit, tail)) => {
+                    return Ok(Err(outcome(
+                        exit,
+                        Vec::new(),
+                        tail,
+                        Vec::new(),
+                        started,
+                        "the service never printed its ready line",
+                    )));
+                }
+            },
+            (None, None) => {
+                return Err(std::io::Error::other(
+                    "an http target needs `program` or `http.base_url`",
+                ));
+            }
+        };
+        let mut session = Session {
+            base,
+            service,
+            calls: Calls {
+                spec: run.spec.clone(),
+                headers: run.headers.clone(),
+            },
+            client: reqwest::Client::new(),
+            stderr: String::new(),
+            injected: Vec::new(),
+        };
+        let before = crate::steady::check(
+            run.probes,
+            Some(&session.base),
+            crate::steady::Phase::Before,
+        )
+        .await;
+        if !before.is_empty() {
+            let (stderr, injected) = session.stop().await;
+            let mut out = outcome(Exit::Code(0), Vec::new(), stderr, injected, started, "");
+            out.probes = before;
+            return Ok(Err(out));
+        }
+        Ok(Ok(session))
+    }
+
+    pub fn runner(&self) -> SessionRunner {
+        SessionRunner {
+            base: self.base.clone(),
+            calls: self.calls.clone(),
+            client: self.client.clone(),
+        }
+    }
+
+    /// The service's pid, when the harness started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.service.as_ref().and_then(|s| s.child.id())
+    }
+
+    /// Checks the steady state after the load, stops the service; its stderr tail and
+    /// probe failures.
+    pub async fn close(
+        mut self,
+        probes: &[crate::steady::Probe],
+    ) -> (String, Vec<crate::steady::ProbeFailure>, Option<Exit>) {
+        let died = died(&mut self.service);
+        let after = if died.is_none() {
+            crate::steady::check(probes, Some(&self.base), crate::steady::Phase::After).await
+        } else {
+            Vec::new()
+        };
+        let (stderr, _) = self.stop().await;
+        (stderr, after, died)
+    }
+
+    async fn stop(&mut self) -> (String, Vec<crate::faults::Injected>) {
+        if let Some(s) = self.service.take() {
+            stop_service(s, &mut self.stderr, &mut self.injected).await;
+        }
+        (
+            std::mem::take(&mut self.stderr),
+            std::mem::take(&mut self.injected),
+        )
+    }
+}
+
+impl SessionRunner {
+    /// One run: submit `input`, poll until done or `timeout`.
+    pub async fn run(&self, input: &Value, timeout: Duration) -> RunOutcome {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let (exit, body) =
+            match submit(&self.client, &self.base, &self.calls, input, deadline).await {
+                Submitted::Id(id) => loop {
+                    if Instant::now() >= deadline {
+                        break (Exit::TimedOut, Vec::new());
+                    }
+                    match poll_once(&self.client, &self.base, &self.calls, &id, deadline).await {
+                        Polled::Done(body) | Polled::Gone(body) => break (Exit::Code(0), body),
+                        Polled::Pending => {}
+                    }
+                    tokio::time::sleep(
+                        self.calls
+                            .interval()
+                            .min(deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                },
+                Submitted::Answer(body) => (Exit::Code(0), body),
+                Submitted::Failed(why) => (
+                    Exit::Code(-1),
+                    serde_json::json!({ "harness_error": why })
+                        .to_string()
+                        .into_bytes(),
+                ),
+            };
+        outcome(exit, body, String::new(), Vec::new(), started, "")
     }
 }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 pub(crate) use command::{Exit, RunOutcome, run_command};
 pub use http::{DoneSpec, HttpSpec};
-pub(crate) use http::{HttpRun, run_http};
+pub(crate) use http::{HttpRun, Session, SessionRunner, run_http};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::{LoadError, RunError};
@@ -45,6 +45,12 @@ pub struct TargetSpec {
     /// what a scenario tests. By default, [`DEFAULT_INHERIT`].
     #[serde(default = "default_inherit")]
     pub inherit_env: Vec<String>,
+    /// JSON pointers to the tokens and the cost a run reports in its output, for the
+    /// `tokens_per_run` and `cost_per_run` metrics.
+    #[serde(default)]
+    pub tokens: Option<String>,
+    #[serde(default)]
+    pub cost: Option<String>,
     /// For `kind = "http"`: how to submit a run and poll it.
     #[serde(default)]
     pub http: Option<HttpSpec>,

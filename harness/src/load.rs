@@ -1,0 +1,332 @@
+//! The load engine: runs the target many times on a `[load]` schedule against one set of
+//! stubs, and measures each run's latency.
+//!
+//! Open models (`constant_rate`, `ramping_rate`) start each run at its intended time,
+//! whatever is still running; latency is measured from that intended time (as wrk2 does),
+//! and an arrival that finds `max_in_flight` runs going is dropped and counted, not
+//! delayed. The closed model (`constant_concurrency`) keeps N runs going. Either stops by
+//! itself: at the schedule's end, after `iterations`, and within hard bounds.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reports::metrics::Histo;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::scenario::{LoadModel, LoadSpec, load_bounds};
+use crate::target::RunOutcome;
+
+/// One finished run, as the engine saw it.
+pub struct Finished<T> {
+    /// Since the load began: when the run should have started (open) or did (closed).
+    pub intended: Duration,
+    pub value: T,
+}
+
+/// What a load produced.
+pub struct LoadOutcome<T> {
+    pub runs: Vec<Finished<T>>,
+    pub dropped: u64,
+    pub seconds: f64,
+    pub end_to_end: Histo,
+}
+
+/// Runs `run_once` on the schedule; `keep` decides which runs' values are kept (all
+/// latencies go into the histogram either way, so memory stays bounded when `keep`
+/// keeps few).
+pub async fn run<T, F, Fut>(
+    spec: &LoadSpec,
+    run_once: F,
+    keep: impl Fn(&T, usize) -> bool,
+) -> LoadOutcome<T>
+where
+    T: Send + 'static,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let run_once = Arc::new(run_once);
+    let began = Instant::now();
+    let (max_runs, max_duration) = load_bounds();
+    let cap = spec.iterations.unwrap_or(max_runs).min(max_runs);
+    let mut tasks: JoinSet<(Duration, Duration, T)> = JoinSet::new();
+    let mut dropped = 0;
+    let mut runs = Vec::new();
+    let mut histo = Histo::new();
+    let mut finished = 0usize;
+    let mut collect = |(intended, latency, value): (Duration, Duration, T),
+                       runs: &mut Vec<Finished<T>>| {
+        histo.record(latency);
+        if keep(&value, finished) {
+            runs.push(Finished { intended, value });
+        }
+        finished += 1;
+    };
+
+    match (&spec.model, spec.schedule()) {
+        (_, Some(schedule)) => {
+            let slots = Arc::new(Semaphore::new(spec.max_in_flight));
+            for intended in schedule {
+                tokio::time::sleep_until((began + intended).into()).await;
+                while let Some(Ok(done)) = tasks.try_join_next() {
+                    collect(done, &mut runs);
+                }
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                    dropped += 1;
+                    continue;
+                };
+                let run_once = Arc::clone(&run_once);
+                tasks.spawn(async move {
+                    let value = run_once().await;
+                    drop(permit);
+                    (intended, (began + intended).elapsed(), value)
+                });
+            }
+        }
+        (
+            LoadModel::ConstantConcurrency {
+                concurrency,
+                duration,
+            },
+            None,
+        ) => {
+            let until = began + duration.unwrap_or(max_duration).min(max_duration);
+            let mut started = 0u64;
+            loop {
+                while tasks.len() < *concurrency && started < cap && Instant::now() < until {
+                    started += 1;
+                    let run_once = Arc::clone(&run_once);
+                    tasks.spawn(async move {
+                        let intended = began.elapsed();
+                        let at = Instant::now();
+                        let value = run_once().await;
+                        (intended, at.elapsed(), value)
+                    });
+                }
+                match tasks.join_next().await {
+                    Some(Ok(done)) => collect(done, &mut runs),
+                    Some(Err(_)) => {}
+                    None => break,
+                }
+            }
+        }
+        _ => {}
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(done) = joined {
+            collect(done, &mut runs);
+        }
+    }
+    runs.sort_by_key(|r| r.intended);
+    LoadOutcome {
+        runs,
+        dropped,
+        seconds: began.elapsed().as_secs_f64(),
+        end_to_end: histo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::LoadModel;
+
+    #[tokio::test]
+    async fn an_open_model_drops_what_exceeds_the_in_flight_cap_and_times_from_intent() {
+        // 50 arrivals over 0.5 s, each taking 300 ms, at most 5 in flight.
+        let spec = LoadSpec {
+            model: LoadModel::ConstantRate {
+                rate: 100.0,
+                duration: Duration::from_millis(500),
+            },
+            max_in_flight: 5,
+            iterations: None,
+        };
+        let out = run(
+            &spec,
+            || async { tokio::time::sleep(Duration::from_millis(300)).await },
+            |_, _| true,
+        )
+        .await;
+        assert!(out.dropped > 0, "arrivals beyond the cap are dropped");
+        assert_eq!(out.runs.len() as u64 + out.dropped, 50);
+        assert!(
+            out.end_to_end.min_us() >= 300_000,
+            "latency counts from the intended start"
+        );
+        assert_eq!(out.end_to_end.len(), out.runs.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_closed_model_keeps_n_going_and_stops_at_its_iterations() {
+        let spec = LoadSpec {
+            model: LoadModel::ConstantConcurrency {
+                concurrency: 3,
+                duration: None,
+            },
+            max_in_flight: 64,
+            iterations: Some(10),
+        };
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (f, p) = (Arc::clone(&in_flight), Arc::clone(&peak));
+        let out = run(
+            &spec,
+            move || {
+                let (f, p) = (Arc::clone(&f), Arc::clone(&p));
+                async move {
+                    let now = f.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    p.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    f.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+            |_, _| true,
+        )
+        .await;
+        assert_eq!(out.runs.len(), 10);
+        assert_eq!(out.dropped, 0);
+        assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    }
+}
+
+/// Everything a load run of one scenario needs, owned (runs happen on spawned tasks).
+pub struct ScenarioLoad {
+    pub spec: LoadSpec,
+    pub timeout: Duration,
+    pub target: Runnable,
+    /// Judges one run (its exit, status, output): the failures, none when it held.
+    pub judge: Arc<dyn Fn(&RunOutcome) -> Vec<reports::Failure> + Send + Sync>,
+    pub sampler: Arc<crate::sampler::Sampler>,
+}
+
+/// How a run is started.
+pub enum Runnable {
+    Command {
+        program: std::path::PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        cwd: Option<std::path::PathBuf>,
+        stdin: Vec<u8>,
+    },
+    /// A service kept up for the whole load.
+    Http {
+        runner: crate::target::SessionRunner,
+        input: serde_json::Value,
+        service_pid: Option<u32>,
+    },
+}
+
+/// What a scenario's load produced.
+pub struct ScenarioLoadOutcome {
+    /// The first failed run, else the last run: what the report shows as the target's.
+    pub representative: Option<RunOutcome>,
+    pub first_failures: Vec<reports::Failure>,
+    pub succeeded: u64,
+    pub total: u64,
+    pub dropped: u64,
+    pub seconds: f64,
+    pub end_to_end: Histo,
+    /// The outputs of up to a thousand runs (tokens, cost).
+    pub outputs: Vec<serde_json::Value>,
+    /// The service's resident set after each run (http targets).
+    pub rss_after_runs: Vec<f64>,
+}
+
+struct RunRecord {
+    outcome: RunOutcome,
+    failures: Vec<reports::Failure>,
+    rss_after: Option<f64>,
+}
+
+pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
+    let target = Arc::new(load.target);
+    let (judge, sampler, timeout) = (
+        Arc::clone(&load.judge),
+        Arc::clone(&load.sampler),
+        load.timeout,
+    );
+    let run_once = move || {
+        let (target, judge, sampler) = (
+            Arc::clone(&target),
+            Arc::clone(&judge),
+            Arc::clone(&sampler),
+        );
+        async move {
+            let outcome = match &*target {
+                Runnable::Command {
+                    program,
+                    args,
+                    env,
+                    cwd,
+                    stdin,
+                } => {
+                    let none = crate::faults::ProcessFaults::new(&[]);
+                    crate::target::run_command(
+                        program,
+                        args,
+                        env,
+                        cwd.as_deref(),
+                        stdin,
+                        timeout,
+                        &none,
+                        Some(&sampler),
+                    )
+                    .await
+                    .unwrap_or_else(|e| RunOutcome::failed_to_start(e.to_string()))
+                }
+                Runnable::Http { runner, input, .. } => runner.run(input, timeout).await,
+            };
+            let failures = judge(&outcome);
+            let rss_after = match &*target {
+                Runnable::Http {
+                    service_pid: Some(_),
+                    ..
+                } => Some(sampler.snapshot().last_rss_bytes as f64),
+                _ => None,
+            };
+            RunRecord {
+                outcome,
+                failures,
+                rss_after,
+            }
+        }
+    };
+    // Keep every run's small facts, but the full outcome only of the first failure and
+    // the latest runs, so a long load keeps its memory bounded.
+    let out = run(&load.spec, run_once, |_, index| index < 1000).await;
+    let total = out.runs.len() as u64;
+    let succeeded = out
+        .runs
+        .iter()
+        .filter(|r| r.value.failures.is_empty())
+        .count() as u64;
+    let outputs = out
+        .runs
+        .iter()
+        .filter_map(|r| serde_json::from_slice(&r.value.outcome.stdout).ok())
+        .collect();
+    let rss_after_runs = out.runs.iter().filter_map(|r| r.value.rss_after).collect();
+    let mut runs = out.runs;
+    let failed_at = runs.iter().position(|r| !r.value.failures.is_empty());
+    let (representative, first_failures) = match failed_at {
+        Some(i) => {
+            let r = runs.swap_remove(i).value;
+            (Some(r.outcome), r.failures)
+        }
+        None => (runs.pop().map(|r| r.value.outcome), Vec::new()),
+    };
+    ScenarioLoadOutcome {
+        representative,
+        first_failures,
+        succeeded,
+        total,
+        dropped: out.dropped,
+        seconds: out.seconds,
+        end_to_end: out.end_to_end,
+        outputs,
+        rss_after_runs,
+    }
+}

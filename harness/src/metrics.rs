@@ -1,0 +1,161 @@
+//! A scenario's metrics, assembled from what the stubs timed, what the sampler saw and
+//! what the runs reported, and its thresholds judged against them.
+
+use reports::Failure;
+use reports::metrics::{Histo, LoadMetrics, MemoryMetrics, ScenarioMetrics, ThresholdResult};
+use serde_json::Value;
+
+use crate::compare::Cmp;
+use crate::sampler::Observation;
+use crate::scenario::{LatencyOf, Stat, Threshold, ThresholdMetric};
+
+/// The pieces a scenario's metrics are made of.
+pub struct Parts<'a> {
+    pub end_to_end: Histo,
+    pub stubs: &'a crate::stubs::ScenarioStubs,
+    pub memory: Observation,
+    /// Runs that were sampled (1 without `[load]`).
+    pub runs: u64,
+    /// Over a load: the service's resident set after each run, in run order.
+    pub rss_after_runs: Vec<f64>,
+    pub outputs: Vec<Value>,
+    pub tokens_pointer: Option<&'a str>,
+    pub cost_pointer: Option<&'a str>,
+    pub load: Option<LoadMetrics>,
+    /// Runs whose expectations held, and all runs.
+    pub succeeded: u64,
+    pub total: u64,
+}
+
+pub fn assemble(parts: Parts) -> ScenarioMetrics {
+    let latencies = parts.stubs.llm.latencies();
+    let nonempty = |h: Histo| (!h.is_empty()).then_some(h);
+    let llm = latencies
+        .per_agent
+        .iter()
+        .map(|(agent, h)| (agent.clone(), Histo::from_micros(h)))
+        .filter(|(_, h)| !h.is_empty())
+        .collect();
+    let executor = parts
+        .stubs
+        .executors
+        .iter()
+        .map(|(name, stub)| (name.clone(), Histo::from_micros(&stub.latencies())))
+        .filter(|(_, h)| !h.is_empty())
+        .collect();
+    let mean = |pointer: Option<&str>| {
+        let values: Vec<f64> = parts
+            .outputs
+            .iter()
+            .filter_map(|o| o.pointer(pointer?)?.as_f64())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let memory = (parts.memory.peak_rss_bytes > 0).then(|| MemoryMetrics {
+        peak_rss_bytes: parts.memory.peak_rss_bytes,
+        cpu_seconds: parts.memory.cpu_seconds,
+        runs: parts.runs,
+        growth_per_run_bytes: crate::sampler::slope(&parts.rss_after_runs),
+        timeline: parts.memory.timeline.clone(),
+        harness_peak_rss_bytes: Some(parts.memory.harness_peak_rss_bytes).filter(|b| *b > 0),
+    });
+    let mut load = parts.load;
+    if let Some(l) = load.as_mut() {
+        l.succeeded = parts.succeeded;
+        l.failed = parts.total - parts.succeeded;
+    }
+    ScenarioMetrics {
+        end_to_end: nonempty(parts.end_to_end),
+        llm,
+        time_to_first_token: nonempty(Histo::from_micros(&latencies.time_to_first_token)),
+        inter_token: nonempty(Histo::from_micros(&latencies.inter_token)),
+        executor,
+        memory,
+        load,
+        tokens_per_run: mean(parts.tokens_pointer),
+        cost_per_run: mean(parts.cost_pointer),
+        thresholds: Vec::new(),
+    }
+}
+
+/// Judges every threshold; the verdicts go into the metrics, the failed ones become
+/// failures of the scenario.
+pub fn judge(
+    thresholds: &[Threshold],
+    metrics: &mut ScenarioMetrics,
+    success: (u64, u64),
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    for t in thresholds {
+        let observed = observe(t, metrics, success);
+        let passed = observed
+            .as_ref()
+            .is_some_and(|(v, _)| holds(t.cmp, *v, t.limit));
+        let shown = observed.map_or_else(|| "no data".to_string(), |(_, s)| s);
+        if !passed {
+            failures.push(Failure {
+                kind: "threshold".into(),
+                message: format!("threshold `{}` failed: observed {shown}", t.text),
+                detail: String::new(),
+            });
+        }
+        metrics.thresholds.push(ThresholdResult {
+            name: t.text.clone(),
+            passed,
+            observed: shown,
+        });
+    }
+    failures
+}
+
+fn holds(cmp: Cmp, actual: f64, limit: f64) -> bool {
+    match cmp {
+        Cmp::Eq => (actual - limit).abs() < 1e-9,
+        c => c.holds(actual, limit),
+    }
+}
+
+/// The observed value (in the threshold's unit) and how to show it.
+fn observe(t: &Threshold, m: &ScenarioMetrics, (ok, total): (u64, u64)) -> Option<(f64, String)> {
+    match &t.metric {
+        ThresholdMetric::Latency { of, stat } => {
+            let h = match of {
+                LatencyOf::EndToEnd => m.end_to_end.as_ref(),
+                LatencyOf::Agent(a) => m.llm.get(a),
+                LatencyOf::TimeToFirstToken => m.time_to_first_token.as_ref(),
+                LatencyOf::InterToken => m.inter_token.as_ref(),
+                LatencyOf::Executor(e) => m.executor.get(e),
+            }
+            .filter(|h| !h.is_empty())?;
+            let us = match stat {
+                Stat::Percentile(p) => h.percentile_us(*p) as f64,
+                Stat::Max => h.max_us() as f64,
+                Stat::Mean => h.mean_us(),
+            };
+            let secs = us / 1e6;
+            Some((
+                secs,
+                format!("{stat} = {:.1}ms over {} samples", us / 1000.0, h.len()),
+            ))
+        }
+        ThresholdMetric::SuccessRate => (total > 0).then(|| {
+            let rate = 100.0 * ok as f64 / total as f64;
+            (rate, format!("{rate:.2}% ({ok}/{total} runs)"))
+        }),
+        ThresholdMetric::PeakRss => m.memory.as_ref().map(|mm| {
+            (
+                mm.peak_rss_bytes as f64,
+                format!("{:.1} MiB", mm.peak_rss_bytes as f64 / 1048576.0),
+            )
+        }),
+        ThresholdMetric::RssGrowthPerRun => m
+            .memory
+            .as_ref()
+            .and_then(|mm| mm.growth_per_run_bytes)
+            .map(|g| (g, format!("{:.1} KiB per run", g / 1024.0))),
+        ThresholdMetric::TokensPerRun => m
+            .tokens_per_run
+            .map(|v| (v, format!("{v:.1} tokens per run"))),
+        ThresholdMetric::CostPerRun => m.cost_per_run.map(|v| (v, format!("${v:.6} per run"))),
+    }
+}
