@@ -240,10 +240,10 @@ impl ExecutorStub {
 
     /// The service times of every request answered so far, however long the journal is:
     /// microseconds, 1 µs to 1 h, 3 significant digits (as
-    /// [`StubLatencies`](crate::StubLatencies)). Each is the request reaching the stub's
-    /// responder → the response handed back to wiremock, plus the scripted delay;
-    /// wiremock's own write is not included (see the [module docs](self)). Hangs are not
-    /// counted.
+    /// [`StubLatencies`](crate::StubLatencies)). Each is what wiremock lets the stub see:
+    /// the request reaching its responder (wiremock has read it whole) → the response
+    /// handed back to wiremock, plus the scripted delay. wiremock's own write of the
+    /// response is not included, nor its timer's slack. Hangs are not counted.
     pub fn latencies(&self) -> Histogram<u64> {
         lock(&self.latencies).clone()
     }
