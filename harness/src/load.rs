@@ -127,6 +127,147 @@ where
     }
 }
 
+/// Judges one run (its exit, status, output): the failures, none when it held.
+pub type Judge = Arc<dyn Fn(&RunOutcome) -> Vec<reports::Failure> + Send + Sync>;
+
+/// Everything a load run of one scenario needs, owned (runs happen on spawned tasks).
+pub struct ScenarioLoad {
+    pub spec: LoadSpec,
+    pub timeout: Duration,
+    pub target: Runnable,
+    pub judge: Judge,
+    pub sampler: Arc<crate::sampler::Sampler>,
+}
+
+/// How a run is started.
+pub enum Runnable {
+    Command {
+        program: std::path::PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        cwd: Option<std::path::PathBuf>,
+        stdin: Vec<u8>,
+    },
+    /// A service kept up for the whole load.
+    Http {
+        runner: Box<crate::target::SessionRunner>,
+        input: serde_json::Value,
+        service_pid: Option<u32>,
+    },
+}
+
+/// What a scenario's load produced.
+pub struct ScenarioLoadOutcome {
+    /// The first failed run, else the last run: what the report shows as the target's.
+    pub representative: Option<RunOutcome>,
+    pub first_failures: Vec<reports::Failure>,
+    pub succeeded: u64,
+    pub total: u64,
+    pub dropped: u64,
+    pub seconds: f64,
+    pub end_to_end: Histo,
+    /// The outputs of up to a thousand runs (tokens, cost).
+    pub outputs: Vec<serde_json::Value>,
+    /// The service's resident set after each run (http targets).
+    pub rss_after_runs: Vec<f64>,
+}
+
+struct RunRecord {
+    outcome: RunOutcome,
+    failures: Vec<reports::Failure>,
+    rss_after: Option<f64>,
+}
+
+pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
+    let target = Arc::new(load.target);
+    let (judge, sampler, timeout) = (
+        Arc::clone(&load.judge),
+        Arc::clone(&load.sampler),
+        load.timeout,
+    );
+    let run_once = move || {
+        let (target, judge, sampler) = (
+            Arc::clone(&target),
+            Arc::clone(&judge),
+            Arc::clone(&sampler),
+        );
+        async move {
+            let outcome = match &*target {
+                Runnable::Command {
+                    program,
+                    args,
+                    env,
+                    cwd,
+                    stdin,
+                } => {
+                    let none = crate::faults::ProcessFaults::new(&[]);
+                    crate::target::run_command(crate::target::CommandRun {
+                        program,
+                        args,
+                        env,
+                        cwd: cwd.as_deref(),
+                        input: stdin,
+                        timeout,
+                        faults: &none,
+                        sampler: Some(&sampler),
+                    })
+                    .await
+                    .unwrap_or_else(|e| RunOutcome::failed_to_start(e.to_string()))
+                }
+                Runnable::Http { runner, input, .. } => runner.run(input, timeout).await,
+            };
+            let failures = judge(&outcome);
+            let rss_after = match &*target {
+                Runnable::Http {
+                    service_pid: Some(_),
+                    ..
+                } => Some(sampler.snapshot().last_rss_bytes as f64),
+                _ => None,
+            };
+            RunRecord {
+                outcome,
+                failures,
+                rss_after,
+            }
+        }
+    };
+    // Keep every run's small facts, but the full outcome only of the first failure and
+    // the latest runs, so a long load keeps its memory bounded.
+    let out = run(&load.spec, run_once, |_, index| index < 1000).await;
+    let total = out.runs.len() as u64;
+    let succeeded = out
+        .runs
+        .iter()
+        .filter(|r| r.value.failures.is_empty())
+        .count() as u64;
+    let outputs = out
+        .runs
+        .iter()
+        .filter_map(|r| serde_json::from_slice(&r.value.outcome.stdout).ok())
+        .collect();
+    let rss_after_runs = out.runs.iter().filter_map(|r| r.value.rss_after).collect();
+    let mut runs = out.runs;
+    let failed_at = runs.iter().position(|r| !r.value.failures.is_empty());
+    let (representative, first_failures) = match failed_at {
+        Some(i) => {
+            let r = runs.swap_remove(i).value;
+            (Some(r.outcome), r.failures)
+        }
+        None => (runs.pop().map(|r| r.value.outcome), Vec::new()),
+    };
+    ScenarioLoadOutcome {
+        representative,
+        first_failures,
+        succeeded,
+        total,
+        dropped: out.dropped,
+        seconds: out.seconds,
+        end_to_end: out.end_to_end,
+        outputs,
+        rss_after_runs,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,144 +330,5 @@ mod tests {
         assert_eq!(out.runs.len(), 10);
         assert_eq!(out.dropped, 0);
         assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 3);
-    }
-}
-
-/// Everything a load run of one scenario needs, owned (runs happen on spawned tasks).
-pub struct ScenarioLoad {
-    pub spec: LoadSpec,
-    pub timeout: Duration,
-    pub target: Runnable,
-    /// Judges one run (its exit, status, output): the failures, none when it held.
-    pub judge: Arc<dyn Fn(&RunOutcome) -> Vec<reports::Failure> + Send + Sync>,
-    pub sampler: Arc<crate::sampler::Sampler>,
-}
-
-/// How a run is started.
-pub enum Runnable {
-    Command {
-        program: std::path::PathBuf,
-        args: Vec<String>,
-        env: Vec<(String, String)>,
-        cwd: Option<std::path::PathBuf>,
-        stdin: Vec<u8>,
-    },
-    /// A service kept up for the whole load.
-    Http {
-        runner: crate::target::SessionRunner,
-        input: serde_json::Value,
-        service_pid: Option<u32>,
-    },
-}
-
-/// What a scenario's load produced.
-pub struct ScenarioLoadOutcome {
-    /// The first failed run, else the last run: what the report shows as the target's.
-    pub representative: Option<RunOutcome>,
-    pub first_failures: Vec<reports::Failure>,
-    pub succeeded: u64,
-    pub total: u64,
-    pub dropped: u64,
-    pub seconds: f64,
-    pub end_to_end: Histo,
-    /// The outputs of up to a thousand runs (tokens, cost).
-    pub outputs: Vec<serde_json::Value>,
-    /// The service's resident set after each run (http targets).
-    pub rss_after_runs: Vec<f64>,
-}
-
-struct RunRecord {
-    outcome: RunOutcome,
-    failures: Vec<reports::Failure>,
-    rss_after: Option<f64>,
-}
-
-pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
-    let target = Arc::new(load.target);
-    let (judge, sampler, timeout) = (
-        Arc::clone(&load.judge),
-        Arc::clone(&load.sampler),
-        load.timeout,
-    );
-    let run_once = move || {
-        let (target, judge, sampler) = (
-            Arc::clone(&target),
-            Arc::clone(&judge),
-            Arc::clone(&sampler),
-        );
-        async move {
-            let outcome = match &*target {
-                Runnable::Command {
-                    program,
-                    args,
-                    env,
-                    cwd,
-                    stdin,
-                } => {
-                    let none = crate::faults::ProcessFaults::new(&[]);
-                    crate::target::run_command(
-                        program,
-                        args,
-                        env,
-                        cwd.as_deref(),
-                        stdin,
-                        timeout,
-                        &none,
-                        Some(&sampler),
-                    )
-                    .await
-                    .unwrap_or_else(|e| RunOutcome::failed_to_start(e.to_string()))
-                }
-                Runnable::Http { runner, input, .. } => runner.run(input, timeout).await,
-            };
-            let failures = judge(&outcome);
-            let rss_after = match &*target {
-                Runnable::Http {
-                    service_pid: Some(_),
-                    ..
-                } => Some(sampler.snapshot().last_rss_bytes as f64),
-                _ => None,
-            };
-            RunRecord {
-                outcome,
-                failures,
-                rss_after,
-            }
-        }
-    };
-    // Keep every run's small facts, but the full outcome only of the first failure and
-    // the latest runs, so a long load keeps its memory bounded.
-    let out = run(&load.spec, run_once, |_, index| index < 1000).await;
-    let total = out.runs.len() as u64;
-    let succeeded = out
-        .runs
-        .iter()
-        .filter(|r| r.value.failures.is_empty())
-        .count() as u64;
-    let outputs = out
-        .runs
-        .iter()
-        .filter_map(|r| serde_json::from_slice(&r.value.outcome.stdout).ok())
-        .collect();
-    let rss_after_runs = out.runs.iter().filter_map(|r| r.value.rss_after).collect();
-    let mut runs = out.runs;
-    let failed_at = runs.iter().position(|r| !r.value.failures.is_empty());
-    let (representative, first_failures) = match failed_at {
-        Some(i) => {
-            let r = runs.swap_remove(i).value;
-            (Some(r.outcome), r.failures)
-        }
-        None => (runs.pop().map(|r| r.value.outcome), Vec::new()),
-    };
-    ScenarioLoadOutcome {
-        representative,
-        first_failures,
-        succeeded,
-        total,
-        dropped: out.dropped,
-        seconds: out.seconds,
-        end_to_end: out.end_to_end,
-        outputs,
-        rss_after_runs,
     }
 }

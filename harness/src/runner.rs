@@ -23,8 +23,8 @@ use crate::scenario::Scenario;
 use crate::stubs::ScenarioStubs;
 use crate::target::Session;
 use crate::target::{
-    HttpRun, RunOutcome, StubUrls, TargetKind, TargetSpec, expand, inherited_env, locate_program,
-    run_command, run_http,
+    CommandRun, HttpRun, RunOutcome, StubUrls, TargetKind, TargetSpec, expand, inherited_env,
+    locate_program, run_command, run_http,
 };
 
 /// How often the target's memory is sampled.
@@ -387,16 +387,16 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             let program = program.as_deref().ok_or_else(not_found)?;
             let before = crate::steady::check(probes, None, crate::steady::Phase::Before).await;
             if before.is_empty() {
-                let mut out = run_command(
+                let mut out = run_command(CommandRun {
                     program,
-                    &target.args,
-                    &env,
-                    target.defined_in.as_deref(),
-                    &stdin,
+                    args: &target.args,
+                    env: &env,
+                    cwd: target.defined_in.as_deref(),
+                    input: &stdin,
                     timeout,
-                    &faults,
-                    Some(&sampler),
-                )
+                    faults: &faults,
+                    sampler: Some(&sampler),
+                })
                 .await
                 .map_err(spawn_error)?;
                 out.probes = crate::steady::check(probes, None, crate::steady::Phase::After).await;
@@ -407,27 +407,26 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         }
         (Some(load), http, kind) => {
             let judge_planned = p.clone();
-            let judge: Arc<dyn Fn(&RunOutcome) -> Vec<Failure> + Send + Sync> =
-                Arc::new(move |o: &RunOutcome| {
-                    let output = parse_output(&o.stdout);
-                    evaluate(
-                        &judge_planned.scenario,
-                        &judge_planned.target,
-                        &Observed {
-                            outcome: o,
-                            output: output.as_ref(),
-                            journal: &[],
-                            per_run: true,
-                        },
-                    )
-                });
+            let judge: crate::load::Judge = Arc::new(move |o: &RunOutcome| {
+                let output = parse_output(&o.stdout);
+                evaluate(
+                    &judge_planned.scenario,
+                    &judge_planned.target,
+                    &Observed {
+                        outcome: o,
+                        output: output.as_ref(),
+                        journal: &[],
+                        per_run: true,
+                    },
+                )
+            });
             let (runnable, session) = match (http, kind) {
                 (Some(http), TargetKind::Http) => {
                     match Session::open(&http_run(http)).await.map_err(spawn_error)? {
                         Ok(session) => {
                             let pid = session.pid();
                             let runnable = Runnable::Http {
-                                runner: session.runner(),
+                                runner: Box::new(session.runner()),
                                 input: input.clone(),
                                 service_pid: pid,
                             };

@@ -78,16 +78,30 @@ impl Drop for GroupGuard {
 
 /// Runs `program` with `input` on stdin until it exits or `timeout` passes. Its
 /// environment is exactly `env`: nothing is inherited that the caller did not put there.
-pub async fn run_command(
-    program: &Path,
-    args: &[String],
-    env: &[(String, String)],
-    cwd: Option<&Path>,
-    input: &[u8],
-    timeout: Duration,
-    faults: &crate::faults::ProcessFaults<'_>,
-    sampler: Option<&crate::sampler::Sampler>,
-) -> std::io::Result<RunOutcome> {
+/// One run of a `command` target.
+pub struct CommandRun<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: Option<&'a Path>,
+    pub input: &'a [u8],
+    pub timeout: Duration,
+    pub faults: &'a crate::faults::ProcessFaults<'a>,
+    /// Watches the target's memory, when set.
+    pub sampler: Option<&'a crate::sampler::Sampler>,
+}
+
+pub async fn run_command(run: CommandRun<'_>) -> std::io::Result<RunOutcome> {
+    let CommandRun {
+        program,
+        args,
+        env,
+        cwd,
+        input,
+        timeout,
+        faults,
+        sampler,
+    } = run;
     let started = Instant::now();
     let (mut child, guard) = spawn_in_group(program, args, env, cwd, &|cmd| faults.configure(cmd))?;
     if let (Some(sampler), Some(pid)) = (sampler, child.id()) {
@@ -233,19 +247,19 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(run_command(
-            Path::new("/bin/sh"),
-            &["-c".into(), script.into()],
-            &[
+        rt.block_on(run_command(CommandRun {
+            program: Path::new("/bin/sh"),
+            args: &["-c".into(), script.into()],
+            env: &[
                 ("GREETING".into(), "hello".into()),
                 ("PATH".into(), "/usr/bin:/bin".into()),
             ],
-            None,
-            b"{\"x\":1}",
+            cwd: None,
+            input: b"{\"x\":1}",
             timeout,
-            &crate::faults::ProcessFaults::new(&[]),
-            None,
-        ))
+            faults: &crate::faults::ProcessFaults::new(&[]),
+            sampler: None,
+        }))
         .unwrap()
     }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub(crate) use command::{Exit, RunOutcome, run_command};
+pub(crate) use command::{CommandRun, Exit, RunOutcome, run_command};
 pub use http::{DoneSpec, HttpSpec};
 pub(crate) use http::{HttpRun, Session, SessionRunner, run_http};
 
