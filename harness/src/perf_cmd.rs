@@ -54,7 +54,26 @@ pub fn execute(args: &PerfArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut code = crate::run_cmd::finish(report.clone(), gates.as_deref(), &args.run.out);
+    // The comparison is a gate of its own, so it heads every report like the others.
+    let deltas = base
+        .as_ref()
+        .map(|b| baseline::compare(b, &report, args.max_regression));
+    let regression_gate = match (&base, &deltas) {
+        (Some(base), Some(deltas)) => {
+            print_deltas(&base.name, deltas, args.max_regression);
+            vec![regression_gate(&base.name, deltas, args.max_regression)]
+        }
+        _ => Vec::new(),
+    };
+    let regressed = regression_gate.iter().any(|g| !g.passed);
+    let only_regression_fails =
+        regressed && crate::run_cmd::run_would_pass(&report, gates.as_deref());
+    let mut code = crate::run_cmd::finish_with(
+        report.clone(),
+        gates.as_deref(),
+        &args.run.out,
+        regression_gate,
+    );
     if let Some(name) = &args.save_baseline {
         let file = baseline_file(args, name);
         match Baseline::of(name, &report).save(&file) {
@@ -65,23 +84,53 @@ pub fn execute(args: &PerfArgs) -> ExitCode {
             }
         }
     }
-    if let Some(base) = base {
-        let deltas = baseline::compare(&base, &report, args.max_regression);
-        print_deltas(&base.name, &deltas, args.max_regression);
-        let regressed = deltas
-            .iter()
-            .filter(|d| d.verdict == Verdict::Regressed)
-            .count();
-        if regressed > 0 && code == ExitCode::from(exit_codes::OK) {
-            eprintln!(
-                "  Regression {regressed} scenario(s) slower than baseline `{}` beyond {:.0}%",
-                base.name,
-                args.max_regression * 100.0
-            );
-            code = ExitCode::from(exit_codes::REGRESSION);
-        }
+    if only_regression_fails && code == ExitCode::from(exit_codes::VERDICT_FAIL) {
+        // Everything else held: the documented code for a regression.
+        code = ExitCode::from(exit_codes::REGRESSION);
     }
     code
+}
+
+/// The comparison with a baseline, as a gate: critical, passed when nothing regressed.
+fn regression_gate(name: &str, deltas: &[baseline::Delta], bound: f64) -> reports::GateResult {
+    let regressed: Vec<&baseline::Delta> = deltas
+        .iter()
+        .filter(|d| d.verdict == Verdict::Regressed)
+        .collect();
+    let worst = regressed
+        .iter()
+        .map(|d| d.change)
+        .fold(f64::NEG_INFINITY, f64::max);
+    reports::GateResult {
+        name: format!("no regression against baseline `{name}`"),
+        critical: true,
+        metric: "scenarios whose median latency rose beyond the bound (KS p < 0.001)".into(),
+        target: format!("0 above +{:.0}%", bound * 100.0),
+        actual: Some(if regressed.is_empty() {
+            format!("0 of {}", deltas.len())
+        } else {
+            format!(
+                "{} of {} (worst +{:.1}%)",
+                regressed.len(),
+                deltas.len(),
+                worst * 100.0
+            )
+        }),
+        value: Some(regressed.len() as f64),
+        passed: regressed.is_empty(),
+        detail: regressed
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: p50 {:.1}ms -> {:.1}ms",
+                    d.scenario,
+                    d.base_p50_us / 1000.0,
+                    d.new_p50_us / 1000.0
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
 }
 
 fn baseline_file(args: &PerfArgs, name: &str) -> PathBuf {

@@ -128,13 +128,41 @@ pub(crate) fn run(
 /// Judges the run by its gates, prints them, writes every report and returns the exit
 /// code: shared by `run` and `report merge`.
 pub(crate) fn finish(
+    report: reports::RunReport,
+    gates: Option<&[Gate]>,
+    out: &std::path::Path,
+) -> ExitCode {
+    finish_with(report, gates, out, Vec::new())
+}
+
+/// Whether the run would pass on its own gates (or, without gates, its scenarios).
+pub(crate) fn run_would_pass(report: &reports::RunReport, gates: Option<&[Gate]>) -> bool {
+    let verdict = match gates {
+        Some(gates) => gates::evaluate(gates, report).1,
+        None => gates::verdict_without_gates(report),
+    };
+    verdict != reports::Verdict::Fail && !report.interrupted
+}
+
+/// [`finish`], with gates judged elsewhere (a baseline comparison) added to the file's.
+pub(crate) fn finish_with(
     mut report: reports::RunReport,
     gates: Option<&[Gate]>,
     out: &std::path::Path,
+    extra: Vec<reports::GateResult>,
 ) -> ExitCode {
     match gates {
         Some(gates) => (report.gates, report.verdict) = gates::evaluate(gates, &report),
         None => report.verdict = gates::verdict_without_gates(&report),
+    }
+    if !extra.is_empty() {
+        report.gates.extend(extra);
+        if report.gates.iter().any(|g| g.critical && !g.passed) {
+            report.verdict = reports::Verdict::Fail;
+        } else if report.verdict == reports::Verdict::Pass && report.gates.iter().any(|g| !g.passed)
+        {
+            report.verdict = reports::Verdict::Warn;
+        }
     }
     crate::console::print_gates(&report);
     match reports::write_all(&report, out) {

@@ -110,6 +110,13 @@ fn a_baseline_passes_an_unchanged_rerun_and_catches_a_slowdown() {
     );
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("REGRESSED"), "{}", stderr(&o));
+    // The comparison is a gate too: it heads the job summary like any failing gate.
+    let summary = std::fs::read_to_string(tmp.path().join("slow/summary.md")).unwrap();
+    let head = summary.lines().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        head.contains("FAIL") && head.contains("no regression against baseline"),
+        "{head}"
+    );
 
     let o = perf(&["--baseline", "no-such-baseline"], "missing");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
