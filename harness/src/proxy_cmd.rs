@@ -76,12 +76,9 @@ pub fn execute(args: &ProxyArgs) -> ExitCode {
         eprintln!("error: {}", error_chain(&e));
         return ExitCode::from(exit_codes::INVALID_INPUT);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match crate::run_cmd::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit_codes::HARNESS_ERROR);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let interrupt = crate::run_cmd::interrupt_signal();

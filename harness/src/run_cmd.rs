@@ -33,13 +33,7 @@ pub(crate) fn run(
     args: &RunArgs,
     drill: &DrillSettings,
 ) -> Result<(reports::RunReport, Option<Vec<Gate>>), ExitCode> {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Err(ExitCode::from(exit_codes::HARNESS_ERROR));
-        }
-    };
+    let runtime = crate::run_cmd::runtime()?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let selection = Selection {
         paths: args.paths.clone(),
@@ -183,6 +177,14 @@ pub(crate) fn finish_with(
         exit_codes::VERDICT_FAIL
     } else {
         exit_codes::OK
+    })
+}
+
+/// The async runtime every command runs on; a harness error (exit 3) when it cannot start.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(exit_codes::HARNESS_ERROR)
     })
 }
 

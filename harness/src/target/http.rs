@@ -102,26 +102,9 @@ pub async fn run_http(run: HttpRun<'_>) -> std::io::Result<RunOutcome> {
     let deadline = started + run.timeout;
     let mut stderr = String::new();
     let mut injected = Vec::new();
-    let (base, mut service) = match (&run.spec.base_url, run.program) {
-        (Some(url), _) => (url.trim_end_matches('/').to_string(), None),
-        (None, Some(_)) => match start_service(&run, started, true).await? {
-            Ok((url, service)) => (url, Some(service)),
-            Err((exit, tail)) => {
-                return Ok(outcome(
-                    exit,
-                    Vec::new(),
-                    tail,
-                    Vec::new(),
-                    started,
-                    "the service never printed its ready line",
-                ));
-            }
-        },
-        (None, None) => {
-            return Err(std::io::Error::other(
-                "an http target needs `program` or `http.base_url`",
-            ));
-        }
+    let (base, mut service) = match reach(&run, started, true).await? {
+        Ok(reached) => reached,
+        Err(not_started) => return Ok(not_started),
     };
 
     let mut probe_failures =
@@ -157,6 +140,32 @@ pub async fn run_http(run: HttpRun<'_>) -> std::io::Result<RunOutcome> {
     let mut out = outcome(exit, body, stderr, injected, started, "");
     out.probes = probe_failures;
     Ok(out)
+}
+
+/// The service's base URL: `base_url`, or the program started (with the timed faults
+/// armed when `arm_faults`); the outcome instead when it never became ready.
+async fn reach(
+    run: &HttpRun<'_>,
+    started: Instant,
+    arm_faults: bool,
+) -> std::io::Result<Result<(String, Option<Service>), RunOutcome>> {
+    match (&run.spec.base_url, run.program) {
+        (Some(url), _) => Ok(Ok((url.trim_end_matches('/').to_string(), None))),
+        (None, Some(_)) => Ok(match start_service(run, started, arm_faults).await? {
+            Ok((url, service)) => Ok((url, Some(service))),
+            Err((exit, tail)) => Err(outcome(
+                exit,
+                Vec::new(),
+                tail,
+                Vec::new(),
+                started,
+                "the service never printed its ready line",
+            )),
+        }),
+        (None, None) => Err(std::io::Error::other(
+            "an http target needs `program` or `http.base_url`",
+        )),
+    }
 }
 
 /// Starts the target's program and waits for its ready line: its base URL and the
@@ -410,26 +419,9 @@ impl Session {
     /// instead when it could not be started or was not healthy.
     pub async fn open(run: &HttpRun<'_>) -> std::io::Result<Result<Session, RunOutcome>> {
         let started = Instant::now();
-        let (base, service) = match (&run.spec.base_url, run.program) {
-            (Some(url), _) => (url.trim_end_matches('/').to_string(), None),
-            (None, Some(_)) => match start_service(run, started, false).await? {
-                Ok((url, service)) => (url, Some(service)),
-                Err((exit, tail)) => {
-                    return Ok(Err(outcome(
-                        exit,
-                        Vec::new(),
-                        tail,
-                        Vec::new(),
-                        started,
-                        "the service never printed its ready line",
-                    )));
-                }
-            },
-            (None, None) => {
-                return Err(std::io::Error::other(
-                    "an http target needs `program` or `http.base_url`",
-                ));
-            }
+        let (base, service) = match reach(run, started, false).await? {
+            Ok(reached) => reached,
+            Err(not_started) => return Ok(Err(not_started)),
         };
         let mut session = Session {
             base,
