@@ -47,13 +47,12 @@
 //! and prints the new value for `SCRIPT_HASH`.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::metrics::{Histo, ScenarioMetrics};
 use crate::model::{FailedAttempt, Failure, JournalEntry, RunReport, ScenarioResult, Verdict};
 use crate::svg::{self, Bar, Lane, Mark, Series, Tone, Unit};
 use crate::text::{self, html as esc};
-use crate::view::{self, GateStatus, Status};
+use crate::view::{self, GateStatus, Status, human, secs};
 
 const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
@@ -689,19 +688,10 @@ fn pre(h: &mut String, content: &str) {
     let _ = writeln!(h, "<pre>\n{}</pre>", esc(content));
 }
 
-/// Seconds with three decimals, as in the other reports.
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
-/// A wall time for people: `3s 512ms`.
-fn human(d: Duration) -> String {
-    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    humantime::format_duration(Duration::from_millis(millis)).to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::model::Outcome;
     use crate::test_support::{gate, report, scenario};

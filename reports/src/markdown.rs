@@ -27,11 +27,10 @@
 //! and headings, a longer fence around details that contain fences.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::model::{Outcome, RunReport, ScenarioResult, Verdict};
 use crate::text;
-use crate::view::{self, GateStatus, Status};
+use crate::view::{self, GateStatus, Status, human, secs};
 
 /// How many scenarios `### Slowest` lists.
 const SLOWEST: usize = 5;
@@ -355,19 +354,10 @@ fn longest_backtick_run(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
-/// Seconds with three decimals, as in the JUnit report.
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
-/// A wall time for people: `3s 500ms`, `2m 5s 12ms`.
-fn human(d: Duration) -> String {
-    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    humantime::format_duration(Duration::from_millis(millis)).to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::model::Failure;
     use crate::test_support::{gate, report, scenario};

@@ -229,6 +229,17 @@ pub(crate) fn latencies(m: &ScenarioMetrics) -> Vec<Latency<'_>> {
 }
 
 /// Microseconds as milliseconds with one decimal: `812.3`.
+/// Seconds with three decimals, as every report writes a duration.
+pub(crate) fn secs(d: std::time::Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// A wall time for people: `3s 500ms`, `2m 5s 12ms`.
+pub(crate) fn human(d: std::time::Duration) -> String {
+    let millis = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    humantime::format_duration(std::time::Duration::from_millis(millis)).to_string()
+}
+
 pub(crate) fn ms(us: u64) -> String {
     format!("{:.1}", us as f64 / 1000.0)
 }
