@@ -74,7 +74,7 @@ pub struct RunArgs {
     /// Scenario files or folders (searched recursively for *.toml).
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
-    /// Where to write junit.xml, results.json, summary.md and the journals.
+    /// Where to write junit.xml, results.json, summary.md, report.html and the journals.
     #[arg(long, default_value = "target/harness")]
     pub out: PathBuf,
     /// How many scenarios run at once [default: the number of cores].
