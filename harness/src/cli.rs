@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit_codes;
 
 /// agent-harness: runs declarative scenarios against multi-agent LLM pipelines, with LLM
-/// stubs and fake executors on loopback, and reports JUnit XML, JSON and Markdown.
+/// stubs and fake executors on loopback, injects faults, measures latency and memory, and
+/// reports JUnit XML, JSON, Markdown and HTML.
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, after_help = EXIT_CODES)]
 pub struct Cli {
