@@ -27,6 +27,15 @@ impl Cmp {
             .find_map(|(text, cmp)| s.strip_prefix(text).map(|rest| (*cmp, rest.trim())))
     }
 
+    /// `actual <op> limit` for measured values: floats, so `==` means equal within
+    /// rounding.
+    pub fn holds_measured(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Cmp::Eq => (actual - limit).abs() < 1e-9,
+            cmp => cmp.holds(actual, limit),
+        }
+    }
+
     /// `actual <op> limit`
     pub fn holds<T: PartialOrd>(self, actual: T, limit: T) -> bool {
         match self {

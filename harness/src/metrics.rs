@@ -5,7 +5,6 @@ use reports::Failure;
 use reports::metrics::{Histo, LoadMetrics, MemoryMetrics, ScenarioMetrics, ThresholdResult};
 use serde_json::Value;
 
-use crate::compare::Cmp;
 use crate::sampler::Observation;
 use crate::scenario::{LatencyOf, Stat, Threshold, ThresholdMetric};
 
@@ -90,7 +89,7 @@ pub fn judge(
         let observed = observe(t, metrics, success);
         let passed = observed
             .as_ref()
-            .is_some_and(|(v, _)| holds(t.cmp, *v, t.limit));
+            .is_some_and(|(v, _)| t.cmp.holds_measured(*v, t.limit));
         let shown = observed.map_or_else(|| "no data".to_string(), |(_, s)| s);
         if !passed {
             failures.push(Failure {
@@ -106,13 +105,6 @@ pub fn judge(
         });
     }
     failures
-}
-
-fn holds(cmp: Cmp, actual: f64, limit: f64) -> bool {
-    match cmp {
-        Cmp::Eq => (actual - limit).abs() < 1e-9,
-        c => c.holds(actual, limit),
-    }
 }
 
 /// The observed value (in the threshold's unit) and how to show it.

@@ -66,9 +66,7 @@ pub fn execute(args: &PerfArgs) -> ExitCode {
         _ => Vec::new(),
     };
     let regressed = regression_gate.iter().any(|g| !g.passed);
-    let only_regression_fails =
-        regressed && crate::run_cmd::run_would_pass(&report, gates.as_deref());
-    let mut code = crate::run_cmd::finish_with(
+    let (mut code, own_verdict) = crate::run_cmd::finish_with(
         report.clone(),
         gates.as_deref(),
         &args.run.out,
@@ -84,7 +82,10 @@ pub fn execute(args: &PerfArgs) -> ExitCode {
             }
         }
     }
-    if only_regression_fails && code == ExitCode::from(exit_codes::VERDICT_FAIL) {
+    if regressed
+        && own_verdict != reports::Verdict::Fail
+        && code == ExitCode::from(exit_codes::VERDICT_FAIL)
+    {
         // Everything else held: the documented code for a regression.
         code = ExitCode::from(exit_codes::REGRESSION);
     }

@@ -59,12 +59,18 @@ impl Partition {
 
     /// Whether the scenario with this id belongs to this shard (FNV-1a of the id, mod N).
     pub fn contains(&self, id: &str) -> bool {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in id.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-        }
-        h % u64::from(self.n) == u64::from(self.k - 1)
+        id_hash(id) % u64::from(self.n) == u64::from(self.k - 1)
     }
+}
+
+/// FNV-1a of a scenario id: stable across runs, builds and Rust versions (unlike the
+/// standard library's hasher), so shards and seeds derived from ids never move.
+pub(crate) fn id_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 impl std::fmt::Display for Partition {

@@ -126,29 +126,22 @@ pub(crate) fn finish(
     gates: Option<&[Gate]>,
     out: &std::path::Path,
 ) -> ExitCode {
-    finish_with(report, gates, out, Vec::new())
-}
-
-/// Whether the run would pass on its own gates (or, without gates, its scenarios).
-pub(crate) fn run_would_pass(report: &reports::RunReport, gates: Option<&[Gate]>) -> bool {
-    let verdict = match gates {
-        Some(gates) => gates::evaluate(gates, report).1,
-        None => gates::verdict_without_gates(report),
-    };
-    verdict != reports::Verdict::Fail && !report.interrupted
+    finish_with(report, gates, out, Vec::new()).0
 }
 
 /// [`finish`], with gates judged elsewhere (a baseline comparison) added to the file's.
+/// Also returns the verdict the run had before those were added.
 pub(crate) fn finish_with(
     mut report: reports::RunReport,
     gates: Option<&[Gate]>,
     out: &std::path::Path,
     extra: Vec<reports::GateResult>,
-) -> ExitCode {
+) -> (ExitCode, reports::Verdict) {
     match gates {
         Some(gates) => (report.gates, report.verdict) = gates::evaluate(gates, &report),
         None => report.verdict = gates::verdict_without_gates(&report),
     }
+    let own_verdict = report.verdict;
     if !extra.is_empty() {
         report.gates.extend(extra);
         if report.gates.iter().any(|g| g.critical && !g.passed) {
@@ -168,16 +161,17 @@ pub(crate) fn finish_with(
         ),
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            return ExitCode::from(exit_codes::HARNESS_ERROR);
+            return (ExitCode::from(exit_codes::HARNESS_ERROR), own_verdict);
         }
     }
-    ExitCode::from(if report.interrupted {
+    let code = ExitCode::from(if report.interrupted {
         exit_codes::INTERRUPTED
     } else if report.verdict == reports::Verdict::Fail {
         exit_codes::VERDICT_FAIL
     } else {
         exit_codes::OK
-    })
+    });
+    (code, own_verdict)
 }
 
 /// The async runtime every command runs on; a harness error (exit 3) when it cannot start.

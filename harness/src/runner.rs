@@ -131,12 +131,8 @@ pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
     if let Some(seed) = scenario.spec.seed {
         return seed;
     }
-    // FNV-1a over the id, then a splitmix64 finaliser.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in scenario.id.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
-    let mut z = run_seed ^ h;
+    // The id's stable hash, then a splitmix64 finaliser.
+    let mut z = run_seed ^ crate::plan::id_hash(&scenario.id);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^ (z >> 31)

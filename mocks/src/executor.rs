@@ -185,15 +185,11 @@ impl ExecutorStub {
         options: StubOptions,
     ) -> Result<ExecutorStub, StubError> {
         validate(&config)?;
-        let journal = Arc::new(Journal::new(
+        let journal = Journal::for_stub(
             options.journal_limit,
-            config.rules.iter().map(|rule| rule.id.clone()).collect(),
-            config
-                .faults
-                .iter()
-                .map(|fault| fault.rule.id.clone())
-                .collect(),
-        ));
+            config.rules.iter().map(|rule| &rule.id),
+            config.faults.iter().map(|fault| &fault.rule.id),
+        );
         let source = format!("executor.{}", config.name);
         let latencies = Arc::new(Mutex::new(latency_histogram()));
         let engine = ExecEngine {

@@ -176,6 +176,19 @@ struct State {
 impl Journal {
     /// A journal keeping the last `limit` exchanges, counting per rule of `rule_ids` and per
     /// fault rule of `fault_ids` (by index).
+    /// A shared journal for a stub with these rules and fault rules (their ids are counted).
+    pub(crate) fn for_stub<'a>(
+        limit: usize,
+        rule_ids: impl Iterator<Item = &'a String>,
+        fault_ids: impl Iterator<Item = &'a String>,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Journal::new(
+            limit,
+            rule_ids.cloned().collect(),
+            fault_ids.cloned().collect(),
+        ))
+    }
+
     pub(crate) fn new(limit: usize, rule_ids: Vec<String>, fault_ids: Vec<String>) -> Self {
         let state = State {
             by_rule: vec![0; rule_ids.len()],

@@ -70,11 +70,7 @@ pub struct Target {
 
 impl Target {
     pub fn holds(&self, actual: f64) -> bool {
-        match self.cmp {
-            // Measured values are floats: equality within rounding.
-            Cmp::Eq => (actual - self.value).abs() < 1e-9,
-            cmp => cmp.holds(actual, self.value),
-        }
+        self.cmp.holds_measured(actual, self.value)
     }
 }
 

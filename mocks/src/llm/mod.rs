@@ -89,15 +89,11 @@ impl LlmStub {
         options: StubOptions,
     ) -> Result<LlmStub, StubError> {
         validate(&config)?;
-        let journal = Arc::new(Journal::new(
+        let journal = Journal::for_stub(
             options.journal_limit,
-            config.rules.iter().map(|rule| rule.id.clone()).collect(),
-            config
-                .faults
-                .iter()
-                .map(|fault| fault.rule.id.clone())
-                .collect(),
-        ));
+            config.rules.iter().map(|rule| &rule.id),
+            config.faults.iter().map(|fault| &fault.rule.id),
+        );
         let engine = LlmEngine::new(config, journal.clone());
         let server = Server::start("llm", Arc::new(engine))?;
         Ok(LlmStub { server, journal })
