@@ -47,3 +47,4 @@ mod steady;
 mod stubs;
 mod stubs_cmd;
 pub mod target;
+mod template;

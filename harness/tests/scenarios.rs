@@ -61,7 +61,11 @@ fn planned_trials(
         Ok(plan) => plan
             .scenarios
             .into_iter()
-            .map(|p| Trial::test(trial_name(prefix, &p.scenario.id), move || check(&p)))
+            .map(|p| {
+                Trial::test(trial_name(prefix, &p.scenario.id.to_string()), move || {
+                    check(&p)
+                })
+            })
             .collect(),
         Err(errors) => {
             let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();

@@ -5,15 +5,25 @@
 //! in files next to it, and checks the JSONPath expressions, so that everything a run needs
 //! is known to be valid before anything starts.
 
+mod defaults;
+mod files;
+mod id;
 mod load;
+mod matrix;
 mod model;
 mod predicate;
 mod serde_util;
+mod steps;
 mod thresholds;
 
 use std::path::{Path, PathBuf};
 
+pub use defaults::{DEFAULTS_FILE, DefaultsFile};
+pub use files::MAX_FILE_BYTES;
+pub use id::ScenarioId;
 pub use load::{LoadModel, LoadSpec};
+pub use matrix::MAX_CASES;
+pub use steps::{PollSpec, StepSpec};
 
 /// The hard bounds of any load: at most this many runs, for at most this long.
 pub fn load_bounds() -> (u64, std::time::Duration) {
@@ -26,30 +36,44 @@ pub use thresholds::{LatencyOf, Stat, Threshold, ThresholdMetric, Thresholds};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::LoadError;
+use crate::template::SourceMap;
 
 /// Files in scenario folders that are not scenarios.
-const NOT_SCENARIOS: &[&str] = &["targets.toml", "gates.toml", "drill.toml"];
+const NOT_SCENARIOS: &[&str] = &[
+    "targets.toml",
+    "gates.toml",
+    "drill.toml",
+    defaults::DEFAULTS_FILE,
+];
 
-/// A loaded, validated scenario.
+/// A loaded, validated scenario (one case of a matrix file).
 #[derive(Debug)]
 pub struct Scenario {
-    /// The file as found on disk.
+    /// The file as found on disk (as the user named it).
     pub file_path: PathBuf,
-    /// Relative to the scenario root, `/`-separated: the scenario's id in reports.
-    pub id: String,
-    /// The folder part of `id` (`.` at the root).
-    pub suite: String,
+    /// The file's folder, absolute: where targets, defaults and input files are found
+    /// from, whatever the working directory.
+    pub dir: PathBuf,
+    /// The scenario's id in reports, seeds, filters and shards.
+    pub id: ScenarioId,
     pub spec: ScenarioFile,
     /// Compiled JSONPath expressions of `expect.output`, in the same order.
     pub output_paths: Vec<(String, serde_json_path::JsonPath, Predicate)>,
 }
 
 impl Scenario {
+    /// The target named by the scenario or its defaults (the plan fills in the one it
+    /// resolved); `refpipe` when none is.
     pub fn target_name(&self) -> &str {
         self.spec
             .target
             .as_ref()
             .map_or("refpipe", |t| t.get_ref().as_str())
+    }
+
+    /// The folder part of the id (`.` at the root).
+    pub fn suite(&self) -> &str {
+        self.id.suite()
     }
 }
 
@@ -97,58 +121,281 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Reads and validates one scenario file.
-pub fn load(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
+/// Reads and validates one scenario file: one scenario, or one per case of its `[matrix]`.
+pub fn load(root: &Path, file: &Path) -> Result<Vec<Scenario>, LoadError> {
     let shown = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
+    let read_err = |source| LoadError::Read {
         path: file.to_path_buf(),
         source,
-    })?;
-    let mut spec: ScenarioFile = toml::from_str(&source)
-        .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e))))?;
-    let at = |needle: &str, message: String, label: &str, help: Option<String>| {
+    };
+    let source = std::fs::read_to_string(file).map_err(read_err)?;
+    let abs = file.canonicalize().map_err(read_err)?;
+    let dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let file_id = id_of(root, &abs);
+    let invalid = |span: std::ops::Range<usize>, message: String, help: Option<String>| {
         LoadError::Invalid(Box::new(Diagnostic {
             path: shown.clone(),
-            span: find_span(&source, needle),
             source: source.clone(),
+            span,
             message,
+            label: "here".into(),
+            help,
+        }))
+    };
+    let Some(cases) = matrix::cases(&source).map_err(|e| invalid(e.span, e.message, e.help))?
+    else {
+        let id = ScenarioId::new(file_id, Vec::new());
+        let one = build(
+            &shown,
+            &source,
+            &source,
+            &SourceMap::default(),
+            file,
+            &dir,
+            id,
+        )?;
+        return Ok(vec![one]);
+    };
+    let mut out = Vec::with_capacity(cases.len());
+    for case in cases {
+        let (rendered, map) = crate::template::render_toml(&source, &case.values).map_err(|e| {
+            invalid(
+                e.at,
+                format!("`{{matrix.{}}}` names no dimension of the matrix", e.name),
+                Some(format!(
+                    "dimensions: {}",
+                    case.values
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            )
+        })?;
+        let id = ScenarioId::new(file_id.clone(), case.ordered);
+        out.push(build(&shown, &source, &rendered, &map, file, &dir, id)?);
+    }
+    // Cases whose names do not tell them apart are told apart by their values.
+    let mut names: Vec<&str> = out.iter().map(|s| s.spec.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() < out.len() {
+        for s in &mut out {
+            if let Some(case) = s.id.case() {
+                s.spec.name = format!("{} [{case}]", s.spec.name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `file` relative to `root`, `/`-separated (both made absolute first, so the id does not
+/// depend on the working directory).
+fn id_of(root: &Path, abs_file: &Path) -> String {
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    abs_file
+        .strip_prefix(&root)
+        .unwrap_or(abs_file)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// One scenario from the (rendered) text of its file.
+fn build(
+    shown: &str,
+    original: &str,
+    rendered: &str,
+    map: &SourceMap,
+    file: &Path,
+    dir: &Path,
+    id: ScenarioId,
+) -> Result<Scenario, LoadError> {
+    let in_case = || {
+        id.case()
+            .map(|c| format!(" (in matrix case `{c}`)"))
+            .unwrap_or_default()
+    };
+    let mut spec: ScenarioFile = toml::from_str(rendered).map_err(|e| {
+        let mut d = Diagnostic::from_toml(shown, rendered, &e);
+        d.span = map.original_span(&d.span);
+        d.source = original.to_string();
+        d.message.push_str(&in_case());
+        LoadError::Invalid(Box::new(d))
+    })?;
+    let at = |needle: &str, message: String, label: &str, help: Option<String>| {
+        LoadError::Invalid(Box::new(Diagnostic {
+            path: shown.to_string(),
+            span: find_span(original, needle),
+            source: original.to_string(),
+            message: format!("{message}{}", in_case()),
             label: label.to_string(),
             help,
         }))
     };
 
-    let dir = file.parent().unwrap_or(Path::new("."));
-    for rule in &mut spec.llm {
-        for reply in &mut rule.reply.0 {
-            resolve_llm_body(dir, &mut reply.body).map_err(|(name, e)| {
+    resolve_reply_files(dir, &mut spec.llm, &mut spec.executor, shown, original)?;
+    read_inputs(dir, &mut spec, &at)?;
+    check_expect(&spec.expect, shown, original)?;
+    for step in &spec.step {
+        for expr in step.json_paths() {
+            serde_json_path::JsonPath::parse(expr).map_err(|e| {
                 at(
-                    &name,
-                    format!("cannot read reply file `{name}`: {e}"),
-                    "referenced here",
-                    Some("the path is relative to the scenario file".into()),
+                    expr,
+                    format!("invalid JSONPath `{expr}` in a step: {e}"),
+                    "here",
+                    Some("JSONPath starts with `$`, e.g. `\"$.id\"`".into()),
                 )
             })?;
         }
     }
-    for rules in spec.executor.values_mut() {
+    for defaults_file in defaults::chain(dir) {
+        defaults::apply(&mut spec, defaults::load(&defaults_file)?);
+    }
+
+    let mut output_paths = Vec::new();
+    for (expr, pred) in &spec.expect.output {
+        // Checked above, or in the defaults file that gave it.
+        let path = serde_json_path::JsonPath::parse(expr).map_err(|e| {
+            at(
+                expr,
+                format!("invalid JSONPath `{expr}`: {e}"),
+                "in this key",
+                None,
+            )
+        })?;
+        output_paths.push((expr.clone(), path, pred.clone()));
+    }
+    Ok(Scenario {
+        file_path: file.to_path_buf(),
+        dir: dir.to_path_buf(),
+        id,
+        spec,
+        output_paths,
+    })
+}
+
+/// `input_file`, then `[input_files]`, then `[input]`: later keys win.
+fn read_inputs(
+    dir: &Path,
+    spec: &mut ScenarioFile,
+    at: &dyn Fn(&str, String, &str, Option<String>) -> LoadError,
+) -> Result<(), LoadError> {
+    if spec.input_file.is_none() && spec.input_files.is_empty() {
+        return Ok(());
+    }
+    let refused = |name: &str, e: String| {
+        at(
+            name,
+            format!("cannot use input file `{name}`: {e}"),
+            "referenced here",
+            Some(format!(
+                "input files are regular files of at most {MAX_FILE_BYTES} bytes in the scenario's folder or below; the path is relative to the scenario file"
+            )),
+        )
+    };
+    let mut input = serde_json::Map::new();
+    if let Some(name) = &spec.input_file {
+        match files::read_json(dir, name).map_err(|e| refused(name, e))? {
+            serde_json::Value::Object(map) => input = map,
+            other => {
+                return Err(refused(
+                    name,
+                    format!("its JSON is not an object (found `{}`)", type_name(&other)),
+                ));
+            }
+        }
+    }
+    for (key, name) in &spec.input_files {
+        let text = files::read_text(dir, name).map_err(|e| refused(name, e))?;
+        input.insert(key.clone(), serde_json::Value::String(text));
+    }
+    input.extend(spec.input.take().unwrap_or_default());
+    spec.input = Some(input);
+    Ok(())
+}
+
+fn type_name(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Replaces `json_file` and `text_file` reply bodies by the files' contents (relative to
+/// `dir`, the folder of the file that names them, and inside it).
+pub(crate) fn resolve_reply_files(
+    dir: &Path,
+    llm: &mut [LlmRuleSpec],
+    executor: &mut std::collections::BTreeMap<String, Vec<ExecRuleSpec>>,
+    shown: &str,
+    source: &str,
+) -> Result<(), LoadError> {
+    let at = |name: &str, e: String| {
+        LoadError::Invalid(Box::new(Diagnostic {
+            path: shown.to_string(),
+            span: find_span(source, name),
+            source: source.to_string(),
+            message: format!("cannot read reply file `{name}`: {e}"),
+            label: "referenced here".into(),
+            help: Some("the path is relative to the scenario file".into()),
+        }))
+    };
+    for rule in llm {
+        for reply in &mut rule.reply.0 {
+            match &reply.body {
+                LlmBodySpec::JsonFile(name) => {
+                    let value = files::read_json(dir, name).map_err(|e| at(name, e))?;
+                    reply.body = LlmBodySpec::Json(value);
+                }
+                LlmBodySpec::TextFile(name) => {
+                    let text = files::read_text(dir, name).map_err(|e| at(name, e))?;
+                    reply.body = LlmBodySpec::Text(text);
+                }
+                _ => {}
+            }
+        }
+    }
+    for rules in executor.values_mut() {
         for rule in rules {
             for reply in &mut rule.reply.0 {
                 if let ExecBodySpec::JsonFile(name) = &reply.body {
-                    let value = read_json(dir, name).map_err(|e| {
-                        at(
-                            name,
-                            format!("cannot read reply file `{name}`: {e}"),
-                            "referenced here",
-                            Some("the path is relative to the scenario file".into()),
-                        )
-                    })?;
+                    let value = files::read_json(dir, name).map_err(|e| at(name, e))?;
                     reply.body = ExecBodySpec::Json(value);
                 }
             }
         }
     }
+    Ok(())
+}
 
-    if let Some(signal) = &spec.expect.signal
+/// Checks what `[expect]` holds that serde could not: the signal name, the JSONPaths.
+pub(crate) fn check_expect(
+    expect: &ExpectSpec,
+    shown: &str,
+    source: &str,
+) -> Result<(), LoadError> {
+    let at = |needle: &str, message: String, label: &str, help: Option<String>| {
+        LoadError::Invalid(Box::new(Diagnostic {
+            path: shown.to_string(),
+            span: find_span(source, needle),
+            source: source.to_string(),
+            message,
+            label: label.to_string(),
+            help,
+        }))
+    };
+    if let Some(signal) = &expect.signal
         && !model::SIGNALS.contains(&signal.as_str())
     {
         return Err(at(
@@ -161,10 +408,8 @@ pub fn load(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
             )),
         ));
     }
-
-    let mut output_paths = Vec::new();
-    for (expr, pred) in &spec.expect.output {
-        let path = serde_json_path::JsonPath::parse(expr).map_err(|e| {
+    for expr in expect.output.keys() {
+        serde_json_path::JsonPath::parse(expr).map_err(|e| {
             at(
                 expr,
                 format!("invalid JSONPath `{expr}`: {e}"),
@@ -172,48 +417,8 @@ pub fn load(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
                 Some("JSONPath starts with `$`, e.g. `output.\"$.critic.score\"`".into()),
             )
         })?;
-        output_paths.push((expr.clone(), path, pred.clone()));
-    }
-
-    let id = file
-        .strip_prefix(root)
-        .unwrap_or(file)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/");
-    let suite = match id.rsplit_once('/') {
-        Some((folder, _)) => folder.to_string(),
-        None => ".".to_string(),
-    };
-    Ok(Scenario {
-        file_path: file.to_path_buf(),
-        id,
-        suite,
-        spec,
-        output_paths,
-    })
-}
-
-fn resolve_llm_body(dir: &Path, body: &mut LlmBodySpec) -> Result<(), (String, String)> {
-    match body {
-        LlmBodySpec::JsonFile(name) => {
-            let value = read_json(dir, name).map_err(|e| (name.clone(), e))?;
-            *body = LlmBodySpec::Json(value);
-        }
-        LlmBodySpec::TextFile(name) => {
-            let text = std::fs::read_to_string(dir.join(&*name))
-                .map_err(|e| (name.clone(), e.to_string()))?;
-            *body = LlmBodySpec::Text(text);
-        }
-        _ => {}
     }
     Ok(())
-}
-
-fn read_json(dir: &Path, name: &str) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))
 }
 
 /// The span of the first quoted occurrence of `needle` (the key or value the user wrote).

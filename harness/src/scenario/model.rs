@@ -62,6 +62,21 @@ pub struct ScenarioFile {
     pub thresholds: super::Thresholds,
     #[serde(default)]
     pub expect: ExpectSpec,
+
+    // Suites that scale (see `matrix.rs`, `defaults.rs`, `files.rs`, `steps.rs`).
+    /// Expands the file into cases; read by `matrix.rs` before this model is.
+    #[serde(default)]
+    pub matrix: Option<toml::Value>,
+    /// A JSON file (relative to the scenario, inside its folder) whose object is the
+    /// input; `[input]` keys override its keys.
+    #[serde(default)]
+    pub input_file: Option<String>,
+    /// Input fields whose text is read from files: `prompt = "big_prompt.txt"`.
+    #[serde(default)]
+    pub input_files: BTreeMap<String, String>,
+    /// A multi-step interaction with an `http` target, instead of submit-and-poll.
+    #[serde(default)]
+    pub step: Vec<super::steps::StepSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
