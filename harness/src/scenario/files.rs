@@ -16,20 +16,15 @@ pub(crate) fn read_under(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     let path = root.join(name);
     let real = path.canonicalize().map_err(|e| e.to_string())?;
     if !real.starts_with(&root) {
-        return Err(format!(
-            "`{name}` is outside the scenario's folder `{}` (hint: keep the file in the scenario's folder or below it)",
-            root.display()
-        ));
+        return Err("it is outside the scenario's folder".into());
     }
     let meta = std::fs::metadata(&real).map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err(format!(
-            "`{name}` is not a regular file (hint: devices, FIFOs and folders cannot be read as inputs)"
-        ));
+        return Err("it is not a regular file (devices, FIFOs and folders are not read)".into());
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(
-            "`{name}` is {} bytes, more than the limit of {MAX_FILE_BYTES}",
+            "it is {} bytes, more than the limit of {MAX_FILE_BYTES}",
             meta.len()
         ));
     }
@@ -43,7 +38,7 @@ pub(crate) fn read_under(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
 }
 
 pub(crate) fn read_text(dir: &Path, name: &str) -> Result<String, String> {
-    String::from_utf8(read_under(dir, name)?).map_err(|_| format!("`{name}` is not UTF-8 text"))
+    String::from_utf8(read_under(dir, name)?).map_err(|_| "it is not UTF-8 text".to_string())
 }
 
 pub(crate) fn read_json(dir: &Path, name: &str) -> Result<serde_json::Value, String> {
