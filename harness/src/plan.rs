@@ -134,6 +134,8 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
             Err(e) => errors.push(e),
         }
     }
+    // In the order of their ids' text, which is also the order `report merge` gives shards.
+    scenarios.sort_by_cached_key(|p| p.scenario.id.to_string());
     if errors.is_empty() {
         Ok(Plan {
             scenarios,

@@ -72,7 +72,10 @@ mod tests {
         );
 
         let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         // Refused without opening (opening a FIFO would block until a writer came).
         assert!(

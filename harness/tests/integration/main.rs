@@ -5,11 +5,14 @@
 //!   the standalone proxy;
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
-//! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted.
+//! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted;
+//! - `suites`: matrices, folder defaults, paths from any working directory, implied gates,
+//!   `[[step]]`s against http targets, and the JSON Schemas of every file kind.
 
 mod chaos;
 mod cli;
 mod gates;
 mod perf;
 mod stubs;
+mod suites;
 mod support;
