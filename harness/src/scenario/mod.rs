@@ -281,11 +281,14 @@ fn build(
     })
 }
 
+/// Builds the error at the first occurrence of a text: (needle, message, label, help).
+type PositionedError<'a> = dyn Fn(&str, String, &str, Option<String>) -> LoadError + 'a;
+
 /// `input_file`, then `[input_files]`, then `[input]`: later keys win.
 fn read_inputs(
     dir: &Path,
     spec: &mut ScenarioFile,
-    at: &dyn Fn(&str, String, &str, Option<String>) -> LoadError,
+    at: &PositionedError<'_>,
 ) -> Result<(), LoadError> {
     if spec.input_file.is_none() && spec.input_files.is_empty() {
         return Ok(());
