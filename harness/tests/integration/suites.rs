@@ -257,3 +257,103 @@ fn steps_pass_against_a_service_that_asks_for_approval_and_explain_one_that_skip
         "{message}"
     );
 }
+
+/// Which schema a bundled TOML file follows; None for files of other kinds.
+fn schema_of(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_str()?;
+    let text = path.to_string_lossy();
+    if text.contains("fixtures/invalid") || name == "drill.toml" || text.contains("fixtures/drills")
+    {
+        return None;
+    }
+    Some(match name {
+        "targets.toml" | "builtin.toml" => "targets",
+        "defaults.toml" => "defaults",
+        "gates.toml" => "gates",
+        _ if text.contains("fixtures/gates") => "gates",
+        _ => "scenario",
+    })
+}
+
+fn toml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            toml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+fn as_json(path: &Path) -> serde_json::Value {
+    let value: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::to_value(value).unwrap()
+}
+
+#[test]
+fn every_bundled_toml_file_validates_against_the_published_schemas() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = |kind: &str| {
+        let file = root.join(format!("../schemas/{kind}.schema.json"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        (doc.clone(), jsonschema::validator_for(&doc).unwrap())
+    };
+    let validators: Vec<(&str, jsonschema::Validator)> =
+        ["scenario", "defaults", "targets", "gates"]
+            .into_iter()
+            .map(|k| (k, schema(k).1))
+            .collect();
+    let mut files = Vec::new();
+    for dir in ["../scenarios", "tests/fixtures", "src/target"] {
+        toml_files(&root.join(dir), &mut files);
+    }
+    let mut checked = std::collections::BTreeMap::<&str, usize>::new();
+    for file in &files {
+        let Some(kind) = schema_of(file) else {
+            continue;
+        };
+        let validator = &validators.iter().find(|(k, _)| *k == kind).unwrap().1;
+        let doc = as_json(file);
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        // Fixtures with a deliberate misspelling must be refused, the rest accepted.
+        let misspelt = file
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("misspelt");
+        if misspelt {
+            assert!(!errors.is_empty(), "{} must be refused", file.display());
+            continue;
+        }
+        assert!(
+            errors.is_empty(),
+            "{} ({kind}): {errors:#?}",
+            file.display()
+        );
+        *checked.entry(kind).or_default() += 1;
+    }
+    assert!(
+        checked.values().all(|&n| n > 0) && checked.len() == 4,
+        "{checked:?}"
+    );
+
+    // The schemas bite: a misspelt key and a wrong type are refused.
+    let scenario = &validators[0].1;
+    assert!(!scenario.is_valid(&as_json(
+        &root.join("tests/fixtures/invalid/misspelt_key.toml")
+    )));
+    assert!(!scenario.is_valid(&serde_json::json!({ "name": "x", "timeout": 5 })));
+    assert!(!validators[3].1.is_valid(
+        &serde_json::json!({ "gate": [{ "name": "g", "metric": "pass_rat", "target": ">= 1%" }] })
+    ));
+
+    // defaults.toml shares its rule and expectation definitions with scenario files.
+    let (scenario_doc, _) = schema("scenario");
+    let (defaults_doc, _) = schema("defaults");
+    assert_eq!(scenario_doc["definitions"], defaults_doc["definitions"]);
+}
