@@ -34,6 +34,12 @@ pub enum LoadError {
         targets: PathBuf,
         names: String,
     },
+    #[error("`{scenario}` has `[[step]]`s, which {problem} (hint: {hint})")]
+    Steps {
+        scenario: PathBuf,
+        problem: String,
+        hint: String,
+    },
     #[error(
         "`{scenario}`: {what} reaches `{host}`, which is not loopback (hint: traffic goes only to 127.0.0.0/8 unless a drill file lists the host in `allow_hosts`)"
     )]

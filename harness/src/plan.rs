@@ -119,6 +119,10 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
                 let seed = scenario_seed(run_seed, &s);
                 let mut s = s;
                 s.spec.target = Some(toml::Spanned::new(0..0, name));
+                if let Err(e) = check_steps(&s, &target) {
+                    errors.push(e);
+                    continue;
+                }
                 if let Err(e) = check_hosts(&s, &target, &selection.allow_hosts) {
                     errors.push(e);
                     continue;
@@ -145,6 +149,35 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     } else {
         Err(errors)
     }
+}
+
+/// `[[step]]`s talk to an `http` target's service, one run at a time.
+fn check_steps(s: &Scenario, target: &crate::target::TargetSpec) -> Result<(), LoadError> {
+    if s.spec.step.is_empty() {
+        return Ok(());
+    }
+    let problem = if target.kind != crate::target::TargetKind::Http {
+        (
+            format!(
+                "need an `http` target, and `{}` is `{}`",
+                s.target_name(),
+                target.kind_name()
+            ),
+            "run it against a target of `kind = \"http\"`".to_string(),
+        )
+    } else if s.spec.load.is_some() {
+        (
+            "do not run under `[load]`".to_string(),
+            "put the load in a scenario of its own, with the target's submit-and-poll".to_string(),
+        )
+    } else {
+        return Ok(());
+    };
+    Err(LoadError::Steps {
+        scenario: s.file_path.clone(),
+        problem: problem.0,
+        hint: problem.1,
+    })
 }
 
 /// Everything a scenario reaches must be on loopback, or on the allowlist.

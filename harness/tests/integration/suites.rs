@@ -258,6 +258,25 @@ fn steps_pass_against_a_service_that_asks_for_approval_and_explain_one_that_skip
     );
 }
 
+#[test]
+fn steps_against_a_command_target_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\ntarget = \"refpipe\"\n[[step]]\nrequest = \"GET /\"\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[file.to_str().unwrap()], out.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("need an `http` target"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Which schema a bundled TOML file follows; None for files of other kinds.
 fn schema_of(path: &Path) -> Option<&'static str> {
     let name = path.file_name()?.to_str()?;
