@@ -43,12 +43,17 @@ fn a_3_by_4_matrix_less_2_excluded_is_10_testcases_and_its_shards_merge_to_the_s
 
     let junit = std::fs::read_to_string(dir("whole").join("junit.xml")).unwrap();
     let files: Vec<&str> = junit
-        .match_indices("file=\"flow/sweep.toml[")
+        .match_indices("<property name=\"id\" value=\"flow/sweep.toml[")
         .map(|(i, _)| {
-            let rest = &junit[i + "file=\"".len()..];
+            let rest = &junit[i + "<property name=\"id\" value=\"".len()..];
             &rest[..rest.find('"').unwrap()]
         })
         .collect();
+    assert_eq!(
+        junit.matches("file=\"flow/sweep.toml\"").count(),
+        10,
+        "each case's testcase names its source file"
+    );
     let mut expected = BTreeSet::new();
     for agents in ["planner", "planner+coder", "planner+coder+critic"] {
         for batch in [1, 5, 10, 20] {
