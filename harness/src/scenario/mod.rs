@@ -433,3 +433,89 @@ fn find_span(source: &str, needle: &str) -> std::ops::Range<usize> {
         .or_else(|| source.find(needle).map(|i| i..i + needle.len()))
         .unwrap_or(0..0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_nearest_defaults_win_and_the_scenario_wins_over_all() {
+        let root = tempfile::tempdir().unwrap();
+        write(
+            root.path(),
+            "defaults.toml",
+            "target = \"far\"\ntimeout = \"9s\"\ntags = [\"far\"]\nenv = { A = \"far\", B = \"far\" }\n\
+             [[llm]]\nwhen.agent = \"critic\"\nreply = { text = \"far\" }\n\
+             [expect]\nstatus = \"far\"\nexit_code = 3\n",
+        );
+        write(
+            root.path(),
+            "sub/defaults.toml",
+            "timeout = \"5s\"\ntags = [\"near\"]\nenv = { A = \"near\" }\n\
+             [[llm]]\nwhen.agent = \"critic\"\nreply = { text = \"near\" }\n",
+        );
+        let file = write(
+            root.path(),
+            "sub/s.toml",
+            "name = \"s\"\ntags = [\"own\"]\n[expect]\nstatus = \"own\"\n\
+             [[llm]]\nwhen.agent = \"critic\"\nreply = { text = \"own\" }\n",
+        );
+        let [s] = load(root.path(), &file).unwrap().try_into().unwrap();
+        assert_eq!(s.target_name(), "far");
+        assert_eq!(s.spec.timeout, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(s.spec.tags, ["own", "near", "far"]);
+        assert_eq!(
+            (s.spec.env["A"].as_str(), s.spec.env["B"].as_str()),
+            ("near", "far")
+        );
+        assert_eq!(s.spec.expect.status.as_deref(), Some("own"));
+        assert_eq!(s.spec.expect.exit_code, Some(3));
+        let replies: Vec<String> = s
+            .spec
+            .llm
+            .iter()
+            .map(|r| match &r.reply.0[0].body {
+                LlmBodySpec::Text(t) => t.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            replies,
+            ["own", "near", "far"],
+            "own rules first, nearest next"
+        );
+        assert_eq!(s.id.to_string(), "sub/s.toml");
+    }
+
+    #[test]
+    fn matrix_values_keep_their_text_through_toml_escapes() {
+        let root = tempfile::tempdir().unwrap();
+        let file = write(
+            root.path(),
+            "m.toml",
+            "name = \"m {matrix.v}\"\n[matrix]\nv = ['say \"hi\"', 'back\\slash', \"tab\\tand\\nnewline\", 'ünï']\n\
+             [input]\nwhole = \"{matrix.v}\"\nmixed = \"<{matrix.v}>\"\nlit = '{matrix.v}'\n",
+        );
+        let cases = load(root.path(), &file).unwrap();
+        assert_eq!(cases.len(), 4);
+        for (s, v) in cases
+            .iter()
+            .zip(["say \"hi\"", "back\\slash", "tab\tand\nnewline", "ünï"])
+        {
+            let input = s.spec.input.as_ref().unwrap();
+            assert_eq!(input["whole"], v);
+            assert_eq!(input["mixed"], format!("<{v}>"));
+            assert_eq!(s.spec.name, format!("m {v}"));
+            if !v.contains('\n') {
+                assert_eq!(input["lit"], v, "a literal string takes the text as is");
+            }
+        }
+    }
+}
