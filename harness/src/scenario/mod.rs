@@ -4,6 +4,12 @@
 //! reads it, deserializes it with unknown keys as errors, resolves reply bodies that live
 //! in files next to it, and checks the JSONPath expressions, so that everything a run needs
 //! is known to be valid before anything starts.
+//!
+//! ```text
+//! file ─▶ [matrix] cases (matrix.rs) ─▶ {matrix.NAME} filled in the TOML text (template.rs,
+//!         positions kept) ─▶ ScenarioFile ─▶ reply and input files (files.rs)
+//!      ─▶ defaults.toml of its folder and above (defaults.rs) ─▶ Scenario, id `file.toml[k=v]`
+//! ```
 
 mod defaults;
 mod files;

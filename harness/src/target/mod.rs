@@ -251,7 +251,7 @@ pub struct StubUrls<'a> {
 }
 
 /// Expands `{llm}`, `{llm.NAME}`, `{executor.NAME}`, `{proxy.NAME}`, `{seed}`,
-/// `{scratch}` and `${VAR}` in `value` (placeholders as [`crate::template`] reads them).
+/// `{scratch}` and `${VAR}` in `value` (placeholders as `template.rs` reads them).
 pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunError> {
     use crate::template::Piece;
     let mut out = String::with_capacity(value.len());
