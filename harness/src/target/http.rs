@@ -348,11 +348,7 @@ async fn drive(
     if !run.steps.is_empty() {
         let done =
             super::steps::run(client, base, &run.headers, run.steps, run.input, deadline).await;
-        let exit = if done.timed_out {
-            Exit::TimedOut
-        } else {
-            died(service).unwrap_or(Exit::Code(0))
-        };
+        let exit = died(service).unwrap_or(Exit::Code(0));
         return Ok((exit, done.document.to_string().into_bytes()));
     }
     let calls = Calls {
