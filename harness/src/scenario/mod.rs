@@ -501,6 +501,22 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_placeholder_is_typed_where_values_are_and_text_where_text_is() {
+        let root = tempfile::tempdir().unwrap();
+        let file = write(
+            root.path(),
+            "n.toml",
+            "name = \"{matrix.n}\"\ntags = [\"{matrix.n}\"]\nenv = { N = \"{matrix.n}\" }\n\
+             [matrix]\nn = [5]\n[input]\nn = \"{matrix.n}\"\n",
+        );
+        let [s] = load(root.path(), &file).unwrap().try_into().unwrap();
+        assert_eq!((s.spec.name.as_str(), s.spec.tags[0].as_str()), ("5", "5"));
+        assert_eq!(s.spec.env["N"], "5");
+        assert_eq!(s.spec.input.unwrap()["n"], 5);
+        assert_eq!(s.id.to_string(), "n.toml[n=5]");
+    }
+
+    #[test]
     fn matrix_values_keep_their_text_through_toml_escapes() {
         let root = tempfile::tempdir().unwrap();
         let file = write(

@@ -15,10 +15,11 @@ use super::serde_util::{OneOrMany, deserialize_opt_duration};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
+    #[serde(deserialize_with = "super::serde_util::text")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::serde_util::text_list")]
     pub tags: Vec<String>,
     /// The target to run against; `refpipe` when absent.
     #[serde(default)]
@@ -33,7 +34,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub input: Option<serde_json::Map<String, serde_json::Value>>,
     /// Extra environment for the target, over the target's own; `{llm}` etc. are expanded.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::serde_util::text_map")]
     pub env: BTreeMap<String, String>,
     /// LLM stub rules, first match wins.
     #[serde(default)]

@@ -51,9 +51,10 @@ pub struct StepSpec {
     #[serde(default)]
     pub name: Option<String>,
     /// `"METHOD /path"`; a bare path means GET.
+    #[serde(deserialize_with = "super::serde_util::text")]
     pub request: String,
     /// Headers over the target's, `{vars.NAME}` and `${VAR}` expanded; `""` removes one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::serde_util::text_map")]
     pub headers: BTreeMap<String, String>,
     /// A JSON body (strings may hold `{vars.NAME}`).
     #[serde(default)]
