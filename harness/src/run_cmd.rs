@@ -151,6 +151,11 @@ pub(crate) fn finish_with(
             report.verdict = reports::Verdict::Warn;
         }
     }
+    if report.interrupted {
+        // What was not run was not tested: an interrupted run neither passes nor fails,
+        // whatever the gates said of the scenarios that finished (they stay in the report).
+        report.verdict = reports::Verdict::Interrupted;
+    }
     crate::console::print_gates(&report);
     match reports::write_all(&report, out) {
         Ok(written) => eprintln!(

@@ -343,7 +343,11 @@ fn any_strings_give_well_formed_outputs() {
             .sum();
         assert_eq!(
             total.tests,
-            report.scenarios.len() + thresholds + report.gates.len()
+            report.scenarios.len()
+                + thresholds
+                + report.gates.len()
+                + usize::from(report.interrupted),
+            "an interrupted run is one more testcase, in error"
         );
 
         check_markdown(&reports::markdown::render(&report), &report);
