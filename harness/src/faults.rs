@@ -241,7 +241,14 @@ async fn run_timed(
             });
         }
     };
-    let wait_until = |at: Duration| tokio::time::sleep_until((started + at).into());
+    // A time too far for the clock never comes: wait until the run ends (which aborts
+    // this task) instead of panicking on the addition.
+    let wait_until = |at: Duration| async move {
+        match started.checked_add(at) {
+            Some(when) => tokio::time::sleep_until(when.into()).await,
+            None => std::future::pending().await,
+        }
+    };
     let group = process::Target::Group(pgid);
     match spec {
         ProcessFaultSpec::Kill { at, signal, .. } => {
