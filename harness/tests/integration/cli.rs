@@ -234,3 +234,44 @@ fn an_interrupted_run_with_nothing_finished_is_reported_interrupted_not_pass() {
     );
     assert!(html.contains("INTERRUPTED"), "{html}");
 }
+
+// Regression: `harness drill DRILL PATHS` ignored PATHS and ran the drill's own scenarios.
+#[test]
+fn a_drill_refuses_paths_it_would_ignore() {
+    let drill = "../scenarios/refpipe/chaos/drill.toml";
+    let o = crate::support::harness()
+        .args(["drill", drill, "../scenarios/refpipe/flow", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("takes no PATHS (hint: list them under `scenarios` in the drill file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = crate::support::harness()
+        .args(["drill", drill, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+// Regression: `harness proxy --listen 0.0.0.0:0` hinted at `allow_non_loopback`, an option
+// this command does not have.
+#[test]
+fn the_proxy_command_hints_at_its_own_flags() {
+    let o = crate::support::harness()
+        .args([
+            "proxy",
+            "--listen",
+            "0.0.0.0:0",
+            "--upstream",
+            "127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("(hint: `--listen 127.0.0.1:0`"), "{err}");
+    assert!(!err.contains("allow_non_loopback"), "{err}");
+}
