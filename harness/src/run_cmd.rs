@@ -94,6 +94,14 @@ pub(crate) fn run(
         );
         return Err(ExitCode::from(exit_codes::INVALID_INPUT));
     }
+    // Found now, not after every scenario ran and the results had nowhere to go.
+    if let Err(e) = reports::check_writable(&args.out) {
+        eprintln!(
+            "error: {} (hint: give `--out` a folder you can write to); nothing was run",
+            error_chain(&e)
+        );
+        return Err(ExitCode::from(exit_codes::INVALID_INPUT));
+    }
     let jobs = args
         .jobs
         .map(usize::from)

@@ -275,3 +275,21 @@ fn the_proxy_command_hints_at_its_own_flags() {
     assert!(err.contains("(hint: `--listen 127.0.0.1:0`"), "{err}");
     assert!(!err.contains("allow_non_loopback"), "{err}");
 }
+
+// Regression: `--out` unwritable was found only after every scenario ran, and the whole
+// run's results were lost (exit 3).
+#[test]
+fn an_unwritable_out_is_refused_before_anything_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let o = run_harness(&["../scenarios/refpipe/flow"], &file.join("reports"));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hint: give `--out` a folder you can write to"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(!err.contains("Starting"), "a scenario ran: {err}");
+}
