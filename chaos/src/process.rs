@@ -206,6 +206,7 @@ impl Drop for Pause {
 ///
 /// Allocations beyond it fail (`ENOMEM` from `mmap`/`brk`). This limits virtual memory,
 /// not resident memory: see the module docs for what that means for some runtimes.
+#[allow(unsafe_code)]
 pub fn memory_limit(cmd: &mut tokio::process::Command, bytes: u64) {
     // SAFETY: the closure runs in the forked child before exec. It calls only getrlimit
     // and setrlimit, which are async-signal-safe, and neither allocates nor takes locks.
@@ -220,6 +221,7 @@ pub fn memory_limit(cmd: &mut tokio::process::Command, bytes: u64) {
 ///
 /// This is "the disk is full" as far as an unprivileged harness can make it: it is
 /// `EFBIG`, not `ENOSPC`. See [`full_file`] for a real `ENOSPC` on one path.
+#[allow(unsafe_code)]
 pub fn file_size_limit(cmd: &mut tokio::process::Command, bytes: u64) {
     // SAFETY: the closure runs in the forked child before exec. It calls only getrlimit,
     // setrlimit and sigaction (through `signal`), which are async-signal-safe, and neither

@@ -69,7 +69,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, WriteError> 
     // The four reports are one set: all staged first, then renamed into place. If any
     // cannot be written, the earlier run's reports are removed rather than left beside
     // some of this run's, where a reader would take them for one run.
-    let renderers: [(&str, fn(&RunReport) -> String); 4] = [
+    let renderers: [(&str, Renderer); 4] = [
         (JUNIT_FILE, junit::render),
         (RESULTS_FILE, json::render),
         (SUMMARY_FILE, markdown::render),
@@ -142,6 +142,9 @@ pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
     }
     Ok(())
 }
+
+/// Renders one report of a run.
+type Renderer = fn(&RunReport) -> String;
 
 /// `<stem>.json`, or `<stem>-2.json`, `<stem>-3.json`, … when taken. Compared without
 /// case, as macOS and Windows file systems do. Records the name in `taken`, lowercased.
