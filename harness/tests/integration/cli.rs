@@ -293,3 +293,16 @@ fn an_unwritable_out_is_refused_before_anything_runs() {
     assert!(err.contains("nothing was run"), "{err}");
     assert!(!err.contains("Starting"), "a scenario ran: {err}");
 }
+
+// Regression: the recursion limit (dotted keys nested too deep) pointed at 1:1.
+#[test]
+fn a_nesting_limit_points_at_the_deep_line_not_at_1_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.toml");
+    std::fs::write(&file, format!("name = \"x\"\n{}b = 1\n", "a.".repeat(400))).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[file.to_str().unwrap()], out.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("deep.toml:2:1"), "{err}");
+}
