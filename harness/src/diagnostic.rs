@@ -217,9 +217,9 @@ mod tests {
     // Regression: a file that is not UTF-8 got no position at all.
     #[test]
     fn invalid_utf8_points_at_the_first_bad_byte() {
-        let bytes = b"name = \"ok\"\ntags = [\"caf\xe9\"]\n";
-        let err = std::str::from_utf8(bytes).unwrap_err();
-        let d = Diagnostic::invalid_utf8("x.toml", bytes, &err);
+        let bytes = b"name = \"ok\"\ntags = [\"caf\xe9\"]\n".to_vec();
+        let err = std::str::from_utf8(&bytes).unwrap_err();
+        let d = Diagnostic::invalid_utf8("x.toml", &bytes, &err);
         assert_eq!(d.line_column(), (2, 13));
         assert_eq!(d.label, "byte `0xE9` here");
         assert!(d.render().contains("x.toml:2:13"), "{}", d.render());
