@@ -43,7 +43,9 @@ fn main() {
 fn trial_name(prefix: &str, id: &str) -> String {
     format!(
         "{prefix}::{}",
-        id.trim_end_matches(".toml").replace('/', "::")
+        id.replacen(".toml[", "[", 1)
+            .trim_end_matches(".toml")
+            .replace('/', "::")
     )
 }
 
