@@ -381,3 +381,21 @@ fn every_bundled_toml_file_validates_against_the_published_schemas() {
     let (defaults_doc, _) = schema("defaults");
     assert_eq!(scenario_doc["definitions"], defaults_doc["definitions"]);
 }
+
+#[test]
+fn stubs_of_a_matrix_file_ask_which_case() {
+    let o = harness()
+        .args([
+            "stubs",
+            "../scenarios/refpipe/validation/oversized_prompt.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("makes 3 scenarios") && err.contains("`oversized_prompt.toml[limit=10]`"),
+        "{err}"
+    );
+    assert!(err.contains("--filter '[limit="), "{err}");
+}
