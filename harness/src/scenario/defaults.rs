@@ -64,10 +64,7 @@ pub(crate) fn chain(dir: &Path) -> Vec<PathBuf> {
 
 /// Reads one defaults file, with its reply files resolved against its own folder.
 pub(crate) fn load(file: &Path) -> Result<DefaultsFile, LoadError> {
-    let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    let source = crate::source::read(file)?;
     let shown = file.display().to_string();
     let mut defaults: DefaultsFile = toml::from_str(&source)
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e))))?;

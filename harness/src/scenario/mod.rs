@@ -134,7 +134,7 @@ pub fn load(root: &Path, file: &Path) -> Result<Vec<Scenario>, LoadError> {
         path: file.to_path_buf(),
         source,
     };
-    let source = std::fs::read_to_string(file).map_err(read_err)?;
+    let source = crate::source::read(file)?;
     let abs = file.canonicalize().map_err(read_err)?;
     let dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
     let file_id = id_of(root, &abs);
