@@ -252,6 +252,35 @@ fn parse_target(text: &str, metric: &Metric) -> Result<Target, String> {
 mod tests {
     use super::*;
 
+    fn names(toml_text: &str) -> Vec<String> {
+        let file: GatesFile = toml::from_str(toml_text).unwrap();
+        file.into_gates().into_iter().map(|g| g.name).collect()
+    }
+
+    #[test]
+    fn every_scenario_must_pass_unless_a_gate_covers_all_or_the_file_says_so() {
+        // See: issue 10 (a gates file with only a duration gate passed a failing run).
+        let duration = "[[gate]]\nname = \"d\"\nmetric = \"duration\"\ntarget = \"< 5s\"\n";
+        assert_eq!(names(duration), ["d", IMPLIED_GATE]);
+        let folder = "[[gate]]\nname = \"f\"\nmetric = \"pass_rate\"\nselect.folder = \"x\"\ntarget = \">= 90%\"\n";
+        assert_eq!(
+            names(folder),
+            ["f", IMPLIED_GATE],
+            "a folder is not all scenarios"
+        );
+        let all = "[[gate]]\nname = \"a\"\nmetric = \"pass_rate\"\ntarget = \">= 90%\"\n";
+        assert_eq!(names(all), ["a"]);
+        assert_eq!(
+            names(&format!("every_scenario_must_pass = true\n{all}")),
+            ["a", IMPLIED_GATE]
+        );
+        assert_eq!(
+            names(&format!("every_scenario_must_pass = false\n{duration}")),
+            ["d"]
+        );
+        assert_eq!(names(""), [IMPLIED_GATE]);
+    }
+
     #[test]
     fn targets_in_each_unit() {
         let t = parse_target(">= 80%", &Metric::PassRate).unwrap();
