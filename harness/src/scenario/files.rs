@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// The largest file a scenario may read.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = crate::source::MAX_SOURCE_BYTES;
 
 /// Reads `name`, relative to `dir`, if it is a regular file inside `dir`'s tree.
 pub(crate) fn read_under(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
