@@ -373,10 +373,11 @@ impl Pipeline {
             .await
             .map_err(failed)?;
         let read = |reply: &crate::llm::Reply| {
-            if self.planted_bug == Some(PlantedBug::UncheckedPlan) && role == Role::Planner {
-                if let Some(n) = agents::subtask_count_unchecked(reply) {
-                    log.say(format_args!("the plan has {n} subtasks"));
-                }
+            if self.planted_bug == Some(PlantedBug::UncheckedPlan)
+                && role == Role::Planner
+                && let Some(n) = agents::subtask_count_unchecked(reply)
+            {
+                log.say(format_args!("the plan has {n} subtasks"));
             }
             let payload = P::from_reply(reply)?;
             Ok(match self.planted_bug {
