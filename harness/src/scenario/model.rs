@@ -62,6 +62,10 @@ pub struct ScenarioFile {
     pub thresholds: super::Thresholds,
     #[serde(default)]
     pub expect: ExpectSpec,
+    /// What `harness fuzz` varies and what must hold for any reply; `harness run`
+    /// ignores it.
+    #[serde(default)]
+    pub adversarial: Option<super::AdversarialSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
