@@ -220,6 +220,8 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
     );
     let progress = Progress::new(cases);
     let (mut tried, mut hostile, mut tolerable) = (0usize, 0usize, 0usize);
+    // A hash of every case drawn, in order: the same seed draws the same cases.
+    let mut fingerprint = 0u64;
     while tried < cases as usize && budget.is_none_or(|b| started.elapsed() < b) {
         let n = jobs.min(cases as usize - tried);
         let mut batch = Vec::with_capacity(n);
@@ -230,6 +232,9 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
             batch.push(tree);
         }
         let drawn: Vec<Case> = batch.iter().map(|t| t.current()).collect();
+        for case in &drawn {
+            fingerprint = fingerprint_of(fingerprint, case);
+        }
         let results = runtime.block_on(run_batch(&ctx, &drawn, tried));
         for (i, (case, ran)) in drawn.iter().zip(results).enumerate() {
             let (result, violations) = ran.map_err(broken)?;
@@ -336,6 +341,7 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
             let summary = write::summary(
                 &args.scenario,
                 seed,
+                fingerprint,
                 number,
                 hostile,
                 tolerable,
@@ -361,6 +367,7 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
     let summary = write::summary(
         &args.scenario,
         seed,
+        fingerprint,
         tried,
         hostile,
         tolerable,
@@ -384,6 +391,11 @@ fn write_summary(out: &std::path::Path, summary: &serde_json::Value) -> Result<(
     write::atomically(&file, &text)
         .map(drop)
         .map_err(|e| format!("cannot write `{}`: {e}", file.display()))
+}
+
+/// `so_far` extended with `case` (FNV-1a over its debug form).
+fn fingerprint_of(so_far: u64, case: &Case) -> u64 {
+    crate::plan::id_hash(&format!("{so_far:016x}{case:?}"))
 }
 
 /// A 32-byte ChaCha seed from the run's seed.

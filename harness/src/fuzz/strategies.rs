@@ -187,8 +187,8 @@ fn hostile(slot: &Slot, settings: &Settings) -> Option<BoxedStrategy<Variant>> {
             let cut = compact.clone();
             let mut options: Vec<(u32, BoxedStrategy<Variant>)> = vec![
                 (
-                    8,
-                    (json_mutation(v, true), wrap())
+                    12,
+                    (json_mutation(v, false), wrap())
                         .prop_map(move |((v, what), wrap)| {
                             let shown = [what, wrap.describe()]
                                 .into_iter()
@@ -254,7 +254,7 @@ fn hostile(slot: &Slot, settings: &Settings) -> Option<BoxedStrategy<Variant>> {
             weighted(vec![
                 (
                     6,
-                    (json_mutation(&args, true), wrap())
+                    (json_mutation(&args, false), wrap())
                         .prop_map(move |((v, what), wrap)| {
                             let raw = wrap.apply(&v.to_string());
                             (
@@ -296,7 +296,7 @@ fn hostile(slot: &Slot, settings: &Settings) -> Option<BoxedStrategy<Variant>> {
             weighted(vec![
                 (
                     6,
-                    json_mutation(body, false)
+                    json_mutation(body, true)
                         .prop_map(move |(body, what)| {
                             plain(
                                 Replacement::Executor {
@@ -542,8 +542,8 @@ fn weighted(options: Vec<(u32, BoxedStrategy<Variant>)>) -> BoxedStrategy<Varian
 /// Text where JSON goes.
 fn wrap() -> impl Strategy<Value = Wrap> {
     prop_oneof![
-        4 => Just(Wrap::Raw),
-        1 => any::<bool>().prop_map(|tag| Wrap::Fenced { tag }),
+        6 => Just(Wrap::Raw),
+        2 => any::<bool>().prop_map(|tag| Wrap::Fenced { tag }),
         1 => Just(Wrap::ProseBefore),
         1 => Just(Wrap::ProseAfter),
         1 => Just(Wrap::Bom),
@@ -682,9 +682,11 @@ enum Op {
     Replace(Value, String),
 }
 
-/// Values put where others were: other types, `null` (unless `null` cannot be written,
-/// as in an executor reply kept in TOML), empty, huge, deeply nested, numbers at the edges.
-fn odd_value(allow_null: bool) -> BoxedStrategy<(Value, String)> {
+/// Values put where others were: other types, `null`, empty, huge, deeply nested, numbers
+/// at the edges. `in_toml`: the value is written in a scenario file (an executor reply),
+/// which cannot hold `null` and whose reader stops at 100 levels of nesting.
+fn odd_value(in_toml: bool) -> BoxedStrategy<(Value, String)> {
+    let max_depth = if in_toml { 64 } else { 200 };
     let just = |v: Value, what: &str| Just((v, what.to_string())).boxed();
     let mut options = vec![
         just(json!(""), "an empty string"),
@@ -700,7 +702,7 @@ fn odd_value(allow_null: bool) -> BoxedStrategy<(Value, String)> {
         (0usize..40_000)
             .prop_map(|n| (json!("x".repeat(n)), format!("a {n}-character string")))
             .boxed(),
-        (1usize..200)
+        (1usize..max_depth)
             .prop_map(|depth| {
                 let mut v = json!([]);
                 for _ in 0..depth {
@@ -713,24 +715,36 @@ fn odd_value(allow_null: bool) -> BoxedStrategy<(Value, String)> {
             .prop_map(|n| (json!(vec![0; n]), format!("a list of {n} zeros")))
             .boxed(),
     ];
-    if allow_null {
+    if !in_toml {
         options.insert(0, just(Value::Null, "null"));
     }
     Union::new(options).boxed()
 }
 
-/// `v` with one node dropped, renamed, given an extra key or replaced by an odd value.
-fn json_mutation(v: &Value, allow_null: bool) -> BoxedStrategy<(Value, String)> {
+/// `v` with one node dropped, renamed, given an extra key or replaced by an odd value
+/// (see [`odd_value`] for `in_toml`).
+fn json_mutation(v: &Value, in_toml: bool) -> BoxedStrategy<(Value, String)> {
     let mut all = Vec::new();
     paths(v, &mut Vec::new(), &mut all);
+    // The whole value and the values of keys are where parsers trip; list items less so.
+    let (keyed, items): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|p| matches!(p.last(), None | Some(Step::Key(_))));
+    let node = if items.is_empty() {
+        (0..keyed.len()).boxed()
+    } else {
+        let k = keyed.len();
+        prop_oneof![3 => 0..k, 1 => k..k + items.len()].boxed()
+    };
+    let all: Vec<Vec<Step>> = keyed.into_iter().chain(items).collect();
     let v = v.clone();
     let op = prop_oneof![
         Just(Op::Drop),
         Just(Op::Rename),
-        odd_value(allow_null).prop_map(|(v, what)| Op::Replace(v, what)),
-        odd_value(allow_null).prop_map(|(v, what)| Op::Add(v, what)),
+        odd_value(in_toml).prop_map(|(v, what)| Op::Replace(v, what)),
+        odd_value(in_toml).prop_map(|(v, what)| Op::Add(v, what)),
     ];
-    (0..all.len(), op)
+    (node, op)
         .prop_map(move |(i, op)| apply(&v, &all[i], op))
         .boxed()
 }

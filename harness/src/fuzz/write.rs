@@ -116,6 +116,7 @@ pub(crate) fn scenario_text(found: &Found, mut table: toml::Table) -> Result<Str
 pub(crate) fn summary(
     scenario: &Path,
     seed: u64,
+    fingerprint: u64,
     tried: usize,
     hostile: usize,
     tolerable: usize,
@@ -126,6 +127,7 @@ pub(crate) fn summary(
         "scenario": scenario.display().to_string(),
         "seed": seed,
         "cases": tried,
+        "cases_fingerprint": format!("{fingerprint:016x}"),
         "hostile_cases": hostile,
         "tolerable_cases": tolerable,
         "violations": usize::from(found.is_some()),
