@@ -86,7 +86,7 @@ pub(crate) fn scenario_text(found: &Found, mut table: toml::Table) -> Result<Str
         "seed".into(),
         toml::Value::Integer(found.scenario_seed as i64),
     );
-    let body = toml::to_string(&table).map_err(|e| e.to_string())?;
+    let body = readable(&table);
     let comment = |s: &str| -> String { s.lines().map(|l| format!("# {l}\n")).collect() };
     let header = format!(
         "Minimal failing case found by `harness fuzz {}` (seed {}).\n\
@@ -109,6 +109,98 @@ pub(crate) fn scenario_text(found: &Found, mut table: toml::Table) -> Result<Str
         found.fuzz_seed,
     );
     Ok(format!("{}\n{body}", comment(&header)))
+}
+
+/// The sections of a scenario file in the order people write them; others follow.
+const SECTIONS: &[&str] = &[
+    "env",
+    "input",
+    "llm",
+    "executor",
+    "chaos",
+    "proxy",
+    "process",
+    "steady_state",
+    "load",
+    "thresholds",
+];
+
+/// `table` written as people write scenarios: top-level values first, then one section
+/// per table (`[input]`, `[[llm]]`, `[[executor.NAME]]`, …, `[expect]` last), each entry
+/// on one line with its value inline.
+pub(crate) fn readable(table: &toml::Table) -> String {
+    let is_section = |v: &toml::Value| match v {
+        toml::Value::Table(_) => true,
+        toml::Value::Array(items) => !items.is_empty() && items.iter().all(toml::Value::is_table),
+        _ => false,
+    };
+    let mut out = String::new();
+    for (k, v) in table.iter().filter(|(_, v)| !is_section(v)) {
+        out.push_str(&format!("{} = {v}\n", key(k)));
+    }
+    let mut names: Vec<&String> = table
+        .keys()
+        .filter(|k| is_section(&table[k.as_str()]))
+        .collect();
+    let rank = |k: &str| match k {
+        "expect" => SECTIONS.len() + 1,
+        other => SECTIONS
+            .iter()
+            .position(|s| *s == other)
+            .unwrap_or(SECTIONS.len()),
+    };
+    names.sort_by_key(|k| rank(k));
+    for name in names {
+        section(&mut out, &key(name), &table[name.as_str()]);
+    }
+    out
+}
+
+fn section(out: &mut String, path: &str, value: &toml::Value) {
+    let entries = |out: &mut String, t: &toml::Table| {
+        for (k, v) in t {
+            out.push_str(&format!("{} = {v}\n", key(k)));
+        }
+    };
+    match value {
+        toml::Value::Array(items) => {
+            for item in items {
+                if let toml::Value::Table(t) = item {
+                    out.push_str(&format!("\n[[{path}]]\n"));
+                    entries(out, t);
+                }
+            }
+        }
+        // `executor`: a table of lists of rules, `[[executor.NAME]]` each.
+        toml::Value::Table(t)
+            if !t.is_empty()
+                && t.values().all(|v| {
+                    v.as_array()
+                        .is_some_and(|a| !a.is_empty() && a.iter().all(toml::Value::is_table))
+                }) =>
+        {
+            for (k, v) in t {
+                section(out, &format!("{path}.{}", key(k)), v);
+            }
+        }
+        toml::Value::Table(t) => {
+            out.push_str(&format!("\n[{path}]\n"));
+            entries(out, t);
+        }
+        _ => {}
+    }
+}
+
+/// A key, bare when it can be, quoted otherwise.
+fn key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        toml::Value::String(k.to_string()).to_string()
+    }
 }
 
 /// The run's figures, as `fuzz.json`.
@@ -158,4 +250,52 @@ pub(crate) fn atomically(path: &Path, text: &str) -> std::io::Result<PathBuf> {
     std::io::Write::write_all(&mut tmp, text.as_bytes())?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_readable_file_reads_back_the_same() {
+        let text = r#"
+            name = "n"
+            tags = ["a"]
+            seed = 3
+            env = { K = "v" }
+            [input]
+            prompt = "p"
+            [[llm]]
+            when.agent = "planner"
+            reply = { text = "```json\n{}\n```\u0000'\"" }
+            [[llm]]
+            reply = [{ json = { code = "a\nb", "odd key" = [1, { x = 2.5 }] } }, { error = { status = 529 } }]
+            [[executor.sandbox]]
+            reply = { json = { success = false }, status = 503, delay = "5ms" }
+            [[chaos]]
+            at = "llm"
+            fault = { stream_cut_after = 2 }
+            [expect]
+            exit_code = 0
+            output."$['status']" = { matches = "^(?:a|b)$" }
+            llm_calls = { "*" = { le = 4 } }
+        "#;
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let written = readable(&table);
+        let back: toml::Table =
+            toml::from_str(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+        assert_eq!(back, table, "{written}");
+        let order: Vec<usize> = [
+            "name =",
+            "[input]",
+            "[[llm]]",
+            "[[executor.sandbox]]",
+            "[[chaos]]",
+            "[expect]",
+        ]
+        .iter()
+        .map(|s| written.find(s).unwrap_or_else(|| panic!("{s}\n{written}")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{written}");
+    }
 }
