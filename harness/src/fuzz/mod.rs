@@ -330,10 +330,8 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
                 "       Reply {reply:?} ({} characters)",
                 reply.chars().count()
             );
-            eprintln!(
-                "   Invariant {}: {}",
-                violation.invariant, violation.message
-            );
+            eprintln!("   Invariant {}", violation.invariant);
+            eprintln!("             {}", violation.message);
             eprintln!(
                 "     Written {} (run it with `harness run`)",
                 file.display()
