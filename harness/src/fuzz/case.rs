@@ -282,3 +282,84 @@ fn replacement(r: &Replacement) -> Result<Option<toml::Table>, String> {
     }
     Ok(Some(t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::VariantKind;
+
+    const FILE: &str = r#"
+name = "n"
+[input]
+prompt = "p"
+[[llm]]
+when.agent = "planner"
+reply = { json = { subtasks = ["a"] } }
+[[llm]]
+when.agent = "critic"
+reply = [{ text = "one" }, { error = { status = 503 } }]
+[[executor.sandbox]]
+reply = { success = true }
+[expect]
+status = "completed"
+[adversarial]
+vary = ["llm.critic", "executor"]
+"#;
+
+    fn base() -> Base {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, FILE).unwrap();
+        let scenario = crate::scenario::load(dir.path(), &file).unwrap();
+        let vary = &scenario.spec.adversarial.as_ref().unwrap().vary;
+        Base::new(&scenario, FILE, vary).unwrap()
+    }
+
+    #[test]
+    fn the_slots_are_the_replies_vary_names() {
+        let base = base();
+        let places: Vec<String> = base.slots.iter().map(|s| s.place.label()).collect();
+        assert_eq!(
+            places,
+            [
+                "llm[2] (critic), reply 1",
+                "llm[2] (critic), reply 2",
+                "executor.sandbox[1], reply 1"
+            ]
+        );
+        assert_eq!(base.slots[1].original, Original::Error(503));
+        assert_eq!(base.expect["status"].as_str(), Some("completed"));
+    }
+
+    #[test]
+    fn a_case_replaces_one_reply_and_can_stream_and_cut() {
+        let base = base();
+        let case = Case {
+            kind: VariantKind::Hostile,
+            slot: 1,
+            reply: Replacement::Text {
+                text: "{}".into(),
+                finish_reason: Some("length".into()),
+            },
+            streamed: true,
+            stream_cut: Some(2),
+            what: String::new(),
+        };
+        let mut expect = toml::Table::new();
+        expect.insert("exit_code".into(), 0.into());
+        let t = base.with_case(&case, Some("stream"), expect).unwrap();
+        let text = toml::to_string(&t).unwrap();
+        let spec: crate::scenario::ScenarioFile = toml::from_str(&text).unwrap();
+        let critic = &spec.llm[1].reply.0;
+        assert!(matches!(&critic[0].body, LlmBodySpec::Text(t) if t == "one"));
+        assert!(matches!(&critic[1].body, LlmBodySpec::Text(t) if t == "{}"));
+        assert_eq!(critic[1].finish_reason.as_deref(), Some("length"));
+        assert_eq!(spec.input.unwrap()["stream"], true);
+        assert_eq!(spec.chaos.len(), 1);
+        assert_eq!(spec.chaos[0].when.agent.as_deref(), Some("critic"));
+        assert_eq!(spec.expect.exit_code, Some(0));
+        assert!(spec.adversarial.is_none(), "the written case is standalone");
+        // A streamed case without `stream_input` is a mistake, not a silent no-op.
+        assert!(base.with_case(&case, None, toml::Table::new()).is_err());
+    }
+}

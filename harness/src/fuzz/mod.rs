@@ -85,7 +85,8 @@ pub struct FuzzArgs {
 
 /// Runs `harness fuzz`: 0 when no case broke an invariant, 1 when one did (the minimal
 /// case is written), 2 for a bad scenario or one that fails as written, 3 when the
-/// harness could not run a case.
+/// harness could not run a case, 130 when interrupted (Ctrl-C, SIGTERM) while drawing
+/// cases.
 pub fn execute(args: &FuzzArgs) -> ExitCode {
     match fuzz(args) {
         Ok(code) => ExitCode::from(code),
@@ -219,6 +220,11 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(seed)),
     );
     let progress = Progress::new(cases);
+    // Registered before any case starts, so an early Ctrl-C is not lost.
+    let mut interrupt = {
+        let _guard = runtime.enter();
+        Box::pin(crate::run_cmd::interrupt_signal())
+    };
     let (mut tried, mut hostile, mut tolerable) = (0usize, 0usize, 0usize);
     // A hash of every case drawn, in order: the same seed draws the same cases.
     let mut fingerprint = 0u64;
@@ -235,7 +241,29 @@ fn fuzz(args: &FuzzArgs) -> Result<u8, Failed> {
         for case in &drawn {
             fingerprint = fingerprint_of(fingerprint, case);
         }
-        let results = runtime.block_on(run_batch(&ctx, &drawn, tried));
+        let results = runtime.block_on(async {
+            tokio::select! {
+                results = run_batch(&ctx, &drawn, tried) => Some(results),
+                () = &mut interrupt => None,
+            }
+        });
+        // Interrupted: the running cases were dropped, which kills their targets.
+        let Some(results) = results else {
+            progress.done();
+            eprintln!("  Interrupted after {tried} cases, no violation so far");
+            let summary = write::summary(
+                &args.scenario,
+                seed,
+                fingerprint,
+                tried,
+                hostile,
+                tolerable,
+                started.elapsed().as_secs_f64(),
+                None,
+            );
+            write_summary(&args.out, &summary).map_err(broken)?;
+            return Ok(exit_codes::INTERRUPTED);
+        };
         for (i, (case, ran)) in drawn.iter().zip(results).enumerate() {
             let (result, violations) = ran.map_err(broken)?;
             match case.kind {
