@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the test suite on any machine. Installs what the tests need beyond
 //! Rust when it is missing (each step says what it does), then runs
-//! `cargo test --workspace` with any extra arguments, with `PROPTEST_CASES` bounded.
+//! `cargo test --workspace` with any extra arguments.
 
 use std::process::{Command, ExitCode};
 
@@ -15,10 +15,6 @@ pub struct Test {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cargo_args: Vec<String>,
 }
-
-/// The case count of property-based tests in the suite: enough to find what the tests
-/// plant, few enough to keep CI fast.
-const PROPTEST_CASES: &str = "64";
 
 /// A prerequisite: how to tell it is there, and how to install it.
 struct Prerequisite {
@@ -108,14 +104,11 @@ impl Test {
             }
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args(["test", "--workspace"]).args(&self.cargo_args);
-        // Property-based tests and `harness fuzz` runs draw this many cases, unless the
-        // caller says otherwise (a local run may raise it: `PROPTEST_CASES=1000`).
-        if std::env::var_os("PROPTEST_CASES").is_none() {
-            command.env("PROPTEST_CASES", PROPTEST_CASES);
-        }
-        match command.status() {
+        match Command::new(cargo)
+            .args(["test", "--workspace"])
+            .args(&self.cargo_args)
+            .status()
+        {
             Ok(s) if s.success() => ExitCode::SUCCESS,
             Ok(_) => ExitCode::FAILURE,
             Err(e) => {

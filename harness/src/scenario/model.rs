@@ -794,7 +794,15 @@ impl TryFrom<RawProcessFault> for ProcessFaultSpec {
             "cpu_hog" => ProcessFaultSpec::CpuHog {
                 at: raw.at.unwrap_or_default(),
                 duration: need("duration", raw.duration)?,
-                threads: raw.threads.unwrap_or(1).max(1),
+                threads: match raw.threads.unwrap_or(1) {
+                    n @ 1..=chaos::process::CpuHog::MAX_THREADS => n,
+                    n => {
+                        return Err(format!(
+                            "`threads = {n}` is out of range: a CPU hog spins `1` to `{}` threads (hint: a few more than the machine has cores saturate it)",
+                            chaos::process::CpuHog::MAX_THREADS
+                        ));
+                    }
+                },
             },
             "disk_full" => {
                 let path = raw.path.clone().filter(|p| !p.is_empty()).ok_or(

@@ -6,6 +6,7 @@
 //! - `fuzz`: `harness fuzz` finds planted bugs in refpipe, shrinks and writes them, and
 //!   keeps quiet about correct refpipe; the same seed finds the same file;
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
+//! - `netpolicy`: every address a scenario names is checked before anything runs;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
 //! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted.
 
@@ -13,6 +14,7 @@ mod chaos;
 mod cli;
 mod fuzz;
 mod gates;
+mod netpolicy;
 mod perf;
 mod stubs;
 mod support;
