@@ -411,12 +411,18 @@ fn kind_word(kind: VariantKind) -> &'static str {
     }
 }
 
+/// Writes `fuzz/fuzz.json` and `fuzz/summary.md` under `out`.
 fn write_summary(out: &std::path::Path, summary: &serde_json::Value) -> Result<(), String> {
-    let file = out.join("fuzz").join("fuzz.json");
-    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
-    write::atomically(&file, &text)
-        .map(drop)
-        .map_err(|e| format!("cannot write `{}`: {e}", file.display()))
+    let json = serde_json::to_string_pretty(summary).unwrap_or_default();
+    for (name, text) in [
+        ("fuzz.json", json),
+        ("summary.md", write::markdown(summary)),
+    ] {
+        let file = out.join("fuzz").join(name);
+        write::atomically(&file, &text)
+            .map_err(|e| format!("cannot write `{}`: {e}", file.display()))?;
+    }
+    Ok(())
 }
 
 /// `so_far` extended with `case` (FNV-1a over its debug form).

@@ -239,6 +239,49 @@ pub(crate) fn summary(
     })
 }
 
+/// The run's figures as Markdown, fit for a CI job summary: `fuzz/summary.md`.
+pub(crate) fn markdown(summary: &serde_json::Value) -> String {
+    let mut md = String::new();
+    let found = &summary["found"];
+    let verdict = if found.is_null() {
+        "no violation"
+    } else {
+        "a violation"
+    };
+    md.push_str(&format!(
+        "# harness fuzz: {verdict}\n\n`{}`, seed {}: {} cases ({} hostile, {} tolerable) in {:.1}s.\n",
+        summary["scenario"].as_str().unwrap_or_default(),
+        summary["seed"],
+        summary["cases"],
+        summary["hostile_cases"],
+        summary["tolerable_cases"],
+        summary["seconds"].as_f64().unwrap_or_default(),
+    ));
+    if !found.is_null() {
+        let reply = found["minimal"]["reply"].as_str().unwrap_or_default();
+        let fence = if reply.contains("```") { "~~~~" } else { "```" };
+        md.push_str(&format!(
+            "\n| | |\n|---|---|\n| invariant | {} |\n| case | {} ({}) |\n| varied | {} |\n| first | {} |\n| minimal | {} |\n| shrink steps | {} ({} runs) |\n| written | `{}` |\n\nThe minimal reply ({} characters):\n\n{fence}\n{reply}\n{fence}\n",
+            cell(found["invariant"].as_str().unwrap_or_default()),
+            found["case"],
+            found["kind"].as_str().unwrap_or_default(),
+            cell(found["varied"].as_str().unwrap_or_default()),
+            cell(found["first"]["what"].as_str().unwrap_or_default()),
+            cell(found["minimal"]["what"].as_str().unwrap_or_default()),
+            found["shrink_steps"],
+            found["shrink_runs"],
+            found["written"].as_str().unwrap_or_default(),
+            reply.chars().count(),
+        ));
+    }
+    md
+}
+
+/// Text safe in a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
 /// Writes `text` to `path` atomically (a temporary file in the same folder, renamed).
 pub(crate) fn atomically(path: &Path, text: &str) -> std::io::Result<PathBuf> {
     let dir = path
@@ -255,6 +298,29 @@ pub(crate) fn atomically(path: &Path, text: &str) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_markdown_summary_shows_the_minimal_reply() {
+        let s = serde_json::json!({
+            "scenario": "s.toml", "seed": 1, "cases": 19, "hostile_cases": 9,
+            "tolerable_cases": 10, "seconds": 2.5,
+            "found": {
+                "invariant": "the target prints a valid output document", "case": 19,
+                "kind": "hostile", "varied": "llm[1] (planner), reply 1",
+                "first": {"what": "`subtasks` is {} | x"}, "minimal": {"what": "an empty object instead", "reply": "{}"},
+                "shrink_steps": 7, "shrink_runs": 7, "written": "out/s.min.toml",
+            },
+        });
+        let md = markdown(&s);
+        assert!(md.starts_with("# harness fuzz: a violation\n"), "{md}");
+        assert!(md.contains("| first | `subtasks` is {} \\| x |"), "{md}");
+        assert!(md.contains("| shrink steps | 7 (7 runs) |"), "{md}");
+        assert!(md.contains("(2 characters):\n\n```\n{}\n```\n"), "{md}");
+        let quiet = markdown(
+            &serde_json::json!({"scenario": "s.toml", "seed": 1, "cases": 5, "hostile_cases": 2, "tolerable_cases": 3, "seconds": 1.0, "found": null}),
+        );
+        assert!(quiet.starts_with("# harness fuzz: no violation"), "{quiet}");
+    }
 
     #[test]
     fn a_readable_file_reads_back_the_same() {

@@ -63,6 +63,8 @@ fn fuzz_finds_the_planted_crash_and_writes_a_minimal_scenario_that_fails_the_sam
     );
     let err = stderr(&o);
     assert!(err.contains("Shrunk in"), "{err}");
+    let md = std::fs::read_to_string(out.join("fuzz/summary.md")).unwrap();
+    assert!(md.contains(&format!("\n{reply}\n")), "{md}");
     assert!(err.contains(&format!("{reply:?}")), "{err}");
 
     // The written file is an ordinary scenario that fails for the same reason.
