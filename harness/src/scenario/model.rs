@@ -450,6 +450,11 @@ impl TryFrom<RawFault> for FaultSpec {
     fn try_from(f: RawFault) -> Result<Self, String> {
         let mut faults = Vec::new();
         if let Some(status) = f.status {
+            if !(100..=599).contains(&status) {
+                return Err(format!(
+                    "`status = {status}` is not an HTTP status (hint: use 100 to 599, e.g. 429 or 503)"
+                ));
+            }
             faults.push((
                 "status",
                 FaultSpec::Status {
@@ -580,6 +585,11 @@ impl TryFrom<RawChaos> for ChaosSpec {
         }
         let mut schedules = Vec::new();
         if let Some(n) = raw.times {
+            if n == 0 {
+                return Err(
+                    "`times = 0` injects nothing (hint: `times` is at least 1; remove the fault to inject none)".into(),
+                );
+            }
             schedules.push(("times", ScheduleSpec::First(n)));
         }
         if let Some(n) = raw.every {
