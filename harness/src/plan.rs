@@ -63,6 +63,12 @@ impl Partition {
     }
 }
 
+/// FNV-1a of a text, the hash of scenario ids ([`ScenarioId::stable_hash`]): stable
+/// across runs, builds and Rust versions.
+pub(crate) fn id_hash(text: &str) -> u64 {
+    crate::scenario::fnv1a(text)
+}
+
 impl std::fmt::Display for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "hash:{}/{}", self.k, self.n)

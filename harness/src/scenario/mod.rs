@@ -11,6 +11,7 @@
 //!      ─▶ defaults.toml of its folder and above (defaults.rs) ─▶ Scenario, id `file.toml[k=v]`
 //! ```
 
+mod adversarial;
 mod defaults;
 mod files;
 mod id;
@@ -24,9 +25,11 @@ mod thresholds;
 
 use std::path::{Path, PathBuf};
 
+pub use adversarial::{AdversarialSpec, Invariants, VariantKind, VaryTarget};
 pub use defaults::{DEFAULTS_FILE, DefaultsFile};
 pub use files::MAX_FILE_BYTES;
 pub use id::ScenarioId;
+pub(crate) use id::fnv1a;
 pub use load::{LoadModel, LoadSpec};
 pub use matrix::MAX_CASES;
 pub use steps::{PollSpec, StepSpec};
@@ -193,6 +196,24 @@ pub fn load(root: &Path, file: &Path) -> Result<Vec<Scenario>, LoadError> {
         }
     }
     Ok(out)
+}
+
+/// Reads a file that must make exactly one scenario (one without a `[matrix]`).
+pub fn load_one(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
+    let mut all = load(root, file)?;
+    if all.len() == 1 {
+        return Ok(all.remove(0));
+    }
+    Err(LoadError::Read {
+        path: file.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "it makes {} scenarios (a `[matrix]`), and one is needed here",
+                all.len()
+            ),
+        ),
+    })
 }
 
 /// `file` relative to `root`, `/`-separated (both made absolute first, so the id does not

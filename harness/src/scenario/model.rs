@@ -63,6 +63,10 @@ pub struct ScenarioFile {
     pub thresholds: super::Thresholds,
     #[serde(default)]
     pub expect: ExpectSpec,
+    /// What `harness fuzz` varies and what must hold for any reply; `harness run`
+    /// ignores it.
+    #[serde(default)]
+    pub adversarial: Option<super::AdversarialSpec>,
 
     // Suites that scale (see `matrix.rs`, `defaults.rs`, `files.rs`, `steps.rs`).
     /// Expands the file into cases; read by `matrix.rs` before this model is.
