@@ -13,6 +13,8 @@ mod llm_errors;
 mod llm_faults;
 // LLM stub: reply shapes, sequences, providers, the models endpoint
 mod llm_replies;
+// LLM stub: the chat-completions wire output, pinned byte for byte (goldens)
+mod llm_goldens;
 // LLM stub: SSE framing of streamed completions
 mod llm_stream;
 // LLM stub: unmatched requests, closest rule, journal
