@@ -191,7 +191,6 @@ async fn chat_completions_wire_output_is_unchanged() {
             "fallback_models",
             client.get(format!("{}/models", stub.base_url("fallback"))),
         ),
-        ),
     ];
     let update = std::env::var_os("UPDATE_GOLDENS").is_some();
     let mut differ = Vec::new();
