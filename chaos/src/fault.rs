@@ -24,10 +24,11 @@ use crate::schedule::Schedule;
 /// (loopback here) adds its own, small, latency.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpFault {
-    /// An OpenAI-style error body (`{"error": {"message", "type", "param", "code"}}`, type and
-    /// code by status as [`ApiError`] does it) with this status, and a `Retry-After` header
-    /// in whole seconds (rounded up) when `retry_after` is set. An empty `message` is
-    /// replaced by one that says the fault was injected.
+    /// An error with this status ([`HttpFault::api_error`]), in the error shape of the API
+    /// the request was for (OpenAI's `{"error": {"message", "type", "param", "code"}}`,
+    /// Anthropic's `overloaded_error`, Gemini's `RESOURCE_EXHAUSTED`, …), and a
+    /// `Retry-After` header in whole seconds (rounded up) when `retry_after` is set. An
+    /// empty `message` is replaced by one that says the fault was injected.
     Status {
         /// HTTP status, e.g. 429 or 503.
         status: u16,
@@ -244,9 +245,10 @@ impl HttpFault {
         matches!(self, HttpFault::Truncated(_) | HttpFault::Reset { .. }) || self.stream_only()
     }
 
-    /// The response that replaces the scripted reply: `Some` for a status, a malformed and
-    /// an empty body; `None` for every other fault (a hang and a reset send no response).
-    pub fn response(&self) -> Option<FaultResponse> {
+    /// The neutral error a status fault stands for (status, message, retry-after), for a
+    /// stub to render in the shape of the API it serves; `None` for every other fault. An
+    /// empty message becomes one that says the fault was injected.
+    pub fn api_error(&self) -> Option<ApiError> {
         match self {
             HttpFault::Status {
                 status,
@@ -258,10 +260,23 @@ impl HttpFault {
                 } else {
                     message.clone()
                 };
-                let error = ApiError {
+                Some(ApiError {
                     retry_after: *retry_after,
                     ..ApiError::new(*status, message)
-                };
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The response that replaces the scripted reply, in OpenAI's shape (what the
+    /// executor stubs send; the LLM stub renders [`HttpFault::api_error`] in the dialect of
+    /// each request): `Some` for a status, a malformed and an empty body; `None` for every
+    /// other fault (a hang and a reset send no response).
+    pub fn response(&self) -> Option<FaultResponse> {
+        match self {
+            HttpFault::Status { status, .. } => {
+                let error = self.api_error()?;
                 let headers = error
                     .retry_after_header()
                     .map(|value| vec![("retry-after", value)])

@@ -135,6 +135,7 @@ fn llm_config(
         faults,
         agents: agent_recognition(target)?,
         seed,
+        rate_limits: Vec::new(),
     })
 }
 
@@ -304,5 +305,6 @@ fn executor_config(scenario: &Scenario, name: &str, seed: u64) -> ExecutorStubCo
             })
             .collect(),
         seed,
+        rate_limits: Vec::new(),
     }
 }

@@ -126,6 +126,7 @@ pub use journal::{
 };
 pub use latency::{OTHER_AGENTS, StubLatencies, UNRECOGNISED_AGENT, latency_histogram};
 pub use llm::{
-    LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, ToolCall,
+    LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, RateLimit,
+    ToolCall,
 };
 pub use recognise::AgentRecognition;

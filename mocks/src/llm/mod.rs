@@ -28,8 +28,11 @@
 //! wire is documented on [`chaos::HttpFault`]; the journal records each fault injected
 //! (`chaos[2]: reset after 120 bytes`) and how the response ended (`served`).
 
+mod dialect;
+mod embeddings;
 pub(crate) mod engine;
 mod openai;
+mod quota;
 mod reply;
 mod request;
 mod route;
@@ -41,6 +44,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use quota::RateLimit;
 pub use reply::{LlmReply, LlmReplyBody, ToolCall};
 pub use rules::{LlmFaultRule, LlmMatch, LlmRule};
 
@@ -61,8 +65,11 @@ pub struct LlmStubConfig {
     pub faults: Vec<LlmFaultRule>,
     /// How the agent behind a request is recognised.
     pub agents: AgentRecognition,
-    /// Seeds the fault schedules' RNG: the scenario seed.
+    /// Seeds the fault schedules' RNG and the derived embedding vectors: the scenario seed.
     pub seed: u64,
+    /// Stateful quotas (requests and tokens per window), checked before faults and rules.
+    /// By default, none.
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// A running LLM stub: an HTTP/1.1 server on `127.0.0.1`, on a free port, on a thread of
@@ -155,6 +162,32 @@ impl std::fmt::Debug for LlmStub {
 
 pub(crate) fn validate(config: &LlmStubConfig) -> Result<(), StubError> {
     config.agents.validate()?;
+    let whens = config
+        .rules
+        .iter()
+        .map(|rule| (&rule.id, &rule.when))
+        .chain(
+            config
+                .faults
+                .iter()
+                .map(|fault| (&fault.rule.id, &fault.when)),
+        );
+    for (id, when) in whens {
+        if let Some(api) = &when.api
+            && !dialect::API_NAMES.contains(&api.as_str())
+        {
+            return Err(StubError::UnknownApi {
+                rule: id.clone(),
+                api: api.clone(),
+                known: dialect::API_NAMES.join("`, `"),
+            });
+        }
+    }
+    for (index, limit) in config.rate_limits.iter().enumerate() {
+        if limit.per.is_zero() || (limit.requests.is_none() && limit.tokens.is_none()) {
+            return Err(StubError::InvalidRateLimit { index: index + 1 });
+        }
+    }
     for rule in &config.rules {
         if rule.replies.is_empty() {
             return Err(StubError::NoReplies {

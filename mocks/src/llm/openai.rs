@@ -13,6 +13,9 @@ use super::tokens::Usage;
 /// chunks ([`super::sse`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Completion {
+    /// The stub's count of completions, this one included: other dialects' ids derive
+    /// from it.
+    pub(crate) number: u64,
     pub(crate) id: String,
     pub(crate) created: u64,
     pub(crate) model: String,
@@ -27,6 +30,8 @@ pub(crate) struct Completion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SentToolCall {
     pub(crate) id: String,
+    /// The id was generated (`call_…`), not scripted: other dialects use their own prefix.
+    pub(crate) generated: bool,
     pub(crate) name: String,
     pub(crate) arguments: String,
 }
@@ -55,6 +60,7 @@ impl Completion {
                     .iter()
                     .enumerate()
                     .map(|(index, call)| SentToolCall {
+                        generated: call.id.is_none(),
                         id: call
                             .id
                             .clone()
@@ -79,6 +85,7 @@ impl Completion {
             "tool_calls"
         };
         Self {
+            number,
             id: format!("chatcmpl-harness{number:06}"),
             created: unix_now(),
             model: request.model.clone(),
@@ -226,11 +233,13 @@ struct UsageOut {
 /// The model list: `{"object": "list", "data": [{"id", "object": "model", "created": 0,
 /// "owned_by": "agent-harness"}]}`.
 pub(crate) fn models_json<'a>(models: impl IntoIterator<Item = &'a str>) -> Value {
-    let data: Vec<Value> = models
-        .into_iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-harness"}))
-        .collect();
+    let data: Vec<Value> = models.into_iter().map(model_json).collect();
     json!({"object": "list", "data": data})
+}
+
+/// One model: `{"id", "object": "model", "created": 0, "owned_by": "agent-harness"}`.
+pub(crate) fn model_json(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-harness"})
 }
 
 fn unix_now() -> u64 {
