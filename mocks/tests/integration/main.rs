@@ -32,6 +32,9 @@ mod timing;
 
 // the official openai Python SDK against the stub (plain, stream, tool call, 429)
 mod openai_sdk;
+// the official clients of every API served: openai (Python, Node), anthropic,
+// google-genai, langchain-openai (Responses), openai-agents
+mod clients;
 
 // executor stubs: outcomes, sequences, unmatched calls, delays
 mod executor;
