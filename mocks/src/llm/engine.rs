@@ -13,7 +13,7 @@ use super::LlmStubConfig;
 use super::dialect::{self, Api, Dialect};
 use super::embeddings::EmbeddingsRequest;
 use super::openai::{Completion, Said, model_json, models_json};
-use super::quota::Quotas;
+use super::quota::{self, Quotas};
 use super::reply::LlmReplyBody;
 use super::request::ChatRequest;
 use super::route::{self, Call, Endpoint, Route};
@@ -303,8 +303,12 @@ impl LlmEngine {
             request: &chat,
         };
         let summary = summary(call.api, &chat);
-        self.decide(
+        let received = Received {
             request,
+            evidence: recognised.as_ref().map(|(_, evidence)| *evidence),
+        };
+        self.decide(
+            received,
             &subject,
             dialect,
             at,
@@ -313,7 +317,6 @@ impl LlmEngine {
                 Some(index) => Ok(engine.reply(index, dialect, &chat, summary)),
                 None => Err(summary),
             },
-            recognised.as_ref().map(|(_, evidence)| *evidence),
         )
     }
 
@@ -349,7 +352,11 @@ impl LlmEngine {
             request: &parsed.view,
         };
         let summary = summary(Api::Embeddings, &parsed.view);
-        self.decide(request, &subject, dialect, at, summary, |engine, summary| {
+        let received = Received {
+            request,
+            evidence: recognised.as_ref().map(|(_, evidence)| *evidence),
+        };
+        self.decide(received, &subject, dialect, at, summary, |engine, summary| {
             // only rules that ask for embeddings answer them: a text reply would not fit
             let index = engine.config.rules.iter().position(|rule| {
                 rule.when.api.as_deref() == Some(Api::Embeddings.name()) && rule.when.is_match(&subject)
@@ -383,21 +390,21 @@ impl LlmEngine {
             answer.rule_index = Some(index);
             answer.delay = reply.delay.unwrap_or_default();
             Ok(answer)
-        }, recognised.as_ref().map(|(_, evidence)| *evidence))
+        })
     }
 
     /// What every call goes through once parsed: the quota, faults (a replacing one
     /// answers), else `answer` (`None`: unmatched), then the stream and ending faults.
     fn decide(
         &self,
-        request: &Request<'_>,
+        received: Received<'_, '_>,
         subject: &Subject<'_>,
         dialect: &dyn Dialect,
         at: Duration,
         summary: String,
         answer: impl FnOnce(&Self, String) -> Result<Answer, String>,
-        evidence: Option<Evidence>,
     ) -> Answer {
+        let Received { request, evidence } = received;
         let verdict = self.quotas.check(
             subject.provider,
             tokens::prompt_tokens(subject.request.contents()),
@@ -653,7 +660,6 @@ impl LlmEngine {
         };
         let error = ApiError {
             code: Some(NO_MATCHING_RULE.to_string()),
-            error_type: Some("invalid_request_error".to_string()),
             ..ApiError::new(404, message)
         };
         let mut answer = error_answer(dialect, &error, summary);
@@ -767,6 +773,12 @@ impl LlmEngine {
     }
 }
 
+/// A request as received, and where its agent was recognised from.
+struct Received<'r, 'a> {
+    request: &'r Request<'a>,
+    evidence: Option<Evidence>,
+}
+
 /// A fault that fired for one request.
 struct Fired<'a> {
     index: usize,
@@ -853,8 +865,9 @@ fn error_answer(dialect: &dyn Dialect, error: &ApiError, summary: String) -> Ans
         outgoing.headers.push(("retry-after", after));
     }
     if let Some(after) = error.retry_after {
-        let ms = after.as_millis() + u128::from(after.subsec_nanos() % 1_000_000 > 0);
-        outgoing.headers.push(("retry-after-ms", ms.to_string()));
+        outgoing
+            .headers
+            .push(("retry-after-ms", quota::ceil_ms(after).to_string()));
     }
     Answer::new(
         Sent::Response(outgoing),

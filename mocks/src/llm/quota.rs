@@ -145,9 +145,14 @@ impl Quotas {
     }
 }
 
+/// Whole milliseconds, rounded up (as `retry-after-ms` carries a wait).
+pub(crate) fn ceil_ms(d: Duration) -> u128 {
+    d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000))
+}
+
 /// A duration as OpenAI's reset headers write it: `20ms`, `1.5s`, `6m0s`.
 pub(crate) fn go_duration(d: Duration) -> String {
-    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 > 0);
+    let ms = ceil_ms(d);
     if ms < 1000 {
         return format!("{ms}ms");
     }

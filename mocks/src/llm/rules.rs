@@ -150,7 +150,7 @@ impl LlmMatch {
                 self.matches.as_ref().map(Regex::as_str).unwrap_or_default()
             ),
             Condition::Api => format!(
-                "when.api = {} but the request is a {} call",
+                "when.api = {} but the request is for the {} API",
                 expected(&self.api),
                 subject.api.name()
             ),
@@ -227,7 +227,7 @@ mod tests {
                 r#"when.provider = "primary" but the request went to provider "fallback""#,
                 r#"when.contains = "sword" but no message contains it"#,
                 "when.matches = /^x/ but no message matches it",
-                r#"when.api = "anthropic" but the request is a chat call"#,
+                r#"when.api = "anthropic" but the request is for the chat API"#,
             ]
         );
         let anonymous = Subject {

@@ -15,6 +15,8 @@ mod llm_faults;
 mod llm_replies;
 // LLM stub: the chat-completions wire output, pinned byte for byte (goldens)
 mod llm_goldens;
+// LLM stub: every API's dialect: errors, request ids, when.api, quotas, models, embeddings
+mod llm_dialects;
 // LLM stub: SSE framing of streamed completions
 mod llm_stream;
 // LLM stub: unmatched requests, closest rule, journal
