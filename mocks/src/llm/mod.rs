@@ -1,16 +1,26 @@
-//! The LLM stub: an OpenAI-compatible chat-completions server scripted by rules.
+//! The LLM stub: the LLM APIs pipelines call, scripted by rules.
 //!
-//! It serves, for the primary provider under `/v1` and for any other provider `NAME`
-//! under `/NAME/v1`:
+//! ```text
+//! request ─▶ route.rs (provider, endpoint, API) ─▶ dialect: parse into the neutral view
+//!   (ChatRequest: model, messages, tools, stream) ─▶ engine.rs: agent recognised, quota
+//!   (quota.rs), faults, first matching rule ─▶ neutral Completion or ApiError ─▶ dialect:
+//!   whole body, stream events or error body ─▶ wire.rs: shaped by stream and ending
+//!   faults ─▶ journal
+//! ```
 //!
-//! - `POST …/chat/completions`: the request's agent is recognised
-//!   ([`AgentRecognition`](crate::AgentRecognition)), fault rules are consulted first
-//!   ([`LlmFaultRule`]), then the first [`LlmRule`] whose conditions all hold answers with
-//!   the next reply of its sequence, as a `chat.completion` object or, when the request
-//!   sets `"stream": true`, as `text/event-stream` chunks. A body that is not a JSON object
-//!   with a string `model` and a `messages` array gets a 400, as from OpenAI.
+//! It serves, for the primary provider at the root and for any other provider `NAME`
+//! under `/NAME` (paths in `route.rs`):
+//!
+//! - LLM calls in each API's dialect (`dialect/`): OpenAI Chat Completions (also on Azure
+//!   OpenAI's deployments path), OpenAI Responses, Anthropic Messages and Gemini. The
+//!   request's agent is recognised ([`AgentRecognition`](crate::AgentRecognition)) from a
+//!   header or the system prompt wherever the API puts it, the quotas ([`RateLimit`]) and
+//!   fault rules ([`LlmFaultRule`]) are consulted first, then the first [`LlmRule`] whose
+//!   conditions all hold answers with the next reply of its sequence, whole or streamed as
+//!   the request asked. A body the API would refuse gets a 400.
+//! - Embeddings (`embeddings.rs`): deterministic vectors, or a rule's pinned one.
 //! - `GET …/models`: the distinct `when.model`s of the rules for that provider, or
-//!   `stub-model` when none names one.
+//!   `stub-model` when none names one; `GET …/models/{id}`: one of them.
 //!
 //! Anything else, and any completion request no rule matches, gets a 404 with an
 //! OpenAI-style error whose `code` is `harness_no_matching_rule` (or
@@ -24,9 +34,10 @@
 //! and of every other [`chaos::FaultStage`] the first applies: a replacing fault replaces
 //! the reply (the rule's sequence does not advance, so a retried call gets the reply the
 //! faulted one would have), a pace and a stall shape a streamed reply, and an ending fault
-//! ends the response early. Faults apply to chat completions only. What each does on the
-//! wire is documented on [`chaos::HttpFault`]; the journal records each fault injected
-//! (`chaos[2]: reset after 120 bytes`) and how the response ended (`served`).
+//! ends the response early. Faults apply to LLM and embeddings calls, rendered in their
+//! API's dialect. What each does on the wire is documented on [`chaos::HttpFault`]; the
+//! journal records each fault injected (`chaos[2]: reset after 120 bytes`) and how the
+//! response ended (`served`).
 
 mod dialect;
 mod embeddings;
