@@ -55,6 +55,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use openai::{MALFORMED_JSON_BODY, error_json};
 pub use quota::RateLimit;
 pub use reply::{LlmReply, LlmReplyBody, ToolCall};
 pub use rules::{LlmFaultRule, LlmMatch, LlmRule};

@@ -30,10 +30,12 @@ impl Dialect for Chat {
     }
 
     fn error_body(&self, error: &ApiError) -> Vec<u8> {
-        error.body().to_string().into_bytes()
+        crate::llm::openai::error_json(error)
+            .to_string()
+            .into_bytes()
     }
 
     fn malformed_body(&self) -> &'static str {
-        chaos::MALFORMED_JSON_BODY
+        crate::llm::openai::MALFORMED_JSON_BODY
     }
 }

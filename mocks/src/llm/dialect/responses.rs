@@ -128,7 +128,9 @@ impl Dialect for Responses {
     }
 
     fn error_body(&self, error: &ApiError) -> Vec<u8> {
-        error.body().to_string().into_bytes()
+        crate::llm::openai::error_json(error)
+            .to_string()
+            .into_bytes()
     }
 
     fn malformed_body(&self) -> &'static str {
