@@ -84,7 +84,11 @@ const PREREQUISITES: &[Prerequisite] = &[
     Prerequisite {
         what: "the `openai` Node package (mocks/tests/node, from its package-lock.json)",
         why: "the client-compatibility tests drive the LLM stub with the official Node SDK",
-        check: &["sh", "-c", "command -v node && test -d mocks/tests/node/node_modules/openai"],
+        check: &[
+            "sh",
+            "-c",
+            "command -v node && test -d mocks/tests/node/node_modules/openai",
+        ],
         install: Install::Shell(
             "command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm); cd mocks/tests/node && npm ci --no-audit --no-fund",
         ),

@@ -627,43 +627,6 @@ pub fn scenarios(ctx: &Ctx<'_>) -> Result<Found> {
     Ok(found)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_as_people_write_them() {
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(999.4), "999");
-        assert_eq!(thousands(88_221.0), "88,221");
-        assert_eq!(thousands(1_000_000.0), "1,000,000");
-    }
-
-    #[test]
-    fn growth_is_from_the_first_tenth_to_the_end() {
-        let series = [
-            (0, 7_000),
-            (100_000, 19_000),
-            (500_000, 19_500),
-            (1_000_000, 19_100),
-        ];
-        assert_eq!(growth(&series), Some(100));
-        assert_eq!(growth(&[(0, 7_000)]), None);
-    }
-
-    #[test]
-    fn a_load_report_is_read_by_target_name() {
-        let report = json!({"targets": [
-            {"name": "ours", "rps": 10.0, "errors": 1, "bad_status": 2, "latency_us": {"p99": 5}},
-        ]});
-        let ours = target(&report, "ours").unwrap();
-        assert_eq!(num(ours, &["latency_us", "p99"]), 5.0);
-        assert_eq!(failures(ours), 3);
-        assert!(num(ours, &["missing"]).is_nan());
-        assert!(target(&report, "wiremock").is_err());
-    }
-}
-
 /// Starts llmposter answering every request with `content`, on a free port.
 fn start_llmposter(ctx: &Ctx<'_>, content: &str) -> Result<(procs::Foreign, String)> {
     let script = ctx.llmposter_script()?;
@@ -680,7 +643,10 @@ fn start_llmposter(ctx: &Ctx<'_>, content: &str) -> Result<(procs::Foreign, Stri
         Command::new(&script).arg(port.to_string()).arg(&fixtures),
         "llmposter",
     )?;
-    Ok((server, format!("http://127.0.0.1:{port}/v1/chat/completions")))
+    Ok((
+        server,
+        format!("http://127.0.0.1:{port}/v1/chat/completions"),
+    ))
 }
 
 /// Our LLM stub against llmposter, both answering the critic's request with the same
@@ -758,12 +724,49 @@ pub fn llmposter(ctx: &Ctx<'_>) -> Result<Found> {
             met: if fair { None } else { Some(false) },
         });
         if !fair {
-            found
-                .lines
-                .push(format!("{what}: requests failed, the comparison is not a fair one"));
+            found.lines.push(format!(
+                "{what}: requests failed, the comparison is not a fair one"
+            ));
         }
     }
     drop(posing);
     drop(stub);
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(88_221.0), "88,221");
+        assert_eq!(thousands(1_000_000.0), "1,000,000");
+    }
+
+    #[test]
+    fn growth_is_from_the_first_tenth_to_the_end() {
+        let series = [
+            (0, 7_000),
+            (100_000, 19_000),
+            (500_000, 19_500),
+            (1_000_000, 19_100),
+        ];
+        assert_eq!(growth(&series), Some(100));
+        assert_eq!(growth(&[(0, 7_000)]), None);
+    }
+
+    #[test]
+    fn a_load_report_is_read_by_target_name() {
+        let report = json!({"targets": [
+            {"name": "ours", "rps": 10.0, "errors": 1, "bad_status": 2, "latency_us": {"p99": 5}},
+        ]});
+        let ours = target(&report, "ours").unwrap();
+        assert_eq!(num(ours, &["latency_us", "p99"]), 5.0);
+        assert_eq!(failures(ours), 3);
+        assert!(num(ours, &["missing"]).is_nan());
+        assert!(target(&report, "wiremock").is_err());
+    }
 }
