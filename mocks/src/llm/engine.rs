@@ -407,7 +407,7 @@ impl LlmEngine {
         let Received { request, evidence } = received;
         let verdict = self.quotas.check(
             subject.provider,
-            tokens::prompt_tokens(subject.request.contents()),
+            || tokens::prompt_tokens(subject.request.contents()),
             at,
         );
         let rate_headers = match verdict {

@@ -57,11 +57,18 @@ impl Quotas {
     }
 
     /// Counts a call of `tokens` to `provider` at `at` (since the stub started) against
-    /// every limit that covers it; `None` when none does.
-    pub(crate) fn check(&self, provider: &str, tokens: u64, at: Duration) -> Option<Verdict> {
+    /// every limit that covers it; `None` when none does. `tokens` is only asked for when
+    /// there are limits.
+    pub(crate) fn check(
+        &self,
+        provider: &str,
+        tokens: impl FnOnce() -> u64,
+        at: Duration,
+    ) -> Option<Verdict> {
         if self.limits.is_empty() {
             return None;
         }
+        let tokens = tokens();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let mut verdict: Option<Verdict> = None;
         for (index, limit) in self.limits.iter().enumerate() {
@@ -187,10 +194,10 @@ mod tests {
     fn requests_over_the_limit_wait_for_the_window_to_end() {
         let quotas = Quotas::new(vec![limit(Some(2), None)]);
         for at in [0, 100] {
-            let verdict = quotas.check("primary", 5, ms(at)).unwrap();
+            let verdict = quotas.check("primary", || 5, ms(at)).unwrap();
             assert!(verdict.over.is_none());
         }
-        let verdict = quotas.check("primary", 5, ms(250)).unwrap();
+        let verdict = quotas.check("primary", || 5, ms(250)).unwrap();
         let over = verdict.over.unwrap();
         assert_eq!((over.what, over.wait), ("requests", ms(750)));
         assert!(
@@ -204,24 +211,36 @@ mod tests {
                 .contains(&("x-ratelimit-reset-requests", "750ms".into()))
         );
         // a rejected call is not counted; the next window starts afresh
-        assert!(quotas.check("primary", 5, ms(1000)).unwrap().over.is_none());
+        assert!(
+            quotas
+                .check("primary", || 5, ms(1000))
+                .unwrap()
+                .over
+                .is_none()
+        );
         // each provider is counted on its own
-        assert!(quotas.check("fallback", 5, ms(260)).unwrap().over.is_none());
+        assert!(
+            quotas
+                .check("fallback", || 5, ms(260))
+                .unwrap()
+                .over
+                .is_none()
+        );
     }
 
     #[test]
     fn tokens_count_what_the_call_asks() {
         let quotas = Quotas::new(vec![limit(None, Some(100))]);
-        assert!(quotas.check("p", 60, ms(0)).unwrap().over.is_none());
-        let over = quotas.check("p", 60, ms(1)).unwrap().over.unwrap();
+        assert!(quotas.check("p", || 60, ms(0)).unwrap().over.is_none());
+        let over = quotas.check("p", || 60, ms(1)).unwrap().over.unwrap();
         assert_eq!(over.what, "tokens");
         assert!(
             over.message.contains("Limit 100, Used 60, Requested 60"),
             "{}",
             over.message
         );
-        assert!(quotas.check("p", 40, ms(2)).unwrap().over.is_none());
-        assert!(Quotas::new(Vec::new()).check("p", 1, ms(0)).is_none());
+        assert!(quotas.check("p", || 40, ms(2)).unwrap().over.is_none());
+        assert!(Quotas::new(Vec::new()).check("p", || 1, ms(0)).is_none());
     }
 
     #[test]

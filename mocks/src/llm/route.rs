@@ -52,10 +52,23 @@ pub(crate) struct Route {
 
 impl Route {
     pub(crate) fn of(method: &str, path: &str) -> Self {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // at most 7 segments name an endpoint (`/NAME/openai/deployments/D/chat/completions`)
+        let mut buffer = [""; 7];
+        let mut count = 0;
+        for segment in path.trim_matches('/').split('/') {
+            if count == buffer.len() {
+                return Self {
+                    provider: None,
+                    endpoint: Endpoint::Other,
+                };
+            }
+            buffer[count] = segment;
+            count += 1;
+        }
+        let segments = &buffer[..count];
         let is_root = |segment: &str| matches!(segment, "v1" | "v1beta" | "openai");
-        let (provider, rest) = match segments.as_slice() {
-            [first, ..] if is_root(first) => (PRIMARY, &segments[..]),
+        let (provider, rest) = match segments {
+            [first, ..] if is_root(first) => (PRIMARY, segments),
             [name, second, ..] if !name.is_empty() && is_root(second) => (*name, &segments[1..]),
             _ => {
                 return Self {
@@ -207,6 +220,10 @@ mod tests {
         );
         assert_eq!(route("POST", "/chat/completions"), (None, Endpoint::Other));
         assert_eq!(route("GET", "/"), (None, Endpoint::Other));
+        assert_eq!(
+            route("POST", "/p/openai/deployments/d/chat/completions/x/y"),
+            (None, Endpoint::Other)
+        );
         assert_eq!(
             route("POST", "/a/b/v1/chat/completions"),
             (None, Endpoint::Other)
