@@ -89,3 +89,4 @@ pub use errors::{FaultRuleError, ScheduleError};
 pub use fault::{FaultRule, FaultStage, HttpFault, MAX_DRAWN_DELAY, Truncation};
 pub use rollback::{Rollback, RollbackStep};
 pub use schedule::{FaultState, Schedule};
+pub use serde_duration::{MAX_DURATION, check_range as check_duration_range};

@@ -131,6 +131,13 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
             p.scenario.target_name(),
             p.seed
         ));
+        // What the network policy judged, as it judged it.
+        for reach in crate::netpolicy::reached(&p.scenario, &p.target) {
+            out.push_str(&format!(
+                "    reaches {} via {}\n",
+                reach.address, reach.what
+            ));
+        }
         for (i, c) in s.chaos.iter().enumerate() {
             let fault = describe_fault(&c.fault);
             let when = match c.schedule {

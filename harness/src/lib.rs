@@ -36,6 +36,7 @@ pub mod gates;
 mod load;
 mod merge_cmd;
 mod metrics;
+mod netpolicy;
 pub mod perf_cmd;
 pub mod plan;
 mod proxy_cmd;
