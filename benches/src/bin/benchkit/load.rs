@@ -128,7 +128,11 @@ impl Target {
     }
 
     fn request(&self) -> hyper::Request<Full<Bytes>> {
-        let body = if self.stream { STREAM_BODY } else { REQUEST_BODY };
+        let body = if self.stream {
+            STREAM_BODY
+        } else {
+            REQUEST_BODY
+        };
         let mut request = hyper::Request::new(Full::new(Bytes::from_static(body.as_bytes())));
         *request.method_mut() = hyper::Method::POST;
         *request.uri_mut() = self.path.parse().expect("a path");
