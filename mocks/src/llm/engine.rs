@@ -131,8 +131,11 @@ impl Handler for LlmEngine {
         if let Sent::Response(outgoing) = &mut answer.sent {
             let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
             let id = format!("req_harness{number:06}");
-            for name in request_ids {
-                outgoing.headers.push((name, id.clone()));
+            if let Some((last, others)) = request_ids.split_last() {
+                for name in others {
+                    outgoing.headers.push((name, id.clone()));
+                }
+                outgoing.headers.push((last, id));
             }
         }
         if matches!(answer.sent, Sent::Hang) {
