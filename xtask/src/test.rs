@@ -116,6 +116,17 @@ const PREREQUISITES: &[Prerequisite] = &[
 
 impl Test {
     pub fn run(self) -> ExitCode {
+        // the prerequisites name paths in the workspace (mocks/tests/node)
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        if let Err(e) = std::env::set_current_dir(root) {
+            eprintln!(
+                "error: cannot enter the workspace root `{}`: {e}",
+                root.display()
+            );
+            return ExitCode::from(exit_codes::HARNESS_ERROR);
+        }
         for p in PREREQUISITES {
             if succeeds(p.check, true) {
                 continue;
