@@ -44,6 +44,7 @@ mod run_cmd;
 pub mod runner;
 mod sampler;
 pub mod scenario;
+mod source;
 mod steady;
 mod stubs;
 mod stubs_cmd;
