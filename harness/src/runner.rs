@@ -27,9 +27,6 @@ use crate::target::{
     locate_program, run_command, run_http,
 };
 
-/// How often the target's memory is sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(25);
-
 /// A scenario's timeout when it names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -355,7 +352,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             .collect::<Result<Vec<_>, RunError>>()?,
         None => Vec::new(),
     };
-    let sampler = Arc::new(Sampler::start(started, SAMPLE_EVERY));
+    let sampler = Arc::new(Sampler::start(started));
     let faults = ProcessFaults::new(&scenario.spec.process);
     let probes = &scenario.spec.steady_state;
     let http_run = |http| HttpRun {
