@@ -11,7 +11,8 @@
 //!   pids created since the last sample are looked at (a thread's id is recognised and
 //!   skipped). A new pid joins the tree when its parent is a member or it is in a watched
 //!   process group. Only when many pids were created at once (or the counter wrapped) is
-//!   `/proc` listed.
+//!   `/proc` listed. Roots are watched as soon as they are started, so a descendant
+//!   forked before the first sample is the one case that can be missed.
 //! - **An interval that follows the scenario.** Samples are close together at the start
 //!   (a short run still gets several) and spread out as the run gets longer (a tenth of
 //!   the time so far, between [`MIN_INTERVAL`] and [`MAX_INTERVAL`]), so a long run costs
@@ -35,6 +36,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 pub const MAX_INTERVAL: Duration = Duration::from_millis(250);
 /// More new pids than this since the last sample: list `/proc` instead of probing each.
 const PROBE_AT_MOST: u32 = 256;
+/// A watched root younger than this has no children worth looking for.
+const FRESH: Duration = Duration::from_millis(100);
 /// `/proc` reports CPU time in USER_HZ ticks, which Linux fixes at 100 for user space.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -125,6 +128,28 @@ impl Sampler {
                 t.roots.push(root);
             }
             t.members.insert(root);
+            // A root that has been running a while (a reused worker) may have children
+            // already: look for them once. A root just started has none yet.
+            if age(root).is_none_or(|a| a > FRESH) {
+                let everyone = list_pids();
+                let mut found: Vec<(u32, Stat)> = everyone
+                    .into_iter()
+                    .filter_map(|pid| read_stat(pid).map(|s| (pid, s)))
+                    .collect();
+                loop {
+                    let before = t.members.len();
+                    found.retain(|(pid, stat)| {
+                        let joins = t.members.contains(&stat.ppid);
+                        if joins {
+                            t.members.insert(*pid);
+                        }
+                        !joins
+                    });
+                    if t.members.len() == before {
+                        break;
+                    }
+                }
+            }
             // Its process group only when it leads one of its own (as targets do): a
             // shared group would pull in unrelated processes.
             if read_stat(root).is_some_and(|s| s.pgid == root) {
@@ -224,7 +249,10 @@ fn extend(t: &mut Tree) {
             (before + 1..=now).collect()
         }
         (Some(before), Some(now)) if now == before => Vec::new(),
-        // First look, a wrap of the pid counter, or a burst: list what exists.
+        // First look: the roots were just started and watched, so nothing older than
+        // this moment can be theirs; nothing to list.
+        (None, Some(_)) => Vec::new(),
+        // A wrap of the pid counter, a burst, or no /proc/loadavg: list what exists.
         _ => list_pids(),
     };
     t.last_pid = last;
@@ -247,6 +275,23 @@ fn extend(t: &mut Tree) {
             break;
         }
     }
+}
+
+/// How long a process has been running (its start time in `/proc/PID/stat` against the
+/// system's uptime).
+fn age(pid: u32) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let started_ticks: f64 = rest.split_whitespace().nth(22 - 3)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64(
+        (uptime - started_ticks / TICKS_PER_SECOND).max(0.0),
+    ))
 }
 
 /// The last pid the kernel handed out (`/proc/loadavg`, fifth field).

@@ -125,9 +125,9 @@ def execute(config, http, code):
     raise PipelineError("executor: out of retries")
 
 
-def run(request, env=None):
+def run(request):
     """One pipeline run: the result document and the exit code."""
-    config = Config(os.environ if env is None else env)
+    config = Config(os.environ)
     prompt = str(request.get("prompt", "")).strip()
     if not prompt:
         return {"status": "failed", "error": "the prompt is empty"}, 2

@@ -123,14 +123,24 @@ impl WorkerPool {
         })
     }
 
-    /// Starts one worker now (if none is idle), so that a pipeline that cannot be
-    /// imported is reported before anything runs.
-    pub async fn warm_up(&self) -> Result<(), WorkerStartError> {
-        if lock(&self.idle).is_empty() {
-            let worker = self.start().await?;
-            self.release(worker);
+    /// Starts a worker per job slot now, side by side, so that scenarios find them warm
+    /// and a pipeline that cannot be imported is reported before anything runs.
+    pub async fn warm_up(self: &Arc<Self>) -> Result<(), WorkerStartError> {
+        let missing = self.keep.saturating_sub(lock(&self.idle).len());
+        let mut starting = tokio::task::JoinSet::new();
+        for _ in 0..missing {
+            let pool = Arc::clone(self);
+            starting.spawn(async move { pool.start().await });
         }
-        Ok(())
+        let mut first_error = None;
+        while let Some(started) = starting.join_next().await {
+            match started {
+                Ok(Ok(worker)) => self.release(worker),
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(_) => {}
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn acquire(&self) -> Result<Worker, WorkerStartError> {

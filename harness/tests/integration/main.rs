@@ -5,7 +5,9 @@
 //!   the standalone proxy;
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
-//! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted.
+//! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted;
+//! - `worker`: warm workers: growth per run under reuse, a worker dying mid-run, an
+//!   import error before anything runs, the printed adapter.
 
 mod chaos;
 mod cli;
@@ -13,3 +15,4 @@ mod gates;
 mod perf;
 mod stubs;
 mod support;
+mod worker;
