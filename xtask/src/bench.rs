@@ -12,6 +12,7 @@
 
 mod compare;
 mod procs;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -35,6 +36,11 @@ enum Comparison {
     /// The bundled suite run --runs times with --jobs: scenarios per second, the time per
     /// scenario the harness spends beyond the targets', and its own CPU per scenario.
     Scenarios,
+    /// The Python example's pack (examples/pypipe) --runs times with --jobs, as a process
+    /// per scenario, a fork worker and a reuse worker, beside the same checks as a pytest
+    /// suite (benches/python); and the time the harness adds to a worker scenario. Goals:
+    /// fork ≥ 5× process per scenario, ≥ 2× pytest; ≤ 15 ms added. Not in the default set.
+    Python,
 }
 
 /// Measure the harness side by side with what users would otherwise pick (ratios from one
@@ -88,7 +94,8 @@ not be measured (a build failed, a server did not start); 130 interrupted.
 Examples:
   cargo xtask bench                          all four, about three minutes
   cargo xtask bench throughput --duration 30s
-  cargo xtask bench memory --requests 200000 --memory-wiremock";
+  cargo xtask bench memory --requests 200000 --memory-wiremock
+  cargo xtask bench python --runs 2          the Python example four ways, ~3 minutes";
 
 /// One line of the final table.
 pub struct Row {
@@ -156,7 +163,9 @@ impl Bench {
         };
         let target_dir =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let needs_benchkit = comparisons.iter().any(|c| *c != Comparison::Scenarios);
+        let needs_benchkit = comparisons
+            .iter()
+            .any(|c| !matches!(c, Comparison::Scenarios | Comparison::Python));
         if needs_benchkit
             && let Err(e) = cargo(&[
                 "build",
@@ -198,6 +207,10 @@ impl Bench {
                 ),
                 Comparison::Memory => ("memory over many requests", compare::memory(&ctx)),
                 Comparison::Scenarios => ("scenarios per second", compare::scenarios(&ctx)),
+                Comparison::Python => (
+                    "Python pipelines: worker vs process per scenario vs pytest",
+                    python::python(&ctx),
+                ),
             };
             if procs::interrupted() {
                 // the signal's thread stops everything and exits; this is no result

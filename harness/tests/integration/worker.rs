@@ -107,3 +107,52 @@ fn the_python_adapter_is_printed_and_is_valid_python() {
     );
     assert!(String::from_utf8_lossy(&help.stdout).contains("--isolation"));
 }
+
+/// The Python example (examples/pypipe, on the official `openai` package, which
+/// `cargo xtask test` installs) passes its whole pack as a process per scenario and in a
+/// warm worker alike.
+#[test]
+fn the_python_example_pack_passes_as_a_command_and_as_a_worker() {
+    for target in ["pypipe", "pypipe-worker"] {
+        let out = tempfile::tempdir().unwrap();
+        let o = run_harness(
+            &[
+                "../examples/pypipe/scenarios",
+                "--jobs",
+                "2",
+                "--target",
+                target,
+            ],
+            out.path(),
+        );
+        let r = results(out.path());
+        let scenarios = r["scenarios"].as_array().unwrap();
+        let failed: Vec<String> = scenarios
+            .iter()
+            .filter(|s| s["outcome"] != "passed")
+            .map(|s| format!("{}: {}", s["path"], s["failures"]))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "target `{target}` (hint: `pip install openai` if it is missing):\n{}\n{}",
+            failed.join("\n"),
+            stderr(&o)
+        );
+        assert!(scenarios.len() >= 20, "{} scenarios", scenarios.len());
+        assert_eq!(o.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn threads_and_sockets_created_at_import_are_reported_once() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["tests/fixtures/worker/hazards"], out.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let threads = "warning: target `threaded`: 1 thread(s) besides the main one were running after import (heartbeat)";
+    assert_eq!(err.matches(threads).count(), 1, "{err}");
+    assert!(
+        err.contains("warning: target `threaded`: 1 socket(s) were open after import"),
+        "{err}"
+    );
+}
