@@ -349,11 +349,10 @@ impl Worker {
             _ => None,
         };
         let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
-        let exit = match exit {
+        match exit {
             Some(e) => Some(e),
             None => self.child.wait().await.ok().map(exit_of),
-        };
-        exit
+        }
     }
 
     async fn stderr_tail(&mut self) -> String {
