@@ -221,7 +221,8 @@ pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
 /// Growth per run: the slope of each long-lived process's resident set over its own runs
 /// (in run order), averaged over the processes weighted by their runs. Runs spread over
 /// several reuse workers are fitted per worker, so one worker's start-up does not read as
-/// another's growth.
+/// another's growth. The first fifth of each process's runs are its warm-up (first-use
+/// imports, allocator arenas, caches filling) and are left out of the fit.
 pub fn growth_per_run(kept: &[(u32, u64)]) -> Option<f64> {
     let mut by_pid: Vec<(u32, Vec<f64>)> = Vec::new();
     for (pid, bytes) in kept {
@@ -232,9 +233,10 @@ pub fn growth_per_run(kept: &[(u32, u64)]) -> Option<f64> {
     }
     let (mut sum, mut weight) = (0.0, 0.0);
     for (_, ys) in &by_pid {
-        if let Some(s) = crate::sampler::slope(ys) {
-            sum += s * ys.len() as f64;
-            weight += ys.len() as f64;
+        let settled = &ys[ys.len() / 5..];
+        if let Some(s) = crate::sampler::slope(settled) {
+            sum += s * settled.len() as f64;
+            weight += settled.len() as f64;
         }
     }
     (weight > 0.0).then(|| sum / weight)
@@ -305,6 +307,11 @@ mod tests {
         let g = growth_per_run(&kept).unwrap();
         assert!((g - 2.5e6).abs() < 1.0, "{g}");
         assert_eq!(growth_per_run(&[(1, 1), (1, 2)]), None);
+        // A warm-up jump in the first fifth is not growth.
+        let warm: Vec<(u32, u64)> = (0..10)
+            .map(|i| (7, if i < 2 { 50 * mb } else { 80 * mb }))
+            .collect();
+        assert!(growth_per_run(&warm).unwrap().abs() < 1.0);
         assert_eq!(growth_per_run(&[]), None);
     }
 
