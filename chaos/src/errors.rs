@@ -215,6 +215,16 @@ pub enum ProcessFaultError {
     /// A CPU hog with no threads.
     #[error("a CPU hog needs at least `1` thread, got `0`")]
     NoThreads,
+    /// A CPU hog with more threads than it may spin.
+    #[error(
+        "a CPU hog spins at most `{max}` threads, got `{threads}` (hint: a few more threads than the machine has cores saturate it)"
+    )]
+    TooManyThreads {
+        /// The threads asked for.
+        threads: usize,
+        /// [`crate::process::CpuHog::MAX_THREADS`].
+        max: usize,
+    },
     /// A hog thread could not be spawned.
     #[error("cannot spawn a CPU hog thread")]
     Thread(#[source] io::Error),

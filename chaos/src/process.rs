@@ -206,6 +206,7 @@ impl Drop for Pause {
 ///
 /// Allocations beyond it fail (`ENOMEM` from `mmap`/`brk`). This limits virtual memory,
 /// not resident memory: see the module docs for what that means for some runtimes.
+#[allow(unsafe_code)]
 pub fn memory_limit(cmd: &mut tokio::process::Command, bytes: u64) {
     // SAFETY: the closure runs in the forked child before exec. It calls only getrlimit
     // and setrlimit, which are async-signal-safe, and neither allocates nor takes locks.
@@ -220,6 +221,7 @@ pub fn memory_limit(cmd: &mut tokio::process::Command, bytes: u64) {
 ///
 /// This is "the disk is full" as far as an unprivileged harness can make it: it is
 /// `EFBIG`, not `ENOSPC`. See [`full_file`] for a real `ENOSPC` on one path.
+#[allow(unsafe_code)]
 pub fn file_size_limit(cmd: &mut tokio::process::Command, bytes: u64) {
     // SAFETY: the closure runs in the forked child before exec. It calls only getrlimit,
     // setrlimit and sigaction (through `signal`), which are async-signal-safe, and neither
@@ -309,13 +311,30 @@ pub struct CpuHogReport {
 }
 
 impl CpuHog {
+    /// The most threads a hog spins: far more than any CI runner has cores, so enough to
+    /// saturate one, and few enough that spawning them cannot exhaust the harness's own
+    /// memory or thread limit (100,000 threads aborted the harness).
+    pub const MAX_THREADS: usize = 256;
+
     /// Starts `threads` spinning threads that stop by themselves after `duration`.
+    ///
+    /// `threads` must be within `1..=`[`CpuHog::MAX_THREADS`]; a `duration` too long for the
+    /// clock spins until the hog is stopped (dropped).
     pub fn start(threads: usize, duration: Duration) -> Result<CpuHog, ProcessFaultError> {
         if threads == 0 {
             return Err(ProcessFaultError::NoThreads);
         }
+        if threads > Self::MAX_THREADS {
+            return Err(ProcessFaultError::TooManyThreads {
+                threads,
+                max: Self::MAX_THREADS,
+            });
+        }
         let started = Instant::now();
-        let deadline = started + duration;
+        // About 30 years: "until stopped".
+        let deadline = started
+            .checked_add(duration)
+            .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365 * 30));
         let mut hog = CpuHog {
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::with_capacity(threads),
@@ -442,6 +461,23 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "a CPU hog needs at least `1` thread, got `0`"
+        );
+    }
+
+    // Regression: `threads = 100000` aborted the whole harness (SIGABRT, no reports).
+    #[test]
+    fn a_hog_refuses_more_threads_than_its_maximum() {
+        let err = CpuHog::start(100_000, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(
+            err,
+            ProcessFaultError::TooManyThreads {
+                threads: 100_000,
+                max: CpuHog::MAX_THREADS
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("a CPU hog spins at most `256` threads, got `100000`")
         );
     }
 }

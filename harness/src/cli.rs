@@ -154,8 +154,12 @@ pub struct StubsArgs {
 
 /// Parses `args` and runs the command; the process's exit code.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -165,6 +169,16 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
             });
         }
     };
+    if let Some(drill) = matches.subcommand_matches("drill")
+        && drill.value_source("paths") == Some(clap::parser::ValueSource::CommandLine)
+    {
+        // A drill runs the scenarios its file names; taking PATHS and ignoring them would
+        // run something other than what the user asked for.
+        eprintln!(
+            "error: `harness drill` runs the scenarios its drill file lists and takes no PATHS (hint: list them under `scenarios` in the drill file, or use `harness run PATHS`)"
+        );
+        return ExitCode::from(exit_codes::INVALID_INPUT);
+    }
     match cli.command {
         Command::Run(args) => crate::run_cmd::execute(&args),
         Command::Stubs(args) => crate::stubs_cmd::execute(&args),

@@ -185,10 +185,17 @@ pub fn print_gates(report: &reports::RunReport) {
         }
     }
     let verdict = match report.verdict {
-        reports::Verdict::Pass => "PASS",
-        reports::Verdict::Warn => "PASS with warnings (a non-critical gate failed)",
-        reports::Verdict::Fail if report.gates.is_empty() => "FAIL (a scenario did not pass)",
-        reports::Verdict::Fail => "FAIL (a critical gate failed)",
+        reports::Verdict::Pass => "PASS".to_owned(),
+        reports::Verdict::Warn => "PASS with warnings (a non-critical gate failed)".to_owned(),
+        reports::Verdict::Fail if report.gates.is_empty() => {
+            "FAIL (a scenario did not pass)".to_owned()
+        }
+        reports::Verdict::Fail => "FAIL (a critical gate failed)".to_owned(),
+        reports::Verdict::Interrupted => format!(
+            "INTERRUPTED ({} of {} scenarios not run; neither pass nor fail)",
+            report.not_run(),
+            report.scenarios.len()
+        ),
     };
     eprintln!("     Verdict {verdict}");
 }

@@ -53,10 +53,7 @@ fn one() -> usize {
 
 impl Drill {
     pub fn load(path: &Path) -> Result<Drill, LoadError> {
-        let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let source = crate::source::read(path)?;
         let shown = path.display().to_string();
         let mut drill: Drill = toml::from_str(&source).map_err(|e| {
             LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e)))
@@ -131,6 +128,13 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
             p.scenario.target_name(),
             p.seed
         ));
+        // What the network policy judged, as it judged it.
+        for reach in crate::netpolicy::reached(&p.scenario, &p.target) {
+            out.push_str(&format!(
+                "    reaches {} via {}\n",
+                reach.address, reach.what
+            ));
+        }
         for (i, c) in s.chaos.iter().enumerate() {
             let fault = describe_fault(&c.fault);
             let when = match c.schedule {

@@ -53,9 +53,9 @@ impl ScenarioProxies {
             config.toxics = spec.toxics.clone();
             // The plan already refused hosts off loopback that the drill did not allow.
             config.allow_non_loopback = !allow_hosts.is_empty()
-                && allow_hosts
-                    .iter()
-                    .any(|a| crate::plan::host_of(a) == crate::plan::host_of(&upstream_text));
+                && allow_hosts.iter().any(|a| {
+                    crate::netpolicy::host_of(a) == crate::netpolicy::host_of(&upstream_text)
+                });
             // Each proxy its own stream of draws, all from the scenario's seed.
             let proxy = FaultProxy::start(config, seed.wrapping_add(i as u64 + 1))
                 .await
@@ -241,7 +241,14 @@ async fn run_timed(
             });
         }
     };
-    let wait_until = |at: Duration| tokio::time::sleep_until((started + at).into());
+    // A time too far for the clock never comes: wait until the run ends (which aborts
+    // this task) instead of panicking on the addition.
+    let wait_until = |at: Duration| async move {
+        match started.checked_add(at) {
+            Some(when) => tokio::time::sleep_until(when.into()).await,
+            None => std::future::pending().await,
+        }
+    };
     let group = process::Target::Group(pgid);
     match spec {
         ProcessFaultSpec::Kill { at, signal, .. } => {

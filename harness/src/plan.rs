@@ -127,7 +127,7 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
                 if selection.target.is_some() {
                     s.spec.target = Some(toml::Spanned::new(0..0, name));
                 }
-                if let Err(e) = check_hosts(&s, &target, &selection.allow_hosts) {
+                if let Err(e) = crate::netpolicy::check(&s, &target, &selection.allow_hosts) {
                     errors.push(e);
                     continue;
                 }
@@ -153,72 +153,9 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     }
 }
 
-/// Everything a scenario reaches must be on loopback, or on the allowlist.
-fn check_hosts(
-    s: &Scenario,
-    target: &crate::target::TargetSpec,
-    allow: &[String],
-) -> Result<(), LoadError> {
-    let mut reached: Vec<(String, String)> = Vec::new();
-    if let Some(url) = target.http.as_ref().and_then(|h| h.base_url.as_ref()) {
-        reached.push((
-            format!("target `{}` (http.base_url)", s.target_name()),
-            url.clone(),
-        ));
-    }
-    for p in &s.spec.proxy {
-        reached.push((format!("proxy `{}`", p.name), p.upstream.clone()));
-    }
-    for (what, address) in reached {
-        let host = host_of(&address);
-        if is_stub_name(&host) || is_loopback(&host) || allow.iter().any(|a| host_of(a) == host) {
-            continue;
-        }
-        return Err(LoadError::NotLoopback {
-            scenario: s.file_path.clone(),
-            what,
-            host,
-        });
-    }
-    Ok(())
-}
-
-fn is_stub_name(upstream: &str) -> bool {
-    upstream == "llm" || upstream.starts_with("executor.")
-}
-
-/// The host of `http://host:port/path`, `host:port` or `[v6]:port`.
-pub(crate) fn host_of(address: &str) -> String {
-    let rest = address.split_once("://").map_or(address, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or(v6).to_string();
-    }
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .to_string()
-}
-
-pub(crate) fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_are_read_from_urls_and_addresses() {
-        assert_eq!(host_of("http://127.0.0.1:8080/v1"), "127.0.0.1");
-        assert_eq!(host_of("staging.example:443"), "staging.example");
-        assert_eq!(host_of("[::1]:6379"), "::1");
-        assert!(is_loopback("127.0.0.9") && is_loopback("::1") && is_loopback("localhost"));
-        assert!(!is_loopback("10.0.0.1") && !is_loopback("staging.example"));
-    }
 
     #[test]
     fn partitions_parse_and_split_every_id_into_exactly_one_shard() {

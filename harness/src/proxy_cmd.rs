@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chaos::proxy::{FaultProxy, ProxyConfig, Toxic, Upstream};
+use chaos::proxy::{FaultProxy, ProxyConfig, ProxyConfigError, ProxyError, Toxic, Upstream};
 use clap::Args;
 use serde::Deserialize;
 
@@ -73,7 +73,7 @@ pub fn execute(args: &ProxyArgs) -> ExitCode {
     config.listen = args.listen;
     config.toxics = toxics;
     if let Err(e) = config.validate() {
-        eprintln!("error: {}", error_chain(&e));
+        eprintln!("error: {}", config_error(&e));
         return ExitCode::from(exit_codes::INVALID_INPUT);
     }
     let runtime = match crate::run_cmd::runtime() {
@@ -84,6 +84,10 @@ pub fn execute(args: &ProxyArgs) -> ExitCode {
         let interrupt = crate::run_cmd::interrupt_signal();
         let proxy = match FaultProxy::start(config, args.seed).await {
             Ok(p) => p,
+            Err(ProxyError::Config { source, .. }) => {
+                eprintln!("error: {}", config_error(&source));
+                return ExitCode::from(exit_codes::INVALID_INPUT);
+            }
             Err(e) => {
                 eprintln!("error: {}", error_chain(&e));
                 return ExitCode::from(exit_codes::INVALID_INPUT);
@@ -101,4 +105,19 @@ pub fn execute(args: &ProxyArgs) -> ExitCode {
         }
         ExitCode::from(exit_codes::OK)
     })
+}
+
+/// A config error in the words of this command's flags: the library's hints name the
+/// scenario file's `allow_non_loopback`, which `harness proxy` does not have (it stays on
+/// loopback).
+fn config_error(e: &ProxyConfigError) -> String {
+    match e {
+        ProxyConfigError::NonLoopbackListen { addr } => format!(
+            "`--listen {addr}` is not a loopback address, and `harness proxy` listens on loopback only (hint: `--listen 127.0.0.1:0`, or a port of your choice on 127.0.0.1)"
+        ),
+        ProxyConfigError::NonLoopbackUpstream { upstream, addr } => format!(
+            "`--upstream {upstream}` is `{addr}`, not a loopback address, and `harness proxy` forwards to loopback only (hint: start the service on 127.0.0.1 and give its port)"
+        ),
+        other => error_chain(other),
+    }
 }

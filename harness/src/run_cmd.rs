@@ -94,6 +94,14 @@ pub(crate) fn run(
         );
         return Err(ExitCode::from(exit_codes::INVALID_INPUT));
     }
+    // Found now, not after every scenario ran and the results had nowhere to go.
+    if let Err(e) = reports::check_writable(&args.out) {
+        eprintln!(
+            "error: {} (hint: give `--out` a folder you can write to); nothing was run",
+            error_chain(&e)
+        );
+        return Err(ExitCode::from(exit_codes::INVALID_INPUT));
+    }
     let jobs = args
         .jobs
         .map(usize::from)
@@ -164,6 +172,11 @@ pub(crate) fn finish_with(
         {
             report.verdict = reports::Verdict::Warn;
         }
+    }
+    if report.interrupted {
+        // What was not run was not tested: an interrupted run neither passes nor fails,
+        // whatever the gates said of the scenarios that finished (they stay in the report).
+        report.verdict = reports::Verdict::Interrupted;
     }
     crate::console::print_gates(&report);
     match reports::write_all(&report, out) {

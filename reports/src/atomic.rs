@@ -2,7 +2,7 @@
 //! half-written one, even when the run is killed mid-write.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::errors::WriteError;
 
@@ -12,6 +12,20 @@ use crate::errors::WriteError;
 /// On any error the temporary file is removed and `path` is left as it was. The parent
 /// directory must exist.
 pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    stage(path, contents)?.commit()
+}
+
+/// A file written and flushed beside its path, not yet renamed into place. Dropping it
+/// removes the temporary file.
+pub(crate) struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// The first half of [`write`]: `contents` in a temporary file beside `path`, flushed to
+/// disk. Several files staged first and committed after go into place together, as far
+/// as renames allow.
+pub(crate) fn stage(path: &Path, contents: &[u8]) -> Result<Staged, WriteError> {
     let write_err = |source| WriteError::Write {
         path: path.to_path_buf(),
         source,
@@ -33,11 +47,22 @@ pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let mut tmp = builder.tempfile_in(dir).map_err(write_err)?;
     tmp.write_all(contents).map_err(write_err)?;
     tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(path).map_err(|e| WriteError::Persist {
+    Ok(Staged {
+        tmp,
         path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    })
+}
+
+impl Staged {
+    /// Renames the staged file over its path.
+    pub(crate) fn commit(self) -> Result<(), WriteError> {
+        let Staged { tmp, path } = self;
+        tmp.persist(&path).map_err(|e| WriteError::Persist {
+            path,
+            source: e.error,
+        })?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

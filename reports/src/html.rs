@@ -104,6 +104,7 @@ fn banner(h: &mut String, report: &RunReport, headline: &str) {
         Verdict::Pass => ("pass", "✓"),
         Verdict::Warn => ("warn", "⚠"),
         Verdict::Fail => ("fail", "✗"),
+        Verdict::Interrupted => ("stopped", "■"),
     };
     let (verdict, reason) = match headline.split_once(" — ") {
         Some((verdict, reason)) => (verdict, format!(" — {}", esc(reason))),

@@ -3,9 +3,9 @@
 //!
 //! ```json
 //! {
-//!   "schema_version": 3,
+//!   "schema_version": 4,
 //!   "summary": { "verdict": "fail", "total": 5, "passed": 2, "failed": 1, "errors": 1,
-//!                "skipped": 1, "flaky": 1 },
+//!                "skipped": 1, "flaky": 1, "not_run": 0 },
 //!   "tool": "agent-harness 0.1.0",
 //!   "started_at": "2025-01-01T00:00:00Z",
 //!   "duration": 3.5,
@@ -42,7 +42,9 @@ use crate::model::{RunReport, Verdict};
 ///   histograms, each a readable summary in microseconds beside its HdrHistogram
 ///   encoding (`hdr`, V2+deflate, base64), which is what a reader decodes; memory; load;
 ///   tokens and cost per run; thresholds.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: the verdict `interrupted` (the run stopped before every scenario finished) and
+///   `summary.not_run`, the number of scenarios the interruption left unrun.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The document `results.json` holds: the report's fields at the top level, next to
 /// `schema_version` and `summary`.
@@ -68,6 +70,9 @@ pub struct Summary {
     pub skipped: usize,
     /// Passed only after failed attempts; counted in `passed` too.
     pub flaky: usize,
+    /// Not run to the end because the run was interrupted; counted in `skipped` too.
+    #[serde(default)]
+    pub not_run: usize,
 }
 
 impl Summary {
@@ -82,6 +87,7 @@ impl Summary {
             errors,
             skipped,
             flaky: report.flaky_count(),
+            not_run: report.not_run(),
         }
     }
 }
@@ -118,7 +124,7 @@ mod tests {
             scenario("b", Outcome::Skipped),
         ]));
         assert!(
-            json.starts_with("{\n  \"schema_version\": 3,\n  \"summary\": {"),
+            json.starts_with("{\n  \"schema_version\": 4,\n  \"summary\": {"),
             "{json}"
         );
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -126,7 +132,7 @@ mod tests {
             value["summary"],
             serde_json::json!({
                 "verdict": "pass", "total": 2, "passed": 1, "failed": 0, "errors": 0,
-                "skipped": 1, "flaky": 0
+                "skipped": 1, "flaky": 0, "not_run": 0
             })
         );
     }

@@ -6,8 +6,10 @@
 //!
 //! ```text
 //! <testsuites name="agent-harness" tests failures errors skipped time timestamp>
-//!   <testsuite name="gates" tests failures errors skipped time timestamp>    first, when there are gates
+//!   <testsuite name="gates" tests failures errors skipped time timestamp>    first, when there are gates or the run was interrupted
 //!     <properties> partition                                                  when partitioned
+//!     <testcase name="the run finished" classname="gates" time="0.000">       when the run was interrupted
+//!       <error message="the run was interrupted: <n> of <total> scenarios not run" type="interrupted"/>
 //!     <testcase name=<gate name> classname="gates" time="0.000">
 //!       <properties> critical, metric, target, actual
 //!       <failure message="<metric>: <actual>, target <target>" type="gate">detail</failure>   a critical gate failed
@@ -77,6 +79,8 @@ use crate::{text, view};
 const ROOT_NAME: &str = "agent-harness";
 /// The name of the testsuite of gates, and the classname of its testcases.
 const GATES_SUITE: &str = "gates";
+/// The name of the testcase that stands for an interruption in the gates suite.
+const INTERRUPTION_CASE: &str = "the run finished";
 /// The classname of scenarios at the scenario root (suite `.`).
 const ROOT_CLASSNAME: &str = "scenarios";
 
@@ -97,9 +101,10 @@ type Xml = Writer<Vec<u8>>;
 fn write_report(w: &mut Xml, report: &RunReport) -> io::Result<()> {
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let mut counts = Counts::of(report.scenarios.iter());
-    let gates = Counts::of_gates(&report.gates);
+    let gates = Counts::of_gates(report);
     counts.tests += gates.tests;
     counts.failures += gates.failures;
+    counts.errors += gates.errors;
     w.write_event(Event::Start(element(
         "testsuites",
         &[
@@ -112,8 +117,11 @@ fn write_report(w: &mut Xml, report: &RunReport) -> io::Result<()> {
             ("timestamp", &report.started_at),
         ],
     )))?;
-    if !report.gates.is_empty() {
+    if !report.gates.is_empty() || report.interrupted {
         suite_start(w, GATES_SUITE, &gates, report)?;
+        if report.interrupted {
+            write_interruption(w, report)?;
+        }
         for gate in &report.gates {
             write_gate(w, gate)?;
         }
@@ -201,6 +209,29 @@ fn write_gate(w: &mut Xml, gate: &GateResult) -> io::Result<()> {
         view::GateStatus::Warning => text_element(w, "system-out", &with_detail("WARNING: "))?,
         view::GateStatus::Passed => text_element(w, "system-out", &with_detail(""))?,
     }
+    w.write_event(Event::End(BytesEnd::new("testcase")))
+}
+
+/// An interrupted run as an `<error>` testcase first in the gates suite, so that no CI
+/// reading only the counts takes a run that stopped half-way for a green one.
+fn write_interruption(w: &mut Xml, report: &RunReport) -> io::Result<()> {
+    w.write_event(Event::Start(element(
+        "testcase",
+        &[
+            ("name", INTERRUPTION_CASE),
+            ("classname", GATES_SUITE),
+            ("time", &secs(Duration::ZERO)),
+        ],
+    )))?;
+    let message = format!(
+        "the run was interrupted: {} of {} scenarios not run",
+        report.not_run(),
+        report.scenarios.len()
+    );
+    w.write_event(Event::Empty(element(
+        "error",
+        &[("message", &message), ("type", "interrupted")],
+    )))?;
     w.write_event(Event::End(BytesEnd::new("testcase")))
 }
 
@@ -487,14 +518,18 @@ struct Counts {
 }
 
 impl Counts {
-    /// The gates suite: every gate a test, failing critical gates failures.
-    fn of_gates(gates: &[GateResult]) -> Counts {
+    /// The gates suite: every gate a test, failing critical gates failures, and an
+    /// interruption one test in error.
+    fn of_gates(report: &RunReport) -> Counts {
+        let interrupted = usize::from(report.interrupted);
         Counts {
-            tests: gates.len(),
-            failures: gates
+            tests: report.gates.len() + interrupted,
+            failures: report
+                .gates
                 .iter()
                 .filter(|g| view::GateStatus::of(g) == view::GateStatus::Failed)
                 .count(),
+            errors: interrupted,
             ..Counts::default()
         }
     }

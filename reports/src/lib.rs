@@ -105,5 +105,6 @@ mod test_support;
 pub use errors::WriteError;
 pub use model::*;
 pub use write::{
-    HTML_FILE, JOURNAL_DIR, JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, Written, write_all,
+    HTML_FILE, JOURNAL_DIR, JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, Written, check_writable,
+    write_all,
 };

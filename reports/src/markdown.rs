@@ -53,6 +53,7 @@ fn verdict(md: &mut String, report: &RunReport) {
         Verdict::Pass => "✅",
         Verdict::Warn => "⚠️",
         Verdict::Fail => "❌",
+        Verdict::Interrupted => "⏹️",
     };
     let _ = writeln!(
         md,

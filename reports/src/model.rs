@@ -45,6 +45,10 @@ pub enum Verdict {
     Warn,
     /// A critical gate failed: the run fails.
     Fail,
+    /// The run was interrupted before every scenario finished: neither a pass nor a fail,
+    /// because what was not run was not tested. Whatever the gates said of the scenarios
+    /// that did finish is in the gates; the verdict does not claim more.
+    Interrupted,
 }
 
 /// One quality gate, evaluated.
@@ -198,6 +202,17 @@ impl RunReport {
         Some(merged)
     }
 
+    /// How many scenarios were not run to the end because the run was interrupted:
+    /// skipped with a failure of kind `interrupted`.
+    pub fn not_run(&self) -> usize {
+        self.scenarios
+            .iter()
+            .filter(|s| {
+                s.outcome == Outcome::Skipped && s.failures.iter().any(|f| f.kind == "interrupted")
+            })
+            .count()
+    }
+
     /// Counts of scenarios by outcome: (passed, failed, errors, skipped).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let count = |o: Outcome| self.scenarios.iter().filter(|s| s.outcome == o).count();
@@ -229,6 +244,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Warn => "warn",
             Verdict::Fail => "fail",
+            Verdict::Interrupted => "interrupted",
         }
     }
 }

@@ -40,6 +40,24 @@ pub(crate) fn headline(report: &RunReport) -> String {
             }
             gates => format!("FAIL — {} failed", gate_list("critical gate", gates)),
         },
+        Verdict::Interrupted => {
+            let (_, failed, errors, _) = report.counts();
+            let not_run = report.not_run();
+            let mut parts = vec![format!(
+                "{not_run} of {} {} not run",
+                report.scenarios.len(),
+                if report.scenarios.len() == 1 {
+                    "scenario"
+                } else {
+                    "scenarios"
+                }
+            )];
+            parts.extend(plural_parts(&[
+                (failed, "failed", "failed"),
+                (errors, "error", "errors"),
+            ]));
+            format!("INTERRUPTED — {}", parts.join(", "))
+        }
     }
 }
 
@@ -412,6 +430,31 @@ mod tests {
         );
         r.verdict = Verdict::Pass;
         assert_eq!(headline(&r), "PASS");
+    }
+
+    // Regression: an interrupted run with nothing finished was headed `PASS`.
+    #[test]
+    fn headline_of_an_interrupted_run_counts_what_was_not_run() {
+        let interrupted = |name: &str| {
+            let mut s = scenario(name, Outcome::Skipped);
+            s.failures.push(crate::model::Failure {
+                kind: "interrupted".into(),
+                message: "not run to the end: the run was interrupted".into(),
+                detail: String::new(),
+            });
+            s
+        };
+        let mut r = report(vec![interrupted("a"), interrupted("b")]);
+        r.interrupted = true;
+        r.verdict = Verdict::Interrupted;
+        assert_eq!(headline(&r), "INTERRUPTED — 2 of 2 scenarios not run");
+        r.scenarios.push(scenario("c", Outcome::Failed));
+        r.scenarios.push(scenario("d", Outcome::Skipped));
+        assert_eq!(
+            headline(&r),
+            "INTERRUPTED — 2 of 4 scenarios not run, 1 failed",
+            "a scenario skipped by a filter is not counted as not run"
+        );
     }
 
     #[test]

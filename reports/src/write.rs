@@ -66,15 +66,34 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, WriteError> 
         source,
     })?;
 
-    let written_file = |name: &str, contents: String| -> Result<PathBuf, WriteError> {
-        let path = dir.join(name);
-        atomic::write(&path, contents.as_bytes())?;
-        Ok(path)
-    };
-    let junit = written_file(JUNIT_FILE, junit::render(report))?;
-    let results = written_file(RESULTS_FILE, json::render(report))?;
-    let summary = written_file(SUMMARY_FILE, markdown::render(report))?;
-    let html = written_file(HTML_FILE, html::render(report))?;
+    // The four reports are one set: all staged first, then renamed into place. If any
+    // cannot be written, the earlier run's reports are removed rather than left beside
+    // some of this run's, where a reader would take them for one run.
+    let renderers: [(&str, Renderer); 4] = [
+        (JUNIT_FILE, junit::render),
+        (RESULTS_FILE, json::render),
+        (SUMMARY_FILE, markdown::render),
+        (HTML_FILE, html::render),
+    ];
+    let mut staged = Vec::with_capacity(renderers.len());
+    for (name, render) in renderers {
+        match atomic::stage(&dir.join(name), render(report).as_bytes()) {
+            Ok(file) => staged.push(file),
+            Err(e) => {
+                drop(staged);
+                remove_reports(dir);
+                return Err(e);
+            }
+        }
+    }
+    for file in staged {
+        if let Err(e) = file.commit() {
+            remove_reports(dir);
+            return Err(e);
+        }
+    }
+    let [junit, results, summary, html] =
+        [JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, HTML_FILE].map(|name| dir.join(name));
 
     let mut taken = HashSet::new();
     let mut journals = Vec::with_capacity(report.scenarios.len());
@@ -94,6 +113,38 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, WriteError> 
         journals,
     })
 }
+
+/// Removes the four reports from `dir`, as far as it can: after a failed write, no
+/// report is better than a mix of two runs'.
+fn remove_reports(dir: &Path) {
+    for name in [JUNIT_FILE, RESULTS_FILE, SUMMARY_FILE, HTML_FILE] {
+        let _ = fs::remove_file(dir.join(name));
+    }
+}
+
+/// Checks, before a run, that its reports can be written into `dir`: creates `dir` and
+/// `dir/journal` if needed and writes and removes a temporary file in each. A run calls
+/// this first, so an unwritable `--out` is found before any scenario runs rather than
+/// after all of them.
+pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
+    for folder in [dir.to_path_buf(), dir.join(JOURNAL_DIR)] {
+        fs::create_dir_all(&folder).map_err(|source| WriteError::CreateDir {
+            path: folder.clone(),
+            source,
+        })?;
+        tempfile::Builder::new()
+            .prefix(".harness-probe.")
+            .tempfile_in(&folder)
+            .map_err(|source| WriteError::Write {
+                path: folder.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Renders one report of a run.
+type Renderer = fn(&RunReport) -> String;
 
 /// `<stem>.json`, or `<stem>-2.json`, `<stem>-3.json`, … when taken. Compared without
 /// case, as macOS and Windows file systems do. Records the name in `taken`, lowercased.

@@ -386,7 +386,7 @@ impl<'a> Writer<'a> {
                     return self.toxic(toxic, ToxicEffect::TimedOut);
                 }
                 if !self.resetting() {
-                    let at = *close_at.get_or_insert_with(|| now + self.slow_close());
+                    let at = *close_at.get_or_insert_with(|| later(now, self.slow_close()));
                     if at <= now {
                         let _ = dst.shutdown().await;
                         return End::Eof;
@@ -470,7 +470,9 @@ impl<'a> Writer<'a> {
         for (label, toxic, since) in &self.active {
             let state = &self.states[label];
             match toxic.kind {
-                ToxicKind::Timeout { timeout } if !timeout.is_zero() && *since + timeout <= now => {
+                ToxicKind::Timeout { timeout }
+                    if !timeout.is_zero() && later(*since, timeout) <= now =>
+                {
                     return Some(self.toxic(label, ToxicEffect::TimedOut));
                 }
                 ToxicKind::ResetPeer { .. } if state.reset_at.is_some_and(|at| at <= now) => {
@@ -494,7 +496,9 @@ impl<'a> Writer<'a> {
             .active
             .iter()
             .filter_map(|(label, toxic, since)| match toxic.kind {
-                ToxicKind::Timeout { timeout } if !timeout.is_zero() => Some(*since + timeout),
+                ToxicKind::Timeout { timeout } if !timeout.is_zero() => {
+                    Some(later(*since, timeout))
+                }
                 ToxicKind::ResetPeer { .. } => self.states[label].reset_at,
                 _ => None,
             });
@@ -552,7 +556,7 @@ impl<'a> Writer<'a> {
                     .states
                     .get_mut(label)
                     .expect("a state per active toxic");
-                state.reset_at.get_or_insert(arrived + timeout);
+                state.reset_at.get_or_insert(later(arrived, timeout));
                 dropped = true;
             }
         }
@@ -616,16 +620,19 @@ impl<'a> Writer<'a> {
             None => slices.push((&data[..], Duration::ZERO)),
         }
 
-        let mut at = now.max(arrived + latency);
+        let mut at = now.max(later(arrived, latency));
         for (i, (slice, delay)) in slices.into_iter().enumerate() {
             if i > 0 {
-                at += delay;
+                at = later(at, delay);
             }
             match rate {
                 Some(rate) => {
                     let step = usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1);
                     for piece in slice.chunks(step) {
-                        at = at.max(self.bandwidth_free) + transfer_time(piece.len(), rate);
+                        at = later(
+                            at.max(self.bandwidth_free),
+                            transfer_time(piece.len(), rate),
+                        );
                         self.bandwidth_free = at;
                         self.push(piece, at, arrived);
                     }
@@ -659,6 +666,15 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// `at + by`, saturating at a far future instead of overflowing: a toxic's duration is
+/// the user's number, and a huge one means "never" (it must not panic the link task).
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by).unwrap_or_else(|| at + FAR_FUTURE)
+}
+
+/// What "never" is for [`later`]: about 30 years, as tokio's own far future.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// `mean` ± a uniform draw within `jitter`, never below zero. Draws only when there is
 /// jitter, so adding jitter-free latency does not shift other draws.
 fn jittered(rng: &mut StdRng, mean: Duration, jitter: Duration) -> Duration {
@@ -679,6 +695,18 @@ fn transfer_time(len: usize, rate: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Regression: a huge toxic duration (latency, timeout, slow_close, slicer delay)
+    // overflowed `Instant + Duration` and panicked the link task, 4 times per run.
+    #[test]
+    fn a_huge_duration_is_a_far_future_not_a_panic() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > later(now, Duration::from_secs(86_400 * 365)));
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn transfer_time_rounds_up() {

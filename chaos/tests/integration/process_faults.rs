@@ -193,3 +193,12 @@ fn a_cpu_hog_stops_early_when_stopped_or_dropped() {
     let hog = CpuHog::start(1, Duration::from_secs(600)).unwrap();
     drop(hog);
 }
+
+// Regression: a `duration` too long for the clock panicked the fault's task with
+// `overflow when adding duration to instant`, so the hog never ran and the scenario passed.
+#[test]
+fn a_cpu_hog_with_a_huge_duration_spins_until_stopped() {
+    let hog = CpuHog::start(1, Duration::MAX).unwrap();
+    assert!(!hog.is_finished());
+    assert!(hog.stop().stopped_early);
+}

@@ -204,3 +204,30 @@ async fn limit_data_lets_exactly_n_bytes_through_then_closes() {
     ended.unwrap();
     assert_eq!(received, payload[..100]);
 }
+
+// Regression: a huge toxic duration overflowed `Instant + Duration` and panicked the link
+// task, which dropped the connection: the client saw an early EOF instead of a link that
+// holds its data "for ever", as the toxic says.
+#[tokio::test]
+async fn a_huge_latency_holds_the_data_instead_of_panicking() {
+    let upstream = echo_server().await;
+    let huge = std::time::Duration::from_secs(u64::MAX / 2);
+    let toxics = vec![
+        toxic(
+            Downstream,
+            ToxicKind::Latency {
+                latency: huge,
+                jitter: ms(0),
+            },
+        ),
+        toxic(Upstream, ToxicKind::SlowClose { delay: huge }),
+    ];
+    let proxy = proxy(upstream.addr, toxics, 1).await;
+
+    let mut client = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut buf = [0; 16];
+    // Absence is what is asserted: within this bound, nothing arrives and nothing closes.
+    let read = tokio::time::timeout(ms(300), client.read(&mut buf)).await;
+    assert!(read.is_err(), "the link ended early: {read:?}");
+}

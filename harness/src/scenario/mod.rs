@@ -100,10 +100,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 /// Reads and validates one scenario file.
 pub fn load(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
     let shown = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    let source = crate::source::read(file)?;
     let mut spec: ScenarioFile = toml::from_str(&source)
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e))))?;
     let at = |needle: &str, message: String, label: &str, help: Option<String>| {

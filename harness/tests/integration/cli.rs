@@ -3,7 +3,7 @@ use std::io::{BufRead, BufReader};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{run_harness, spawn_harness, stderr};
+use crate::support::{exited, run_harness, spawn_harness, stderr};
 
 #[test]
 fn a_misspelt_key_is_a_positioned_error_and_exit_2() {
@@ -152,4 +152,155 @@ fn an_interrupted_run_still_writes_valid_reports_and_exits_130() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
             .unwrap();
     assert_eq!(results["interrupted"], true);
+}
+
+/// Waits until the harness says it is starting the scenarios (printed before any runs).
+fn wait_for_start(child: &mut crate::support::ChildGuard) -> BufReader<std::process::ChildStderr> {
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "the harness exited before starting"
+        );
+        if line.contains("Starting") {
+            return err;
+        }
+    }
+}
+
+// Regression: an interrupted run with nothing finished was reported `"verdict": "pass"`,
+// `PASS` in summary.md and report.html and 0 failures in JUnit; only the exit code told.
+#[test]
+fn an_interrupted_run_with_nothing_finished_is_reported_interrupted_not_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("targets.toml"),
+        "[sleeper]\nkind = \"command\"\nprogram = \"/bin/sh\"\nargs = [\"-c\", \"exec sleep 600\"]\n",
+    )
+    .unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            "name = \"never finishes\"\ntarget = \"sleeper\"\ntimeout = \"60s\"\n",
+        )
+        .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_harness(&[
+        "run",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--jobs",
+        "1",
+        dir.path().to_str().unwrap(),
+    ]);
+    let mut err = wait_for_start(&mut child);
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.0.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("Verdict INTERRUPTED (2 of 2 scenarios not run"),
+        "{rest}"
+    );
+
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&read("results.json")).unwrap();
+    assert_eq!(results["verdict"], "interrupted");
+    assert_eq!(results["summary"]["verdict"], "interrupted");
+    assert_eq!(results["summary"]["not_run"], 2);
+    let summary = read("summary.md");
+    assert!(
+        summary.starts_with("## ⏹️ agent-harness: INTERRUPTED — 2 of 2 scenarios not run"),
+        "{summary}"
+    );
+    assert!(!summary.contains("PASS"), "{summary}");
+    let junit = read("junit.xml");
+    assert!(
+        junit.contains(r#"<error message="the run was interrupted: 2 of 2 scenarios not run" type="interrupted"/>"#),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(r#"<testsuites name="agent-harness" tests="3" failures="0" errors="1""#),
+        "{junit}"
+    );
+    let html = read("report.html");
+    assert!(
+        html.contains(r#"<header class="banner stopped">"#),
+        "{html}"
+    );
+    assert!(html.contains("INTERRUPTED"), "{html}");
+}
+
+// Regression: `harness drill DRILL PATHS` ignored PATHS and ran the drill's own scenarios.
+#[test]
+fn a_drill_refuses_paths_it_would_ignore() {
+    let drill = "../scenarios/refpipe/chaos/drill.toml";
+    let o = crate::support::harness()
+        .args(["drill", drill, "../scenarios/refpipe/flow", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("takes no PATHS (hint: list them under `scenarios` in the drill file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = crate::support::harness()
+        .args(["drill", drill, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+// Regression: `harness proxy --listen 0.0.0.0:0` hinted at `allow_non_loopback`, an option
+// this command does not have.
+#[test]
+fn the_proxy_command_hints_at_its_own_flags() {
+    let o = crate::support::harness()
+        .args([
+            "proxy",
+            "--listen",
+            "0.0.0.0:0",
+            "--upstream",
+            "127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("(hint: `--listen 127.0.0.1:0`"), "{err}");
+    assert!(!err.contains("allow_non_loopback"), "{err}");
+}
+
+// Regression: `--out` unwritable was found only after every scenario ran, and the whole
+// run's results were lost (exit 3).
+#[test]
+fn an_unwritable_out_is_refused_before_anything_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let o = run_harness(&["../scenarios/refpipe/flow"], &file.join("reports"));
+    let err = exited(&o, 2);
+    assert!(
+        err.contains("hint: give `--out` a folder you can write to"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(!err.contains("Starting"), "a scenario ran: {err}");
+}
+
+// Regression: the recursion limit (dotted keys nested too deep) pointed at 1:1.
+#[test]
+fn a_nesting_limit_points_at_the_deep_line_not_at_1_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.toml");
+    std::fs::write(&file, format!("name = \"x\"\n{}b = 1\n", "a.".repeat(400))).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[file.to_str().unwrap()], out.path());
+    let err = exited(&o, 2);
+    assert!(err.contains("deep.toml:2:1"), "{err}");
 }

@@ -4,6 +4,7 @@
 //! - `chaos`: the pack bites, drills (allowlist, abort, dry run), rollback on SIGINT,
 //!   the standalone proxy;
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
+//! - `netpolicy`: every address a scenario names is checked before anything runs;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
 //! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted;
 //! - `worker`: warm workers: growth per run under reuse, a worker dying mid-run, an
@@ -12,6 +13,7 @@
 mod chaos;
 mod cli;
 mod gates;
+mod netpolicy;
 mod perf;
 mod stubs;
 mod support;

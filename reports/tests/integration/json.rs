@@ -26,6 +26,7 @@ fn results_carry_schema_version_and_summary() {
             errors: 1,
             skipped: 1,
             flaky: 1,
+            not_run: 1,
         }
     );
     assert_eq!(back.report.into_owned(), report);

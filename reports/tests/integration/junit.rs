@@ -102,14 +102,15 @@ pub fn check_counts(xml: &str) -> (Tally, usize) {
 fn basic_report_parses_back_and_counts_add_up() {
     let xml = reports::junit::render(&basic_report());
     let (total, suites) = check_counts(&xml);
-    // Six scenarios, five thresholds and three gates: the two failed scenarios, the failed
-    // threshold and the failing critical gate are failures.
+    // Six scenarios, five thresholds, three gates and the interruption: the two failed
+    // scenarios, the failed threshold and the failing critical gate are failures; the
+    // scenario in error and the interruption are errors.
     assert_eq!(
         total,
         Tally {
-            tests: 14,
+            tests: 15,
             failures: 4,
-            errors: 1,
+            errors: 2,
             skipped: 1
         }
     );
@@ -127,7 +128,7 @@ fn gates_come_first_and_only_a_critical_one_fails() {
         .filter(|n| n.has_tag_name("testsuite"))
         .collect();
     assert_eq!(suites[0].attribute("name"), Some("gates"));
-    let cases: Vec<_> = suites[0]
+    let mut cases: Vec<_> = suites[0]
         .children()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
@@ -136,6 +137,13 @@ fn gates_come_first_and_only_a_critical_one_fails() {
             .find(|n| n.has_tag_name(tag))
             .and_then(|n| n.attribute("message").or(n.text()).map(str::to_owned))
     };
+    // The run was interrupted: that comes first, as an error.
+    let interruption = cases.remove(0);
+    assert_eq!(interruption.attribute("name"), Some("the run finished"));
+    assert_eq!(
+        child(&interruption, "error").as_deref(),
+        Some("the run was interrupted: 1 of 6 scenarios not run")
+    );
     // Critical and held; critical and failed; not critical and failed (a warning).
     assert_eq!(child(&cases[0], "failure"), None);
     assert_eq!(
@@ -165,6 +173,7 @@ fn a_report_without_gates_has_no_gates_suite() {
     let mut report = basic_report();
     report.gates.clear();
     report.partition = None;
+    report.interrupted = false;
     let xml = reports::junit::render(&report);
     assert!(
         !xml.contains("name=\"gates\"") && !xml.contains("partition"),
@@ -172,6 +181,39 @@ fn a_report_without_gates_has_no_gates_suite() {
     );
     let (total, suites) = check_counts(&xml);
     assert_eq!((total.tests, suites), (11, 3));
+}
+
+// Regression: an interrupted run reported 0 failures and 0 errors in JUnit, so a CI that
+// reads only the counts took it for green.
+#[test]
+fn an_interrupted_run_is_an_error_even_without_gates() {
+    let mut report = basic_report();
+    report.gates.clear();
+    for s in &mut report.scenarios {
+        s.outcome = reports::Outcome::Skipped;
+        s.failures = vec![reports::Failure {
+            kind: "interrupted".into(),
+            message: "not run to the end: the run was interrupted".into(),
+            detail: String::new(),
+        }];
+        s.metrics.thresholds.clear();
+    }
+    let xml = reports::junit::render(&report);
+    let (total, suites) = check_counts(&xml);
+    assert_eq!(
+        total,
+        Tally {
+            tests: 7,
+            failures: 0,
+            errors: 1,
+            skipped: 6
+        }
+    );
+    assert_eq!(suites, 4, "the gates suite carries the interruption");
+    assert!(
+        xml.contains(r#"<error message="the run was interrupted: 6 of 6 scenarios not run" type="interrupted"/>"#),
+        "{xml}"
+    );
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn documents_that_break_the_schema_are_rejected() {
         ),
         (
             "a negative count",
-            xml.replacen("tests=\"14\"", "tests=\"-14\"", 1),
+            xml.replacen("tests=\"15\"", "tests=\"-15\"", 1),
         ),
         (
             "a time that is not a number",

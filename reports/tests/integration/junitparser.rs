@@ -53,7 +53,7 @@ fn junitparser_reads_the_fixture() {
             count(&read["failures"]),
             count(&read["errors"])
         ),
-        (14, 4, 1)
+        (15, 4, 2)
     );
     let suites = read["suites"].as_array().unwrap();
     let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
@@ -81,8 +81,13 @@ fn junitparser_reads_the_fixture() {
         assert_eq!(suite["properties"]["partition"], "hash:1/3");
     }
 
-    // The gates suite: the failing critical gate fails, the non-critical one warns.
+    // The gates suite: the interruption first, as an error; then the failing critical
+    // gate fails, the non-critical one warns.
     let gates = suites[0]["cases"].as_array().unwrap();
+    assert_eq!(gates[0]["name"], "the run finished");
+    assert_eq!(gates[0]["results"][0]["tag"], "error");
+    assert_eq!(gates[0]["results"][0]["type"], "interrupted");
+    let gates = &gates[1..];
     let e2e = &gates[1];
     assert_eq!(e2e["name"], "end-to-end success");
     assert_eq!(e2e["classname"], "gates");

@@ -151,3 +151,53 @@ fn an_output_path_that_is_a_file_is_an_error_naming_it() {
     assert!(err.to_string().contains("taken"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
 }
+
+// Regression: on a nearly full disk a report set mixed files of the new run with
+// report.html of the previous one. A set that cannot be written whole is not left mixed.
+#[test]
+fn a_set_that_cannot_be_written_whole_leaves_no_mix_of_two_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_all(&basic_report(), dir).unwrap();
+    // report.html cannot be replaced: a folder stands in its place.
+    fs::remove_file(dir.join(reports::HTML_FILE)).unwrap();
+    fs::create_dir(dir.join(reports::HTML_FILE)).unwrap();
+
+    let mut next = basic_report();
+    next.seed += 1;
+    let err = write_all(&next, dir).unwrap_err();
+    assert!(matches!(err, WriteError::Persist { .. }), "{err:?}");
+    for name in [
+        reports::JUNIT_FILE,
+        reports::RESULTS_FILE,
+        reports::SUMMARY_FILE,
+    ] {
+        assert!(
+            !dir.join(name).exists(),
+            "{name} was left beside a report of another run"
+        );
+    }
+    let stray: Vec<String> = tree(dir)
+        .into_iter()
+        .filter(|p| p.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+// Regression: an unwritable `--out` was found only after every scenario ran.
+#[test]
+fn check_writable_finds_an_unwritable_folder_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("taken");
+    fs::write(&file, "").unwrap();
+    let err = reports::check_writable(&file.join("reports")).unwrap_err();
+    assert!(matches!(err, WriteError::CreateDir { .. }), "{err:?}");
+
+    let fine = tmp.path().join("out");
+    reports::check_writable(&fine).unwrap();
+    assert_eq!(
+        tree(&fine),
+        set(&["journal/"]),
+        "the probe leaves nothing behind"
+    );
+}
