@@ -156,3 +156,23 @@ fn threads_and_sockets_created_at_import_are_reported_once() {
         "{err}"
     );
 }
+
+#[test]
+fn process_faults_reach_the_forked_child_and_spare_the_worker() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&["tests/fixtures/worker/faults", "--jobs", "1"], out.path());
+    let r = results(out.path());
+    for file in ["a_memory_limit.toml", "b_kill.toml", "c_after.toml"] {
+        let s = scenario(&r, file);
+        assert_eq!(
+            s["outcome"],
+            "passed",
+            "{file}: {}\n{}",
+            s["failures"],
+            stderr(&o)
+        );
+    }
+    let killed = serde_json::to_string(&scenario(&r, "b_kill.toml")["journal"]).unwrap();
+    assert!(killed.contains("sent SIGKILL"), "{killed}");
+    assert_eq!(o.status.code(), Some(0));
+}
