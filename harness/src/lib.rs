@@ -35,6 +35,7 @@ pub mod errors;
 pub mod exit_codes;
 mod expect;
 mod faults;
+pub mod fuzz;
 pub mod gates;
 mod load;
 mod merge_cmd;

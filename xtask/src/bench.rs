@@ -41,6 +41,11 @@ enum Comparison {
     /// suite (benches/python); and the time the harness adds to a worker scenario. Goals:
     /// fork ≥ 5× process per scenario, ≥ 2× pytest; ≤ 15 ms added. Not in the default set.
     Python,
+    /// Our LLM stub vs llmposter (Rust) answering the same content: requests/s for plain
+    /// chat and for streamed chat, the streams both on keep-alive connections and on a
+    /// fresh connection per request (llmposter stalls ~44 ms on a reused connection's
+    /// streamed reply, so each is shown). Not in the default set.
+    Llmposter,
 }
 
 /// Measure the harness side by side with what users would otherwise pick (ratios from one
@@ -79,6 +84,15 @@ pub struct Bench {
     /// ../shared/tools/wiremock-java beside the workspace].
     #[arg(long, value_name = "PATH")]
     wiremock: Option<PathBuf>,
+    /// The llmposter script [default: $LLMPOSTER, else ../shared/tools/llmposter beside
+    /// the workspace].
+    #[arg(long, value_name = "PATH")]
+    llmposter: Option<PathBuf>,
+    /// A `benchkit` binary built from an earlier commit: the throughput comparison loads
+    /// its LLM stub too, in the same rounds, and reports ours against it (a refactor must
+    /// stay within 5%).
+    #[arg(long, value_name = "PATH")]
+    baseline_benchkit: Option<PathBuf>,
     /// Exit with 1 when a goal is missed (by default the table says so, and the exit code
     /// is 0 once everything was measured).
     #[arg(long)]
@@ -94,6 +108,8 @@ not be measured (a build failed, a server did not start); 130 interrupted.
 Examples:
   cargo xtask bench                          all four, about three minutes
   cargo xtask bench throughput --duration 30s
+  cargo xtask bench throughput --baseline-benchkit /tmp/benchkit-before
+  cargo xtask bench llmposter --duration 8s
   cargo xtask bench memory --requests 200000 --memory-wiremock
   cargo xtask bench python --runs 2          the Python example four ways, ~3 minutes";
 
@@ -210,6 +226,10 @@ impl Bench {
                 Comparison::Python => (
                     "Python pipelines: worker vs process per scenario vs pytest",
                     python::python(&ctx),
+                ),
+                Comparison::Llmposter => (
+                    "throughput: LLM stub vs llmposter, plain and streamed chat",
+                    compare::llmposter(&ctx),
                 ),
             };
             if procs::interrupted() {

@@ -5,6 +5,7 @@
 //! in files next to it, and checks the JSONPath expressions, so that everything a run needs
 //! is known to be valid before anything starts.
 
+mod adversarial;
 mod load;
 mod model;
 mod predicate;
@@ -13,6 +14,7 @@ mod thresholds;
 
 use std::path::{Path, PathBuf};
 
+pub use adversarial::{AdversarialSpec, Invariants, VariantKind, VaryTarget};
 pub use load::{LoadModel, LoadSpec};
 
 /// The hard bounds of any load: at most this many runs, for at most this long.
