@@ -9,7 +9,7 @@
 
 mod command;
 mod http;
-mod session;
+pub(crate) mod session;
 mod steps;
 mod worker;
 
