@@ -314,12 +314,10 @@ async fn try_run(
     let target = &p.target;
     let stubs = ScenarioStubs::start(scenario, target, p.seed).await?;
 
-    let not_found = || {
-        RunError::Spawn {
+    let not_found = || RunError::Spawn {
         target: scenario.target_name().into(),
         program: target.program.clone().unwrap_or_default(),
-        problem: "was not found next to the harness executable or on PATH (hint: for refpipe, run `cargo build -p pipeline` or use `cargo xtask gate`, which builds it)".into(),
-    }
+        problem: crate::target::why_no_program(target),
     };
     let program = match (&target.program, target.kind) {
         (Some(_), _) => Some(locate_program(target).ok_or_else(not_found)?),
