@@ -16,6 +16,8 @@ pub(crate) struct Reach {
     pub what: String,
     /// The address as written: a URL, `host:port`, or a stub name (`llm`, `executor.NAME`).
     pub address: String,
+    /// The key that writes it in the scenario file (`upstream`, `get`), when it is there.
+    pub key: Option<&'static str>,
 }
 
 /// Every address `s` reaches when run against `target`, in a stable order.
@@ -25,6 +27,7 @@ pub(crate) fn reached(s: &Scenario, target: &TargetSpec) -> Vec<Reach> {
         out.push(Reach {
             what: format!("target `{}` (http.base_url)", s.target_name()),
             address: url.clone(),
+            key: None,
         });
     }
     for probe in &s.spec.steady_state {
@@ -33,6 +36,7 @@ pub(crate) fn reached(s: &Scenario, target: &TargetSpec) -> Vec<Reach> {
             out.push(Reach {
                 what: format!("steady-state probe `{}`", probe.name),
                 address: probe.get.clone(),
+                key: Some("get"),
             });
         }
     }
@@ -40,6 +44,7 @@ pub(crate) fn reached(s: &Scenario, target: &TargetSpec) -> Vec<Reach> {
         out.push(Reach {
             what: format!("proxy `{}`", p.name),
             address: p.upstream.clone(),
+            key: Some("upstream"),
         });
     }
     out
@@ -56,13 +61,53 @@ pub(crate) fn check(s: &Scenario, target: &TargetSpec, allow: &[String]) -> Resu
         if is_loopback(&host) || allow.iter().any(|a| host_of(a) == host) {
             continue;
         }
-        return Err(LoadError::NotLoopback {
+        let refusal = LoadError::NotLoopback {
             scenario: s.file_path.clone(),
             what: reach.what,
             host,
+        };
+        return Err(match reach.key {
+            Some(key) => at_address(refusal, s, key, &reach.address),
+            None => refusal,
         });
     }
     Ok(())
+}
+
+/// The refusal as a diagnostic at the address, where the scenario file writes it as
+/// `KEY = "ADDRESS"` (a proxy's `upstream`, a probe's `get`): the first such place.
+fn at_address(refusal: LoadError, s: &Scenario, key: &str, address: &str) -> LoadError {
+    let Ok(source) = crate::source::read(&s.file_path) else {
+        return refusal;
+    };
+    let Ok(quoted) = serde_json::to_string(address) else {
+        return refusal;
+    };
+    let written_by_key = |&(start, _): &(usize, &str)| {
+        source[..start]
+            .trim_end()
+            .strip_suffix('=')
+            .is_some_and(|before| before.trim_end().ends_with(key))
+    };
+    let Some((start, _)) = source.match_indices(quoted.as_str()).find(written_by_key) else {
+        return refusal;
+    };
+    let (message, help) = match crate::runner::error_chain(&refusal).split_once(" (hint: ") {
+        Some((m, h)) => (m.to_string(), Some(h.trim_end_matches(')').to_string())),
+        None => (crate::runner::error_chain(&refusal), None),
+    };
+    // The message without the file name the diagnostic shows anyway.
+    let message = message
+        .split_once(": ")
+        .map_or(message.clone(), |(_, rest)| rest.to_string());
+    LoadError::Invalid(Box::new(crate::diagnostic::Diagnostic {
+        path: s.file_path.display().to_string(),
+        source,
+        span: start..start + quoted.len(),
+        message,
+        label: "not on loopback".into(),
+        help,
+    }))
 }
 
 /// Whether `address` names one of the scenario's own stubs: exactly `llm`, or
