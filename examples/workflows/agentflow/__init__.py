@@ -389,6 +389,7 @@ def run(request, env=None):
                 try:
                     with httpx.Client() as http:
                         Store(config, http).rollback(run_id, result["records"])
+                    result["error"]["message"] += f"; its {len(result['records'])} records were rolled back"
                     result["rolled_back"], result["records"] = True, []
                 except FlowError as rollback_error:
                     result["error"]["message"] += f"; the rollback failed too: {rollback_error}"
