@@ -75,6 +75,18 @@ const PREREQUISITES: &[Prerequisite] = &[
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libxml2-utils",
         ),
     },
+    Prerequisite {
+        what: "the `langchain-openai` Python package",
+        why: "`cargo xtask examples` runs the QA orchestrator example, built on it",
+        check: &["python3", "-c", "import langchain_openai"],
+        install: Install::Pip("langchain-openai>=0.3,<2"),
+    },
+    Prerequisite {
+        what: "the `langchain-anthropic` Python package",
+        why: "`cargo xtask examples` runs the QA orchestrator example, built on it",
+        check: &["python3", "-c", "import langchain_anthropic"],
+        install: Install::Pip("langchain-anthropic>=0.3,<2"),
+    },
 ];
 
 impl Test {
