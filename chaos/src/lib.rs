@@ -91,3 +91,4 @@ pub use fault::{
 };
 pub use rollback::{Rollback, RollbackStep};
 pub use schedule::{FaultState, Schedule};
+pub use serde_duration::{MAX_DURATION, check_range as check_duration_range};

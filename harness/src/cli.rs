@@ -33,6 +33,9 @@ pub enum Command {
     /// Run a TCP fault proxy (latency, bandwidth, resets, blackholes…) in front of a
     /// loopback service until interrupted.
     Proxy(crate::proxy_cmd::ProxyArgs),
+    /// Vary what the stubs answer (hostile and tolerable replies, proptest strategies)
+    /// until an invariant breaks, then shrink the case and write it as a scenario file.
+    Fuzz(crate::fuzz::FuzzArgs),
     /// Work with reports of earlier runs.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -67,6 +70,7 @@ Exit codes:
   2    invalid scenario, target definition or command line (nothing was run)
   3    the harness itself failed (e.g. reports could not be written)
   4    `perf --baseline`: a scenario's latency regressed beyond the bound
+       (`fuzz`: 1 when a case broke an invariant; the minimal case is written)
   130  interrupted (reports are still written)";
 
 /// Which scenarios to run and where to write the reports.
@@ -169,6 +173,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Report(ReportCommand::Merge(args)) => crate::merge_cmd::execute(&args),
         Command::Proxy(args) => crate::proxy_cmd::execute(&args),
         Command::Perf(args) => crate::perf_cmd::execute(&args),
+        Command::Fuzz(args) => crate::fuzz::execute(&args),
         Command::Drill(args) => run_drill(&args.drill, &args.run, args.dry_run),
     }
 }
@@ -200,7 +205,7 @@ pub fn run_drill(drill_file: &std::path::Path, args: &RunArgs, dry_run: bool) ->
     crate::run_cmd::execute_with(&args, &settings)
 }
 
-fn parse_env(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_env(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("`{s}` is not KEY=VALUE")),

@@ -47,8 +47,10 @@ impl Diagnostic {
 
     /// Builds a diagnostic from a TOML parse or deserialization error.
     pub fn from_toml(path: &str, source: &str, err: &toml::de::Error) -> Diagnostic {
-        let span = err.span().unwrap_or(0..0);
         let raw = err.message().trim().to_string();
+        // An error without a span is a limit (nesting too deep): point at the deepest
+        // place rather than at 1:1.
+        let span = err.span().unwrap_or_else(|| deepest_nesting(source));
         let mut d = Diagnostic {
             path: path.to_string(),
             source: source.to_string(),
@@ -79,6 +81,23 @@ impl Diagnostic {
             d.help = Some(hint.trim_end_matches(')').to_string());
         }
         d
+    }
+
+    /// A file that is not UTF-8: the first invalid byte, with its line and column.
+    ///
+    /// `source` in the diagnostic is the file with invalid bytes replaced (U+FFFD); the
+    /// text before the first one is unchanged, so the span's offset holds.
+    pub fn invalid_utf8(path: &str, bytes: &[u8], err: &std::str::Utf8Error) -> Diagnostic {
+        let at = err.valid_up_to();
+        let byte = bytes.get(at).copied().unwrap_or_default();
+        Diagnostic {
+            path: path.to_string(),
+            source: String::from_utf8_lossy(bytes).into_owned(),
+            span: at..at + char::REPLACEMENT_CHARACTER.len_utf8(),
+            message: "the file is not valid UTF-8".into(),
+            label: format!("byte `0x{byte:02X}` here"),
+            help: Some("scenario files are UTF-8 text: save it as UTF-8".into()),
+        }
     }
 
     /// The rendered text, without colour.
@@ -151,6 +170,25 @@ fn clamp_span(source: &str, span: Range<usize>) -> Range<usize> {
     start..end
 }
 
+/// The start of the line that nests deepest (tables, arrays, inline tables and dotted
+/// keys counted alike), for errors TOML gives no span: the recursion limit.
+fn deepest_nesting(source: &str) -> std::ops::Range<usize> {
+    let mut best = (0, 0);
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let depth = line
+            .chars()
+            .filter(|c| matches!(c, '[' | '{' | '.'))
+            .count();
+        if depth > best.0 {
+            let indent = line.len() - line.trim_start().len();
+            best = (depth, offset + indent);
+        }
+        offset += line.len();
+    }
+    best.1..best.1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +212,25 @@ mod tests {
             help: None,
         };
         assert_eq!(d.line_column(), (2, 3));
+    }
+
+    // Regression: a file that is not UTF-8 got no position at all.
+    #[test]
+    fn invalid_utf8_points_at_the_first_bad_byte() {
+        let bytes = b"name = \"ok\"\ntags = [\"caf\xe9\"]\n".to_vec();
+        let err = std::str::from_utf8(&bytes).unwrap_err();
+        let d = Diagnostic::invalid_utf8("x.toml", &bytes, &err);
+        assert_eq!(d.line_column(), (2, 13));
+        assert_eq!(d.label, "byte `0xE9` here");
+        assert!(d.render().contains("x.toml:2:13"), "{}", d.render());
+    }
+
+    // Regression: the recursion limit, which TOML reports without a span, pointed at 1:1.
+    #[test]
+    fn an_error_without_a_span_points_at_the_deepest_line() {
+        let source = format!("name = \"x\"\n\n  {}b = 1\n", "a.".repeat(400));
+        assert_eq!(deepest_nesting(&source), 14..14);
+        assert_eq!(deepest_nesting(""), 0..0);
     }
 
     #[test]

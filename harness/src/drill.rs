@@ -53,10 +53,7 @@ fn one() -> usize {
 
 impl Drill {
     pub fn load(path: &Path) -> Result<Drill, LoadError> {
-        let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let source = crate::source::read(path)?;
         let shown = path.display().to_string();
         let mut drill: Drill = toml::from_str(&source).map_err(|e| {
             LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e)))

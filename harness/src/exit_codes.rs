@@ -6,7 +6,8 @@
 pub const OK: u8 = 0;
 /// The verdict is fail: a critical gate failed. Without a gates file: a scenario failed
 /// (an expectation did not hold, the target crashed, hung or printed invalid output, a
-/// request matched no stub rule) or could not be run.
+/// request matched no stub rule) or could not be run. `fuzz`: a case broke an
+/// invariant (the minimal case is written).
 pub const VERDICT_FAIL: u8 = 1;
 /// Invalid scenario, target definition or command line: nothing was run.
 pub const INVALID_INPUT: u8 = 2;

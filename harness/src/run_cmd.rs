@@ -215,7 +215,7 @@ pub(crate) fn interrupt_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::config::PlantedBug;
 use crate::executor::Execution;
 use crate::llm::Reply;
 use crate::request::RunRequest;
@@ -204,8 +205,15 @@ pub(crate) trait Payload: Sized + for<'de> Deserialize<'de> {
         Ok(())
     }
 
+    /// What a planted bug (`REFPIPE_PLANTED_BUG`, a test knob) changes in a payload read
+    /// from `reply`; nothing by default.
+    fn planted(self, _bug: PlantedBug, _reply: &Reply) -> Self {
+        self
+    }
+
     /// The payload of `reply`: the first tool call's arguments if it has tool calls, its
-    /// content otherwise. The error says what is wrong, for the re-ask and for the user.
+    /// content otherwise, without a Markdown code fence around it. The error says what is
+    /// wrong, for the re-ask and for the user.
     fn from_reply(reply: &Reply) -> Result<Self, String> {
         let (what, text) = match reply {
             Reply::ToolCall { name, arguments } => {
@@ -215,8 +223,8 @@ pub(crate) trait Payload: Sized + for<'de> Deserialize<'de> {
             Reply::Empty => return Err("the reply has neither content nor a tool call".to_owned()),
             Reply::Invalid(problem) => return Err(problem.clone()),
         };
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("{what} is not JSON ({e})"))?;
+        let value: Value = serde_json::from_str(unfenced(text))
+            .map_err(|e| format!("{what} is not JSON ({e})"))?;
         if !value.is_object() {
             return Err(format!("{what} is JSON but not an object"));
         }
@@ -227,6 +235,35 @@ pub(crate) trait Payload: Sized + for<'de> Deserialize<'de> {
             .map_err(|problem| format!("{what}: {problem}"))?;
         Ok(payload)
     }
+}
+
+/// `text` without surrounding whitespace and without a Markdown code fence around it
+/// (```` ```json ```` or ```` ``` ```` on the first line, ```` ``` ```` on the last), as
+/// models often wrap the JSON they were asked for. Anything else is left as it is.
+fn unfenced(text: &str) -> &str {
+    let trimmed = text.trim();
+    let Some(rest) = trimmed.strip_prefix("```") else {
+        return trimmed;
+    };
+    let Some((tag, body)) = rest.split_once('\n') else {
+        return trimmed;
+    };
+    let tag_is_a_language = tag.trim().chars().all(|c| c.is_ascii_alphanumeric());
+    match body.trim_end().strip_suffix("```") {
+        Some(inner) if tag_is_a_language => inner.trim(),
+        _ => trimmed,
+    }
+}
+
+/// With `REFPIPE_PLANTED_BUG=unchecked-plan`: the number of subtasks of a planner reply
+/// that is JSON, read without checking that `subtasks` is a list (it panics if not, the
+/// planted bug). None for a reply that is not JSON, which the normal parsing reports.
+pub(crate) fn subtask_count_unchecked(reply: &Reply) -> Option<usize> {
+    let text = reply.text()?;
+    let value: Value = serde_json::from_str(unfenced(text)).ok()?;
+    #[allow(clippy::unwrap_used)] // the planted bug: a realistic unchecked index
+    let count = value["subtasks"].as_array().unwrap().len();
+    Some(count)
 }
 
 /// The planner's answer.
@@ -270,7 +307,17 @@ pub(crate) struct Verdict {
     pub(crate) issues: Vec<String>,
 }
 
-impl Payload for Verdict {}
+impl Payload for Verdict {
+    /// `critic-text-match`: `needs_refinement` read by matching text, not from the JSON.
+    fn planted(mut self, bug: PlantedBug, reply: &Reply) -> Self {
+        if bug == PlantedBug::CriticTextMatch {
+            self.needs_refinement = reply
+                .text()
+                .is_some_and(|t| t.contains("\"needs_refinement\":true"));
+        }
+        self
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -354,6 +401,57 @@ mod tests {
             let problem = result.unwrap_err();
             assert!(problem.starts_with(expected), "{problem}");
         }
+    }
+
+    #[test]
+    fn a_code_fence_around_the_payload_is_taken_off() {
+        for text in [
+            "```json\n{\"subtasks\": [\"a\"]}\n```",
+            "```\n{\"subtasks\": [\"a\"]}\n```\n",
+            "\n  {\"subtasks\": [\"a\"]}  \n",
+            "```JSON\r\n{\"subtasks\": [\"a\"]}```",
+        ] {
+            let plan = Plan::from_reply(&content(text)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(plan.subtasks, ["a"], "{text:?}");
+        }
+        // Not a fence: an unclosed one, or prose before it, stays malformed.
+        for text in [
+            "```json\n{\"subtasks\": [\"a\"]}",
+            "Here you go:\n```json\n{\"subtasks\": [\"a\"]}\n```",
+            "```json {\"subtasks\": [\"a\"]}```",
+        ] {
+            assert!(Plan::from_reply(&content(text)).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn planted_bugs_do_what_they_say() {
+        // unchecked-plan: a JSON reply without a list at `subtasks` panics; others do not.
+        assert_eq!(
+            subtask_count_unchecked(&content(r#"{"subtasks": ["a", "b"]}"#)),
+            Some(2)
+        );
+        assert_eq!(subtask_count_unchecked(&content("not json")), None);
+        for bad in ["{}", "null", r#"{"subtasks": 1}"#] {
+            let reply = content(bad);
+            let panicked = std::panic::catch_unwind(|| subtask_count_unchecked(&reply));
+            assert!(panicked.is_err(), "{bad}");
+        }
+        // critic-text-match: the same verdict, spaced, is read as approval.
+        let compact = content(r#"{"needs_refinement":true,"score":5}"#);
+        let spaced = content(r#"{"needs_refinement": true, "score": 5}"#);
+        for (reply, read_as) in [(&compact, true), (&spaced, false)] {
+            let verdict = Verdict::from_reply(reply).unwrap();
+            assert!(verdict.needs_refinement);
+            let planted = verdict.planted(PlantedBug::CriticTextMatch, reply);
+            assert_eq!(planted.needs_refinement, read_as);
+        }
+        let verdict = Verdict::from_reply(&spaced).unwrap();
+        assert!(
+            verdict
+                .planted(PlantedBug::UncheckedPlan, &spaced)
+                .needs_refinement
+        );
     }
 
     #[test]

@@ -57,9 +57,10 @@ Environment (read once at start; an empty value counts as unset):
   REFPIPE_STATE_DIR           serve only: persist runs in this directory, like --state-dir
 Durations are like 30s, 200ms, 1m. HTTP_PROXY and NO_PROXY apply as usual.
 
-Benchmark/test knobs (production runs leave them unset; both default to 0, off). They
-make refpipe slower or leakier by a known amount, so that a harness can show that its
-baseline comparison catches a real slowdown and its memory sampling a real leak:
+Benchmark/test knobs (production runs leave them unset, which is off). They make
+refpipe slower, leakier or buggier by a known amount, so that a harness can show that
+its baseline comparison catches a real slowdown, its memory sampling a real leak and its
+adversarial replies a real parsing bug:
   REFPIPE_WORK_DELAY          time refpipe spends after each agent step (the planner, the
                               coder, each executor call, the critic), modelling its own
                               processing; run and serve. A run of planner, coder, executor
@@ -69,6 +70,12 @@ baseline comparison catches a real slowdown and its memory sampling a real leak:
                               grows by about that much per run [default: 0]. run does one
                               run and exits, so there it has no lasting effect: it is
                               checked but nothing is retained
+  REFPIPE_PLANTED_BUG         plants a known parsing bug, so that adversarial testing can
+                              show it finds one [default: none]: `unchecked-plan` panics
+                              on a planner reply that is JSON without a list at subtasks;
+                              `critic-text-match` reads the critic's needs_refinement by
+                              matching the text `\"needs_refinement\":true`, so a spaced
+                              verdict is taken as approval
 Invalid values are configuration errors, like those of the other variables.
 
 Exit codes:
@@ -267,6 +274,12 @@ fn announce_knobs(log: &Progress, knobs: Knobs, serve: bool) {
         log.say(format_args!(
             "benchmark knob: REFPIPE_WORK_DELAY adds {} after each agent step",
             human(knobs.work_delay)
+        ));
+    }
+    if let Some(bug) = knobs.planted_bug {
+        log.say(format_args!(
+            "benchmark knob: REFPIPE_PLANTED_BUG plants the `{}` parsing bug",
+            bug.name()
         ));
     }
     if knobs.leak_bytes_per_run > 0 {

@@ -92,6 +92,36 @@ pub(crate) struct Knobs {
     /// `REFPIPE_LEAK_BYTES_PER_RUN`: bytes each finished run retains for the rest of the
     /// process's life, pages touched; `serve` only (`run` does one run and exits).
     pub(crate) leak_bytes_per_run: usize,
+    /// `REFPIPE_PLANTED_BUG`: a known parsing bug to plant, so that a harness can show
+    /// that its adversarial replies find it; `run` and `serve`. None by default.
+    pub(crate) planted_bug: Option<PlantedBug>,
+}
+
+/// A parsing bug of the kind real pipelines ship, planted on purpose by
+/// `REFPIPE_PLANTED_BUG` (a benchmark/test knob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlantedBug {
+    /// `unchecked-plan`: before validating the planner's reply, refpipe logs how many
+    /// subtasks it has by indexing the parsed JSON without checking: a reply that is JSON
+    /// but has no list at `subtasks` (`{}`, `null`, `{"subtasks": 1}`) panics the process,
+    /// which then prints no result document.
+    UncheckedPlan,
+    /// `critic-text-match`: whether the critic asks for refinement is read by looking for
+    /// the text `"needs_refinement":true` in its reply, so the same verdict written with a
+    /// space or a newline in it is taken as approval: the run completes without the
+    /// refinement the critic asked for. Nothing crashes; only the outcome differs.
+    CriticTextMatch,
+}
+
+impl PlantedBug {
+    pub(crate) const NAMES: &'static str = "`unchecked-plan`, `critic-text-match`";
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::UncheckedPlan => "unchecked-plan",
+            Self::CriticTextMatch => "critic-text-match",
+        }
+    }
 }
 
 impl Config {
@@ -155,6 +185,7 @@ impl Config {
             knobs: Knobs {
                 work_delay: env.duration("REFPIPE_WORK_DELAY", Duration::ZERO, false)?,
                 leak_bytes_per_run: env.byte_count("REFPIPE_LEAK_BYTES_PER_RUN")?,
+                planted_bug: env.planted_bug("REFPIPE_PLANTED_BUG")?,
             },
         })
     }
@@ -304,6 +335,22 @@ impl Env<'_> {
         Ok(parsed.unwrap_or(0))
     }
 
+    /// A planted bug by name; none when unset.
+    fn planted_bug(&self, var: &'static str) -> Result<Option<PlantedBug>, ConfigError> {
+        let Some(value) = self.get(var) else {
+            return Ok(None);
+        };
+        match value.trim() {
+            "unchecked-plan" => Ok(Some(PlantedBug::UncheckedPlan)),
+            "critic-text-match" => Ok(Some(PlantedBug::CriticTextMatch)),
+            _ => Err(Self::invalid(
+                var,
+                &value,
+                format!("not a planted bug (hint: use one of {})", PlantedBug::NAMES),
+            )),
+        }
+    }
+
     /// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`, in any case.
     fn flag(&self, var: &'static str) -> Result<Option<bool>, ConfigError> {
         let Some(value) = self.get(var) else {
@@ -436,6 +483,24 @@ mod tests {
                 format!("environment variable `{var}` has invalid value `{value}`: {reason}");
             assert!(message.starts_with(&expected), "{message}");
         }
+    }
+
+    #[test]
+    fn planted_bugs_by_name() {
+        assert_eq!(config(&[]).unwrap().knobs.planted_bug, None);
+        for bug in [PlantedBug::UncheckedPlan, PlantedBug::CriticTextMatch] {
+            let c = config(&[("REFPIPE_PLANTED_BUG", bug.name())]).unwrap();
+            assert_eq!(c.knobs.planted_bug, Some(bug));
+        }
+        let message = config(&[("REFPIPE_PLANTED_BUG", "crash")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(
+                "environment variable `REFPIPE_PLANTED_BUG` has invalid value `crash`: not a planted bug (hint: use one of `unchecked-plan`, `critic-text-match`)"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

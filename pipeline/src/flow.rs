@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::agents::{self, Draft, Feedback, Payload, Plan, Role, Verdict};
-use crate::config::{Config, Mode, Prices};
+use crate::config::{Config, Mode, PlantedBug, Prices};
 use crate::errors::{AgentError, AttemptError, CallError, ConfigError, RunError, chain};
 use crate::executor::ExecutorClient;
 use crate::http;
@@ -46,6 +46,8 @@ pub(crate) struct Pipeline {
     fallback_configured: bool,
     /// `REFPIPE_WORK_DELAY`, a benchmark knob: spent after each agent step.
     work_delay: Duration,
+    /// `REFPIPE_PLANTED_BUG`, a test knob: a parsing bug planted on purpose.
+    planted_bug: Option<PlantedBug>,
 }
 
 /// The next thing a run does.
@@ -151,6 +153,7 @@ impl Pipeline {
             mode: config.mode,
             fallback_configured: config.fallback.is_some(),
             work_delay: config.knobs.work_delay,
+            planted_bug: config.knobs.planted_bug,
         })
     }
 
@@ -369,7 +372,20 @@ impl Pipeline {
             .complete(&chat(&messages), &self.jitter, stats, &log)
             .await
             .map_err(failed)?;
-        let problem = match P::from_reply(&first.reply) {
+        let read = |reply: &crate::llm::Reply| {
+            if self.planted_bug == Some(PlantedBug::UncheckedPlan)
+                && role == Role::Planner
+                && let Some(n) = agents::subtask_count_unchecked(reply)
+            {
+                log.say(format_args!("the plan has {n} subtasks"));
+            }
+            let payload = P::from_reply(reply)?;
+            Ok(match self.planted_bug {
+                Some(bug) => payload.planted(bug, reply),
+                None => payload,
+            })
+        };
+        let problem = match read(&first.reply) {
             Ok(payload) => return Ok(payload),
             Err(problem) => problem,
         };
@@ -387,7 +403,7 @@ impl Pipeline {
             .complete(&chat(&messages), &self.jitter, stats, &log)
             .await
             .map_err(failed)?;
-        P::from_reply(&second.reply).map_err(|problem| AgentError::Malformed {
+        read(&second.reply).map_err(|problem| AgentError::Malformed {
             role,
             problem,
             reasked: true,

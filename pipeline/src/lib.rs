@@ -126,15 +126,16 @@
 //! | `REFPIPE_STATE_DIR`           | none          | `serve`: persist runs here, like `--state-dir`  |
 //! | `REFPIPE_WORK_DELAY`          | `0s`          | benchmark/test knob: time spent after each agent step (see below) |
 //! | `REFPIPE_LEAK_BYTES_PER_RUN`  | `0`           | benchmark/test knob, `serve`: bytes each finished run leaks (see below) |
+//! | `REFPIPE_PLANTED_BUG`         | none          | benchmark/test knob: a known parsing bug to plant (see below) |
 //!
 //! Durations are humantime strings (`30s`, `200ms`); timeouts must be above zero.
 //!
 //! # Benchmark/test knobs
 //!
-//! Two variables make refpipe slower or leakier by a known amount, injected from outside,
-//! so that a harness can show that its baseline comparison catches a real slowdown and its
-//! memory sampling a real leak. Production runs leave them unset: both default to 0, which
-//! is off. Set, each is announced on stderr at start (`refpipe: benchmark knob: …`). An
+//! Three variables make refpipe slower, leakier or buggier by a known amount, injected from
+//! outside, so that a harness can show that its baseline comparison catches a real
+//! slowdown, its memory sampling a real leak and its adversarial replies a real parsing
+//! bug. Production runs leave them unset, which is off. Set, each is announced on stderr at start (`refpipe: benchmark knob: …`). An
 //! invalid value is a configuration error like any other (exit code 3).
 //!
 //! - `REFPIPE_WORK_DELAY` (a humantime duration, `0s` allowed): after each agent step (the
@@ -153,6 +154,15 @@
 //!   run; a block the system cannot provide aborts the process, as any failed allocation
 //!   does. In `run` it is checked but has no lasting effect: the process does one run and
 //!   exits, so nothing is retained.
+//! - `REFPIPE_PLANTED_BUG` (`unchecked-plan` or `critic-text-match`): plants one parsing
+//!   bug of the kind pipelines ship, in `run` and `serve`, resilient and fragile.
+//!   `unchecked-plan`: before validating the planner's reply, refpipe logs its number of
+//!   subtasks by indexing the parsed JSON unchecked, so a reply that is JSON without a list
+//!   at `subtasks` (`{}`, `null`, `{"subtasks": 1}`) panics the process: exit code 101, no
+//!   result document. `critic-text-match`: the critic's `needs_refinement` is read by
+//!   looking for the text `"needs_refinement":true` in its reply, so the same verdict
+//!   written with a space or a newline is taken as approval and the run completes without
+//!   the refinement asked for; nothing crashes, only the outcome differs.
 //!
 //! # LLM requests
 //!
@@ -166,7 +176,9 @@
 //! before `data: [DONE]` is retried like a connection error.
 //!
 //! An agent's payload is the JSON object in `choices[0].message.content`, or, if the
-//! message has tool calls, the first one's `function.arguments`:
+//! message has tool calls, the first one's `function.arguments`, after surrounding
+//! whitespace and a Markdown code fence around it (```` ```json ```` … ```` ``` ````, with
+//! or without a language) are taken off:
 //!
 //! - planner: `{"subtasks": [string, …]}`, not empty;
 //! - coder: `{"code": string, "language"?: string}`, code not blank; the language, if

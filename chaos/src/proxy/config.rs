@@ -187,8 +187,12 @@ impl fmt::Display for Direction {
 
 /// One toxic: what it does ([`ToxicKind`]), to which direction, on what share of the
 /// connections.
+///
+/// Reading one from a config file validates it ([`Toxic::validate`]), so a toxicity out
+/// of range or a zero bandwidth is an error at the toxic as written, not when the proxy
+/// starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "ToxicFields")]
 pub struct Toxic {
     /// Names the toxic in journals; unique per proxy. By default, this is empty and the
     /// [label](Toxic::label) is `<type>_<stream>`, as in Toxiproxy.
@@ -207,6 +211,34 @@ pub struct Toxic {
 
 fn always() -> f64 {
     1.0
+}
+
+/// A [`Toxic`] as a file writes it, before it is validated.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToxicFields {
+    #[serde(default)]
+    name: String,
+    kind: ToxicKind,
+    #[serde(default)]
+    stream: Direction,
+    #[serde(default = "always")]
+    toxicity: f64,
+}
+
+impl TryFrom<ToxicFields> for Toxic {
+    type Error = ProxyConfigError;
+
+    fn try_from(f: ToxicFields) -> Result<Toxic, ProxyConfigError> {
+        let toxic = Toxic {
+            name: f.name,
+            kind: f.kind,
+            stream: f.stream,
+            toxicity: f.toxicity,
+        };
+        toxic.validate()?;
+        Ok(toxic)
+    }
 }
 
 impl Toxic {

@@ -42,10 +42,7 @@ pub const GATES_FILE: &str = "gates.toml";
 
 /// Reads and validates a gates file.
 pub fn load(path: &Path) -> Result<Vec<Gate>, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let source = crate::source::read(path)?;
     let shown = path.display().to_string();
     let file: model::GatesFile = toml::from_str(&source)
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e))))?;

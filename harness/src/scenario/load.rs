@@ -23,6 +23,26 @@ use super::serde_util::deserialize_opt_duration;
 
 /// Hard bounds: a load run stops by itself.
 pub const MAX_RUNS: u64 = 100_000;
+
+/// The highest arrival rate a load may ask for, per second.
+pub const MAX_RATE: f64 = 10_000.0;
+
+/// The most runs a load keeps in flight at once.
+pub const MAX_CONCURRENCY: usize = 10_000;
+
+/// `rate` is a finite number of arrivals per second within `0 … MAX_RATE` (0 itself only
+/// where `zero_ok`: a ramp may start or pause at 0).
+fn check_rate(place: &str, rate: f64, zero_ok: bool) -> Result<(), String> {
+    let low_ok = if zero_ok { rate >= 0.0 } else { rate > 0.0 };
+    if rate.is_finite() && low_ok && rate <= MAX_RATE {
+        Ok(())
+    } else {
+        Err(format!(
+            "`rate = {rate}`{place} is out of range: arrivals per second, {} to {MAX_RATE}",
+            if zero_ok { "0" } else { "above 0" }
+        ))
+    }
+}
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,8 +127,8 @@ impl TryFrom<RawLoad> for LoadSpec {
             "constant_rate" => {
                 let rate = raw
                     .rate
-                    .filter(|r| *r > 0.0)
                     .ok_or("`constant_rate` needs `rate`, arrivals per second (> 0)")?;
+                check_rate("", rate, false)?;
                 let duration = bounded(raw.duration.ok_or("`constant_rate` needs `duration`")?)?;
                 LoadModel::ConstantRate { rate, duration }
             }
@@ -116,8 +136,11 @@ impl TryFrom<RawLoad> for LoadSpec {
                 let stages = raw.stages.ok_or(
                     "`ramping_rate` needs `stages = [{ rate = N, duration = \"5s\" }, …]`",
                 )?;
-                if stages.is_empty() || stages.iter().any(|s| s.rate < 0.0) {
-                    return Err("`stages` needs at least one stage, with rates >= 0".into());
+                if stages.is_empty() {
+                    return Err("`stages` needs at least one stage".into());
+                }
+                for stage in &stages {
+                    check_rate(" in a stage", stage.rate, true)?;
                 }
                 let total: Duration = stages.iter().map(|s| s.duration).sum();
                 bounded(total)?;
@@ -128,8 +151,10 @@ impl TryFrom<RawLoad> for LoadSpec {
             "constant_concurrency" => {
                 let concurrency = raw
                     .concurrency
-                    .filter(|c| *c > 0)
-                    .ok_or("`constant_concurrency` needs `concurrency` (> 0)")?;
+                    .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
+                    .ok_or(format!(
+                        "`constant_concurrency` needs `concurrency`, from 1 to {MAX_CONCURRENCY}"
+                    ))?;
                 if raw.duration.is_none() && raw.iterations.is_none() {
                     return Err(
                         "`constant_concurrency` needs `duration` or `iterations` (or both)".into(),
@@ -155,7 +180,12 @@ impl TryFrom<RawLoad> for LoadSpec {
         {
             return Err(format!("`iterations` is from 1 to {MAX_RUNS}"));
         }
-        let max_in_flight = raw.max_in_flight.unwrap_or(64).max(1);
+        let max_in_flight = raw.max_in_flight.unwrap_or(64);
+        if !(1..=MAX_CONCURRENCY).contains(&max_in_flight) {
+            return Err(format!(
+                "`max_in_flight` is from 1 to {MAX_CONCURRENCY}, got {max_in_flight}"
+            ));
+        }
         Ok(LoadSpec {
             model,
             max_in_flight,
@@ -271,5 +301,21 @@ mod tests {
         });
         s.iterations = Some(7);
         assert_eq!(s.schedule().unwrap().len(), 7);
+    }
+
+    // Regression: `rate = inf` was accepted, launched 100,000 arrivals at once and wrote a
+    // results.json that failed its own schema (`intended_rate: null`).
+    #[test]
+    fn rates_are_finite_and_bounded() {
+        assert!(check_rate("", 20.0, false).is_ok());
+        assert!(check_rate(" in a stage", 0.0, true).is_ok());
+        for bad in [f64::INFINITY, f64::NAN, 0.0, -1.0, MAX_RATE * 2.0] {
+            let err = check_rate("", bad, false).unwrap_err();
+            assert!(
+                err.contains("is out of range: arrivals per second"),
+                "{err}"
+            );
+        }
+        assert!(check_rate(" in a stage", -0.5, true).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! in files next to it, and checks the JSONPath expressions, so that everything a run needs
 //! is known to be valid before anything starts.
 
+mod adversarial;
 mod load;
 mod model;
 mod predicate;
@@ -13,6 +14,7 @@ mod thresholds;
 
 use std::path::{Path, PathBuf};
 
+pub use adversarial::{AdversarialSpec, Invariants, VariantKind, VaryTarget};
 pub use load::{LoadModel, LoadSpec};
 
 /// The hard bounds of any load: at most this many runs, for at most this long.
@@ -100,10 +102,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 /// Reads and validates one scenario file.
 pub fn load(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
     let shown = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    let source = crate::source::read(file)?;
     let mut spec: ScenarioFile = toml::from_str(&source)
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e))))?;
     let at = |needle: &str, message: String, label: &str, help: Option<String>| {

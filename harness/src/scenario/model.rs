@@ -62,6 +62,10 @@ pub struct ScenarioFile {
     pub thresholds: super::Thresholds,
     #[serde(default)]
     pub expect: ExpectSpec,
+    /// What `harness fuzz` varies and what must hold for any reply; `harness run`
+    /// ignores it.
+    #[serde(default)]
+    pub adversarial: Option<super::AdversarialSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -446,6 +450,11 @@ impl TryFrom<RawFault> for FaultSpec {
     fn try_from(f: RawFault) -> Result<Self, String> {
         let mut faults = Vec::new();
         if let Some(status) = f.status {
+            if !(100..=599).contains(&status) {
+                return Err(format!(
+                    "`status = {status}` is not an HTTP status (hint: use 100 to 599, e.g. 429 or 503)"
+                ));
+            }
             faults.push((
                 "status",
                 FaultSpec::Status {
@@ -576,6 +585,11 @@ impl TryFrom<RawChaos> for ChaosSpec {
         }
         let mut schedules = Vec::new();
         if let Some(n) = raw.times {
+            if n == 0 {
+                return Err(
+                    "`times = 0` injects nothing (hint: `times` is at least 1; remove the fault to inject none)".into(),
+                );
+            }
             schedules.push(("times", ScheduleSpec::First(n)));
         }
         if let Some(n) = raw.every {
@@ -790,7 +804,15 @@ impl TryFrom<RawProcessFault> for ProcessFaultSpec {
             "cpu_hog" => ProcessFaultSpec::CpuHog {
                 at: raw.at.unwrap_or_default(),
                 duration: need("duration", raw.duration)?,
-                threads: raw.threads.unwrap_or(1).max(1),
+                threads: match raw.threads.unwrap_or(1) {
+                    n @ 1..=chaos::process::CpuHog::MAX_THREADS => n,
+                    n => {
+                        return Err(format!(
+                            "`threads = {n}` is out of range: a CPU hog spins `1` to `{}` threads (hint: a few more than the machine has cores saturate it)",
+                            chaos::process::CpuHog::MAX_THREADS
+                        ));
+                    }
+                },
             },
             "disk_full" => {
                 let path = raw.path.clone().filter(|p| !p.is_empty()).ok_or(

@@ -45,11 +45,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Some(num) = s.strip_suffix('s').filter(|n| n.contains('.'))
         && let Ok(secs) = num.parse::<f64>()
     {
-        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+        let d = Duration::try_from_secs_f64(secs).map_err(|e| {
+            format!("invalid duration `{s}`: {e} (hint: write it like `250ms`, `1.5s` or `2m`)")
+        })?;
+        return chaos::check_duration_range(s, d);
     }
-    humantime::parse_duration(s).map_err(|e| {
+    let d = humantime::parse_duration(s).map_err(|e| {
         format!("invalid duration `{s}`: {e} (hint: write it like `250ms`, `1.5s` or `2m`)")
-    })
+    })?;
+    chaos::check_duration_range(s, d)
 }
 
 pub fn deserialize_opt_duration<'de, D: Deserializer<'de>>(
@@ -69,5 +73,9 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("fast").unwrap_err().contains("hint"));
+        assert!(parse_duration("-1.5s").unwrap_err().contains("hint"));
+        assert_eq!(parse_duration("24h"), Ok(chaos::MAX_DURATION));
+        assert!(parse_duration("25h").unwrap_err().contains("at most a day"));
+        assert!(parse_duration("1e30s").unwrap_err().contains("hint"));
     }
 }

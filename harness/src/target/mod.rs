@@ -153,10 +153,7 @@ impl Targets {
 
     fn read(&mut self, file: &Path) -> Result<&BTreeMap<String, TargetSpec>, LoadError> {
         if !self.files.contains_key(file) {
-            let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-                path: file.to_path_buf(),
-                source,
-            })?;
+            let source = crate::source::read(file)?;
             let shown = file.display().to_string();
             let defs = parse(&source, &shown, file.parent())?;
             self.files.insert(file.to_path_buf(), defs);

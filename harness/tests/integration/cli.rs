@@ -3,7 +3,7 @@ use std::io::{BufRead, BufReader};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{run_harness, spawn_harness, stderr};
+use crate::support::{exited, run_harness, spawn_harness, stderr};
 
 #[test]
 fn a_misspelt_key_is_a_positioned_error_and_exit_2() {
@@ -284,12 +284,23 @@ fn an_unwritable_out_is_refused_before_anything_runs() {
     let file = out.path().join("a-file");
     std::fs::write(&file, "").unwrap();
     let o = run_harness(&["../scenarios/refpipe/flow"], &file.join("reports"));
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = exited(&o, 2);
     assert!(
         err.contains("hint: give `--out` a folder you can write to"),
         "{err}"
     );
     assert!(err.contains("nothing was run"), "{err}");
     assert!(!err.contains("Starting"), "a scenario ran: {err}");
+}
+
+// Regression: the recursion limit (dotted keys nested too deep) pointed at 1:1.
+#[test]
+fn a_nesting_limit_points_at_the_deep_line_not_at_1_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.toml");
+    std::fs::write(&file, format!("name = \"x\"\n{}b = 1\n", "a.".repeat(400))).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[file.to_str().unwrap()], out.path());
+    let err = exited(&o, 2);
+    assert!(err.contains("deep.toml:2:1"), "{err}");
 }

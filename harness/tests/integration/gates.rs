@@ -289,10 +289,19 @@ fn an_invalid_gates_file_is_a_positioned_error_and_exit_2() {
 
 #[test]
 fn reports_that_cannot_be_written_exit_3() {
+    // The folder is writable (so the run starts), but report.html cannot be replaced: a
+    // folder stands in its place. (An unwritable --out is refused before the run: exit 2,
+    // see cli::an_unwritable_out_is_refused_before_anything_runs.)
+    let out = tempfile::tempdir().unwrap();
+    std::fs::create_dir(out.path().join("report.html")).unwrap();
     let o = run_harness(
         &["../scenarios/refpipe/validation/empty_prompt.toml"],
-        Path::new("/dev/null/reports"),
+        out.path(),
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("/dev/null/reports"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("report.html"), "{}", stderr(&o));
+    assert!(
+        !out.path().join("junit.xml").exists(),
+        "no report of a set that could not be written whole"
+    );
 }

@@ -3,6 +3,8 @@
 //! - `cli`: exit codes, diagnostics, reports and the console explanation, end to end;
 //! - `chaos`: the pack bites, drills (allowlist, abort, dry run), rollback on SIGINT,
 //!   the standalone proxy;
+//! - `fuzz`: `harness fuzz` finds planted bugs in refpipe, shrinks and writes them, and
+//!   keeps quiet about correct refpipe; the same seed finds the same file;
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
 //! - `netpolicy`: every address a scenario names is checked before anything runs;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
@@ -10,6 +12,7 @@
 
 mod chaos;
 mod cli;
+mod fuzz;
 mod gates;
 mod netpolicy;
 mod perf;

@@ -23,6 +23,14 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that the harness exited with `code`, showing its stderr otherwise; returns the
+/// stderr for the checks that follow.
+pub fn exited(o: &Output, code: i32) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    err
+}
+
 /// Kills and reaps the child when dropped, so a failing test leaves no process behind.
 pub struct ChildGuard(pub Child);
 

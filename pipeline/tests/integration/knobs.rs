@@ -1,5 +1,6 @@
 //! The benchmark/test knobs: `REFPIPE_WORK_DELAY` slows every agent step by a known amount,
-//! `REFPIPE_LEAK_BYTES_PER_RUN` makes `serve` leak a known amount per finished run.
+//! `REFPIPE_LEAK_BYTES_PER_RUN` makes `serve` leak a known amount per finished run,
+//! `REFPIPE_PLANTED_BUG` plants a known parsing bug.
 
 use std::time::{Duration, Instant};
 
@@ -195,4 +196,81 @@ async fn leak_bytes_per_run_grows_serve_resident_memory() {
         mib(control),
         mib(leaking)
     );
+}
+
+/// `REFPIPE_PLANTED_BUG=unchecked-plan`: a planner reply that is JSON without a list at
+/// `subtasks` panics the process (no result document); a good plan still completes.
+#[tokio::test]
+async fn planted_unchecked_plan_panics_on_a_plan_without_subtasks() {
+    let stub = Stub::start().await;
+    script_happy_path(&stub);
+    stub.on("planner", vec![raw_completion("{}")]);
+    let env = with(env_for(&stub), "REFPIPE_PLANTED_BUG", "unchecked-plan");
+    let mut command = refpipe(&env);
+    command.arg("run");
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, request().to_string().as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
+    assert!(output.stdout.is_empty(), "no result document");
+    assert!(stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "benchmark knob: REFPIPE_PLANTED_BUG plants the `unchecked-plan` parsing bug"
+        ),
+        "{stderr}"
+    );
+
+    let stub = Stub::start().await;
+    script_happy_path(&stub);
+    let env = with(env_for(&stub), "REFPIPE_PLANTED_BUG", "unchecked-plan");
+    let out = run(&env, request()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.doc["status"], "completed");
+}
+
+/// `REFPIPE_PLANTED_BUG=critic-text-match`: a critic asking for refinement in spaced JSON
+/// is taken as approval (no refinement); in compact JSON it is heard. Without the knob,
+/// both are heard.
+#[tokio::test]
+async fn planted_critic_text_match_ignores_a_spaced_request_for_refinement() {
+    for (knob, critic, refinements) in [
+        (
+            Some("critic-text-match"),
+            r#"{"score":4,"needs_refinement":true}"#,
+            1,
+        ),
+        (
+            Some("critic-text-match"),
+            r#"{"score": 4, "needs_refinement": true}"#,
+            0,
+        ),
+        (None, r#"{"score": 4, "needs_refinement": true}"#, 1),
+    ] {
+        let stub = Stub::start().await;
+        script_happy_path(&stub);
+        stub.on(
+            "critic",
+            vec![
+                raw_completion(critic),
+                completion(json!({"score": 9, "needs_refinement": false})),
+            ],
+        );
+        let mut env = env_for(&stub);
+        if let Some(bug) = knob {
+            env = with(env, "REFPIPE_PLANTED_BUG", bug);
+        }
+        let out = run(&env, request()).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.doc["status"], "completed");
+        assert_eq!(
+            out.doc["refinement_iterations"], refinements,
+            "{knob:?} {critic}"
+        );
+    }
 }

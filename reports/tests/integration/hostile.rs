@@ -1,12 +1,18 @@
 //! Whatever the strings in a report, the outputs stay well-formed: the XML parses and its
 //! counts add up, the Markdown tables keep their cells and fences their content, the HTML
 //! parses without an error and runs nothing but its own script, and `results.json`
-//! round-trips and validates against its schema. A few hundred reports built from a
-//! seeded generator of awkward pieces: control characters, ANSI sequences, XML, HTML and
-//! Markdown syntax, non-ASCII.
+//! round-trips and validates against its schema. A property over proptest strategies:
+//! reports built from awkward pieces (control characters, ANSI sequences, XML, HTML and
+//! Markdown syntax, non-ASCII), any outcome, metric, verdict and interruption; a failure
+//! shrinks to a small report.
 
 use std::time::Duration;
 
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::FileFailurePersistence;
 use reports::metrics::{Histo, LoadMetrics, MemoryMetrics, ScenarioMetrics, ThresholdResult};
 use reports::{
     FailedAttempt, Failure, GateResult, JournalEntry, Outcome, RunReport, ScenarioResult, Verdict,
@@ -83,169 +89,263 @@ const PIECES: &[&str] = &[
     "?",
 ];
 
-/// xorshift64*: small, seeded, good enough to pick pieces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn string(&mut self) -> String {
-        (0..self.below(16))
-            .map(|_| PIECES[self.below(PIECES.len())])
-            .collect()
-    }
-
-    fn maybe(&mut self) -> Option<String> {
-        (self.below(2) == 0).then(|| self.string())
-    }
+/// A string of up to 15 awkward pieces; shrinks towards fewer, earlier pieces.
+fn string() -> impl Strategy<Value = String> {
+    vec(select(PIECES), 0..16).prop_map(|pieces| pieces.concat())
 }
 
-fn failures(rng: &mut Rng) -> Vec<Failure> {
-    (0..rng.below(3))
-        .map(|_| Failure {
-            kind: rng.string(),
-            message: rng.string(),
-            detail: rng.string(),
-        })
-        .collect()
+fn maybe<T: std::fmt::Debug>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
+    option::of(s)
 }
 
 /// A finite number JSON round-trips: thousandths of up to 100.
-fn number(rng: &mut Rng) -> f64 {
-    (rng.next() % 100_000) as f64 / 1000.0
+fn number() -> impl Strategy<Value = f64> {
+    (0u64..100_000).prop_map(|n| n as f64 / 1000.0)
 }
 
-fn histo(rng: &mut Rng) -> Histo {
-    let mut h = Histo::new();
-    for _ in 0..rng.below(50) {
-        h.record(Duration::from_micros(rng.next() % 5_000_000_000));
-    }
-    h
+fn failures() -> impl Strategy<Value = Vec<Failure>> {
+    vec(
+        (string(), string(), string()).prop_map(|(kind, message, detail)| Failure {
+            kind,
+            message,
+            detail,
+        }),
+        0..3,
+    )
+}
+
+fn histo() -> impl Strategy<Value = Histo> {
+    vec(0u64..5_000_000_000, 0..50).prop_map(|micros| {
+        let mut h = Histo::new();
+        for m in micros {
+            h.record(Duration::from_micros(m));
+        }
+        h
+    })
+}
+
+fn memory() -> impl Strategy<Value = MemoryMetrics> {
+    (
+        0u64..(1 << 40),
+        number(),
+        0u64..1000,
+        maybe(number().prop_map(|n| n - 50.0)),
+        vec(0u64..(1 << 34), 0..60),
+        maybe(0u64..(1 << 32)),
+    )
+        .prop_map(
+            |(peak, cpu, runs, growth, timeline, harness)| MemoryMetrics {
+                peak_rss_bytes: peak,
+                cpu_seconds: cpu,
+                runs,
+                growth_per_run_bytes: growth,
+                timeline: timeline
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, rss)| (i as f64 / 4.0, rss))
+                    .collect(),
+                harness_peak_rss_bytes: harness,
+            },
+        )
+}
+
+fn load() -> impl Strategy<Value = LoadMetrics> {
+    (
+        string(),
+        maybe(number()),
+        number(),
+        [0u64..10_000, 0u64..10_000, 0u64..10_000, 0u64..10_000],
+        number(),
+    )
+        .prop_map(
+            |(model, intended, achieved, [started, succeeded, failed, dropped], seconds)| {
+                LoadMetrics {
+                    model,
+                    intended_rate: intended,
+                    achieved_rate: achieved,
+                    started,
+                    succeeded,
+                    failed,
+                    dropped,
+                    seconds,
+                }
+            },
+        )
 }
 
 /// Empty half the time; otherwise some of everything, with awkward agent, executor,
 /// model and threshold names.
-fn metrics(rng: &mut Rng) -> ScenarioMetrics {
-    if rng.below(2) == 0 {
-        return ScenarioMetrics::default();
-    }
-    ScenarioMetrics {
-        end_to_end: (rng.below(2) == 0).then(|| histo(rng)),
-        llm: (0..rng.below(3))
-            .map(|_| (rng.string(), histo(rng)))
-            .collect(),
-        time_to_first_token: (rng.below(2) == 0).then(|| histo(rng)),
-        inter_token: (rng.below(2) == 0).then(|| histo(rng)),
-        executor: (0..rng.below(3))
-            .map(|_| (rng.string(), histo(rng)))
-            .collect(),
-        memory: (rng.below(2) == 0).then(|| MemoryMetrics {
-            peak_rss_bytes: rng.next() % (1 << 40),
-            cpu_seconds: number(rng),
-            runs: rng.next() % 1000,
-            growth_per_run_bytes: (rng.below(2) == 0).then(|| number(rng) - 50.0),
-            timeline: (0..rng.below(60))
-                .map(|i| (i as f64 / 4.0, rng.next() % (1 << 34)))
-                .collect(),
-            harness_peak_rss_bytes: (rng.below(2) == 0).then(|| rng.next() % (1 << 32)),
-        }),
-        load: (rng.below(2) == 0).then(|| LoadMetrics {
-            model: rng.string(),
-            intended_rate: (rng.below(2) == 0).then(|| number(rng)),
-            achieved_rate: number(rng),
-            started: rng.next() % 10_000,
-            succeeded: rng.next() % 10_000,
-            failed: rng.next() % 10_000,
-            dropped: rng.next() % 10_000,
-            seconds: number(rng),
-        }),
-        tokens_per_run: (rng.below(2) == 0).then(|| number(rng)),
-        cost_per_run: (rng.below(2) == 0).then(|| number(rng)),
-        thresholds: (0..rng.below(4))
-            .map(|_| ThresholdResult {
-                name: rng.string(),
-                passed: rng.below(2) == 0,
-                observed: rng.string(),
-            })
-            .collect(),
-    }
+fn metrics() -> impl Strategy<Value = ScenarioMetrics> {
+    let some = (
+        (maybe(histo()), vec((string(), histo()), 0..3)),
+        (
+            maybe(histo()),
+            maybe(histo()),
+            vec((string(), histo()), 0..3),
+        ),
+        (maybe(memory()), maybe(load())),
+        (maybe(number()), maybe(number())),
+        vec(
+            (string(), any::<bool>(), string()).prop_map(|(name, passed, observed)| {
+                ThresholdResult {
+                    name,
+                    passed,
+                    observed,
+                }
+            }),
+            0..4,
+        ),
+    )
+        .prop_map(
+            |((end_to_end, llm), (ttft, inter, executor), (memory, load), (tokens, cost), t)| {
+                ScenarioMetrics {
+                    end_to_end,
+                    llm: llm.into_iter().collect(),
+                    time_to_first_token: ttft,
+                    inter_token: inter,
+                    executor: executor.into_iter().collect(),
+                    memory,
+                    load,
+                    tokens_per_run: tokens,
+                    cost_per_run: cost,
+                    thresholds: t,
+                }
+            },
+        );
+    prop_oneof![Just(ScenarioMetrics::default()), some]
 }
 
-fn gate(rng: &mut Rng) -> GateResult {
-    GateResult {
-        name: rng.string(),
-        critical: rng.below(2) == 0,
-        metric: rng.string(),
-        target: rng.string(),
-        actual: rng.maybe(),
+fn gate() -> impl Strategy<Value = GateResult> {
+    (
+        (string(), any::<bool>(), string(), string()),
         // Finite: JSON has no NaN, so a NaN would not round-trip.
-        value: (rng.below(2) == 0).then(|| (rng.next() % 100_000) as f64 / 7.0),
-        passed: rng.below(2) == 0,
-        detail: rng.string(),
-    }
+        (
+            maybe(string()),
+            maybe((0u64..100_000).prop_map(|n| n as f64 / 7.0)),
+        ),
+        (any::<bool>(), string()),
+    )
+        .prop_map(
+            |((name, critical, metric, target), (actual, value), (passed, detail))| GateResult {
+                name,
+                critical,
+                metric,
+                target,
+                actual,
+                value,
+                passed,
+                detail,
+            },
+        )
 }
 
-fn scenario(rng: &mut Rng) -> ScenarioResult {
-    let outcome = [
-        Outcome::Passed,
-        Outcome::Failed,
-        Outcome::Error,
-        Outcome::Skipped,
-    ][rng.below(4)];
-    ScenarioResult {
-        name: rng.string(),
-        path: rng.string(),
-        suite: rng.string(),
-        target: rng.string(),
-        tags: (0..rng.below(3)).map(|_| rng.string()).collect(),
-        seed: rng.next(),
-        outcome,
-        duration: Duration::from_millis(rng.next() % 100_000),
-        failures: failures(rng),
-        journal: (0..rng.below(3))
-            .map(|_| JournalEntry {
-                at: Duration::from_micros(rng.next() % 10_000_000),
-                source: rng.string(),
-                agent: rng.maybe(),
-                request: rng.string(),
-                rule: rng.maybe(),
-                served: rng.string(),
-            })
-            .collect(),
-        exit_code: (rng.below(2) == 0).then(|| rng.next() as i32),
-        stderr_tail: rng.string(),
-        output: rng.maybe().map(serde_json::Value::String),
-        metrics: metrics(rng),
-        failed_attempts: (0..rng.below(3))
-            .map(|_| FailedAttempt {
-                duration: Duration::from_millis(rng.next() % 100_000),
-                failures: failures(rng),
-            })
-            .collect(),
-    }
+fn journal_entry() -> impl Strategy<Value = JournalEntry> {
+    (
+        0u64..10_000_000,
+        string(),
+        maybe(string()),
+        string(),
+        maybe(string()),
+        string(),
+    )
+        .prop_map(|(at, source, agent, request, rule, served)| JournalEntry {
+            at: Duration::from_micros(at),
+            source,
+            agent,
+            request,
+            rule,
+            served,
+        })
 }
 
-fn report(rng: &mut Rng) -> RunReport {
-    RunReport {
-        tool: rng.string(),
-        started_at: rng.string(),
-        duration: Duration::from_millis(rng.next() % 1_000_000),
-        seed: rng.next(),
-        interrupted: rng.below(2) == 0,
-        scenarios: (0..rng.below(6)).map(|_| scenario(rng)).collect(),
-        gates: (0..rng.below(4)).map(|_| gate(rng)).collect(),
-        verdict: [Verdict::Pass, Verdict::Warn, Verdict::Fail][rng.below(3)],
-        partition: rng.maybe(),
-    }
+fn scenario() -> impl Strategy<Value = ScenarioResult> {
+    let outcome = prop_oneof![
+        Just(Outcome::Passed),
+        Just(Outcome::Failed),
+        Just(Outcome::Error),
+        Just(Outcome::Skipped),
+    ];
+    (
+        (string(), string(), string(), string(), vec(string(), 0..3)),
+        (any::<u64>(), outcome, 0u64..100_000, failures()),
+        (vec(journal_entry(), 0..3), maybe(any::<i32>()), string()),
+        (maybe(string()), metrics()),
+        vec(
+            (0u64..100_000, failures()).prop_map(|(ms, failures)| FailedAttempt {
+                duration: Duration::from_millis(ms),
+                failures,
+            }),
+            0..3,
+        ),
+    )
+        .prop_map(
+            |(
+                (name, path, suite, target, tags),
+                (seed, outcome, ms, failures),
+                (journal, exit_code, stderr_tail),
+                (output, metrics),
+                failed_attempts,
+            )| ScenarioResult {
+                name,
+                path,
+                suite,
+                target,
+                tags,
+                seed,
+                outcome,
+                duration: Duration::from_millis(ms),
+                failures,
+                journal,
+                exit_code,
+                stderr_tail,
+                output: output.map(serde_json::Value::String),
+                metrics,
+                failed_attempts,
+            },
+        )
+}
+
+/// Any run, interrupted or not, under any verdict.
+fn report() -> impl Strategy<Value = RunReport> {
+    let verdict = prop_oneof![
+        Just(Verdict::Pass),
+        Just(Verdict::Warn),
+        Just(Verdict::Fail),
+        Just(Verdict::Interrupted),
+    ];
+    (
+        (
+            string(),
+            string(),
+            0u64..1_000_000,
+            any::<u64>(),
+            any::<bool>(),
+        ),
+        (
+            vec(scenario(), 0..6),
+            vec(gate(), 0..4),
+            verdict,
+            maybe(string()),
+        ),
+    )
+        .prop_map(
+            |(
+                (tool, started_at, ms, seed, interrupted),
+                (scenarios, gates, verdict, partition),
+            )| {
+                RunReport {
+                    tool,
+                    started_at,
+                    duration: Duration::from_millis(ms),
+                    seed,
+                    interrupted,
+                    scenarios,
+                    gates,
+                    verdict,
+                    partition,
+                }
+            },
+        )
 }
 
 /// The number of cells in a GFM table row: split at pipes not escaped by a backslash
@@ -325,51 +425,69 @@ fn check_markdown(md: &str, report: &RunReport) {
     check_fences(md);
 }
 
-#[test]
-fn any_strings_give_well_formed_outputs() {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
-    for i in 0..300 {
-        let report = report(&mut rng);
+/// Every report a run can produce, and 300 cases by default (`PROPTEST_CASES` raises it;
+/// a failing case shrinks to a small report and is kept in `proptest-regressions/`).
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(300),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
 
-        let xml = reports::junit::render(&report);
-        if let Err(e) = roxmltree::Document::parse(&xml) {
-            panic!("iteration {i}: {e}\n{xml}");
+/// Checks every output of `report`; with `write`, also writes them all to disk.
+fn check_outputs(report: &RunReport, write: bool) {
+    let xml = reports::junit::render(report);
+    if let Err(e) = roxmltree::Document::parse(&xml) {
+        panic!("{e}\n{xml}");
+    }
+    let (total, _) = crate::junit::check_counts(&xml);
+    let thresholds: usize = report
+        .scenarios
+        .iter()
+        .map(|s| s.metrics.thresholds.len())
+        .sum();
+    assert_eq!(
+        total.tests,
+        report.scenarios.len() + thresholds + report.gates.len() + usize::from(report.interrupted),
+        "an interrupted run is one more testcase, in error"
+    );
+
+    check_markdown(&reports::markdown::render(report), report);
+
+    let html = reports::html::render(report);
+    let doc = crate::html::check_page(&html);
+    let details = scraper::Selector::parse("details.scenario").unwrap();
+    assert_eq!(doc.select(&details).count(), report.scenarios.len());
+
+    let json = reports::json::render(report);
+    let back: RunReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, report);
+    crate::schema::assert_valid(&json);
+
+    if write {
+        let dir = tempfile::tempdir().unwrap();
+        let written = reports::write_all(report, dir.path()).unwrap();
+        assert_eq!(written.journals.len(), report.scenarios.len());
+        for path in &written.journals {
+            assert_eq!(path.parent(), Some(dir.path().join("journal").as_path()));
+            assert!(path.is_file(), "{}", path.display());
         }
-        let (total, _) = crate::junit::check_counts(&xml);
-        let thresholds: usize = report
-            .scenarios
-            .iter()
-            .map(|s| s.metrics.thresholds.len())
-            .sum();
-        assert_eq!(
-            total.tests,
-            report.scenarios.len()
-                + thresholds
-                + report.gates.len()
-                + usize::from(report.interrupted),
-            "an interrupted run is one more testcase, in error"
-        );
+    }
+}
 
-        check_markdown(&reports::markdown::render(&report), &report);
+proptest! {
+    #![proptest_config(config())]
 
-        let html = reports::html::render(&report);
-        let doc = crate::html::check_page(&html);
-        let details = scraper::Selector::parse("details.scenario").unwrap();
-        assert_eq!(doc.select(&details).count(), report.scenarios.len());
-
-        let json = reports::json::render(&report);
-        let back: RunReport = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, report, "iteration {i}");
-        crate::schema::assert_valid(&json);
-
-        if i % 25 == 0 {
-            let dir = tempfile::tempdir().unwrap();
-            let written = reports::write_all(&report, dir.path()).unwrap();
-            assert_eq!(written.journals.len(), report.scenarios.len());
-            for path in &written.journals {
-                assert_eq!(path.parent(), Some(dir.path().join("journal").as_path()));
-                assert!(path.is_file(), "{}", path.display());
-            }
-        }
+    /// Whatever a run's strings, outcomes, metrics and interruption, every output is
+    /// well formed and results.json validates against its schema.
+    #[test]
+    fn any_report_gives_well_formed_outputs(report in report(), write in prop::bool::weighted(0.04)) {
+        check_outputs(&report, write);
     }
 }

@@ -15,8 +15,9 @@
 //! - `html`: `report.html` parses cleanly as HTML5, loads nothing, escapes everything.
 //! - `browser`: `report.html` in headless Chromium: its script runs, nothing is logged.
 //! - `write_all`: files land in a directory, rewrites replace them atomically.
-//! - `hostile`: generated strings full of control characters, ANSI and markup never
-//!   break the XML, the Markdown table, the HTML or the JSON schema.
+//! - `hostile`: a proptest property: reports full of control characters, ANSI and markup,
+//!   with any outcome, metric, verdict or interruption, never break the XML, the Markdown
+//!   table, the HTML or the JSON schema (`PROPTEST_CASES` sets the count, 300 by default).
 //! - `tools`: finding and running the external programs the tests above need.
 //!
 //! External programs (each test fails, saying how to install it, when it is missing;
