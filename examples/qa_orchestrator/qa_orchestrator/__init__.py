@@ -49,6 +49,7 @@ import traceback
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -56,6 +57,9 @@ from langchain_openai import ChatOpenAI
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 PROVIDERS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest"}
+# One TLS context for the process's OpenAI clients: loading the CA bundle is costly, so it is
+# done once, at import (no sockets are opened).
+TLS = httpx.create_ssl_context()
 FRAGILE_BANNER = "qa_orchestrator: fragile mode: no retries, no agent timeout, no re-ask"
 MAX_CODEBASE_FILES = 200
 
@@ -110,7 +114,7 @@ def chat_model(config, role):
                              default_headers=headers, max_tokens=2048, **kwargs)
     kwargs = {"base_url": config.base_url} if config.base_url else {}
     return ChatOpenAI(model=config.model, api_key=config.api_key, max_retries=0, timeout=timeout,
-                      default_headers=headers, **kwargs)
+                      default_headers=headers, http_client=httpx.Client(verify=TLS, timeout=timeout), **kwargs)
 
 
 def transient(error):
