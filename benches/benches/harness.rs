@@ -88,6 +88,7 @@ fn five_rules() -> LlmStubConfig {
             system_prompt: None,
         },
         seed: 0,
+        rate_limits: Vec::new(),
     }
 }
 

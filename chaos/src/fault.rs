@@ -24,10 +24,11 @@ use crate::schedule::Schedule;
 /// (loopback here) adds its own, small, latency.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpFault {
-    /// An OpenAI-style error body (`{"error": {"message", "type", "param", "code"}}`, type and
-    /// code by status as [`ApiError`] does it) with this status, and a `Retry-After` header
-    /// in whole seconds (rounded up) when `retry_after` is set. An empty `message` is
-    /// replaced by one that says the fault was injected.
+    /// An error with this status ([`HttpFault::api_error`]), in the error shape of the API
+    /// the request was for (OpenAI's `{"error": {"message", "type", "param", "code"}}`,
+    /// Anthropic's `overloaded_error`, Gemini's `RESOURCE_EXHAUSTED`, …), and a
+    /// `Retry-After` header in whole seconds (rounded up) when `retry_after` is set. An
+    /// empty `message` is replaced by one that says the fault was injected.
     Status {
         /// HTTP status, e.g. 429 or 503.
         status: u16,
@@ -58,8 +59,8 @@ pub enum HttpFault {
         /// The standard deviation of `ln(wait)`; finite, at least 0.
         sigma: f64,
     },
-    /// `200`, `content-type: application/json`, and a body that is not JSON (a truncated
-    /// completion object).
+    /// `200`, `content-type: application/json`, and a body that is not JSON: the stub's
+    /// reply in the request's API, cut off mid-object.
     MalformedJson,
     /// `200`, `content-type: application/json`, and an empty body.
     EmptyBody,
@@ -158,23 +159,6 @@ pub enum FaultStage {
 /// [`HttpFault::DelayLogNormal`]) draws: one hour.
 pub const MAX_DRAWN_DELAY: Duration = Duration::from_secs(3600);
 
-/// The body a [`HttpFault::MalformedJson`] sends: a completion cut off mid-object.
-pub const MALFORMED_JSON_BODY: &str =
-    r#"{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": ["#;
-
-/// The response a replacing fault sends, independent of any HTTP server library.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaultResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// `content-type`.
-    pub content_type: &'static str,
-    /// Further headers, e.g. `("retry-after", "1")`.
-    pub headers: Vec<(&'static str, String)>,
-    /// The body, sent as is.
-    pub body: Vec<u8>,
-}
-
 impl HttpFault {
     /// A wait drawn uniformly from `min..=max`.
     pub fn uniform(min: Duration, max: Duration) -> Self {
@@ -244,9 +228,10 @@ impl HttpFault {
         matches!(self, HttpFault::Truncated(_) | HttpFault::Reset { .. }) || self.stream_only()
     }
 
-    /// The response that replaces the scripted reply: `Some` for a status, a malformed and
-    /// an empty body; `None` for every other fault (a hang and a reset send no response).
-    pub fn response(&self) -> Option<FaultResponse> {
+    /// The neutral error a status fault stands for (status, message, retry-after), for a
+    /// stub to render in the shape of the API it serves; `None` for every other fault. An
+    /// empty message becomes one that says the fault was injected.
+    pub fn api_error(&self) -> Option<ApiError> {
         match self {
             HttpFault::Status {
                 status,
@@ -258,33 +243,11 @@ impl HttpFault {
                 } else {
                     message.clone()
                 };
-                let error = ApiError {
+                Some(ApiError {
                     retry_after: *retry_after,
                     ..ApiError::new(*status, message)
-                };
-                let headers = error
-                    .retry_after_header()
-                    .map(|value| vec![("retry-after", value)])
-                    .unwrap_or_default();
-                Some(FaultResponse {
-                    status: *status,
-                    content_type: "application/json",
-                    headers,
-                    body: error.body().to_string().into_bytes(),
                 })
             }
-            HttpFault::MalformedJson => Some(FaultResponse {
-                status: 200,
-                content_type: "application/json",
-                headers: Vec::new(),
-                body: MALFORMED_JSON_BODY.as_bytes().to_vec(),
-            }),
-            HttpFault::EmptyBody => Some(FaultResponse {
-                status: 200,
-                content_type: "application/json",
-                headers: Vec::new(),
-                body: Vec::new(),
-            }),
             _ => None,
         }
     }
@@ -443,32 +406,25 @@ mod tests {
     }
 
     #[test]
-    fn status_fault_sends_an_openai_error_with_retry_after() {
-        let response = status(429, Some(Duration::from_millis(1200)))
-            .response()
+    fn a_status_fault_is_a_neutral_error_with_its_wait() {
+        let error = status(429, Some(Duration::from_millis(1200)))
+            .api_error()
             .unwrap();
-        assert_eq!(response.status, 429);
-        assert_eq!(response.headers, vec![("retry-after", "2".to_string())]);
-        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-        assert_eq!(body["error"]["type"], "requests");
-        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
         assert_eq!(
-            body["error"]["message"],
-            "agent-harness chaos: injected HTTP 429"
+            (error.status, error.retry_after_header().as_deref()),
+            (429, Some("2"))
         );
-    }
-
-    #[test]
-    fn malformed_json_is_not_json_and_empty_body_is_empty() {
-        let malformed = HttpFault::MalformedJson.response().unwrap();
-        assert_eq!(malformed.status, 200);
-        assert!(serde_json::from_slice::<serde_json::Value>(&malformed.body).is_err());
-        assert!(HttpFault::EmptyBody.response().unwrap().body.is_empty());
-        assert!(
-            HttpFault::Delay(Duration::from_secs(1))
-                .response()
-                .is_none()
-        );
+        assert_eq!(error.message, "agent-harness chaos: injected HTTP 429");
+        assert_eq!((error.error_type, error.code), (None, None));
+        let named = HttpFault::Status {
+            status: 503,
+            message: "down".into(),
+            retry_after: None,
+        };
+        assert_eq!(named.api_error().unwrap().message, "down");
+        assert!(HttpFault::MalformedJson.api_error().is_none());
+        assert!(HttpFault::MalformedJson.replaces_reply());
+        assert!(HttpFault::EmptyBody.replaces_reply());
         assert!(!HttpFault::Delay(Duration::from_secs(1)).replaces_reply());
     }
 
@@ -562,7 +518,7 @@ mod tests {
         assert!(HttpFault::Truncated(Truncation::Bytes(1)).needs_socket());
         assert!(!HttpFault::Hang.needs_socket());
         assert!(!HttpFault::MalformedJson.needs_socket());
-        assert!(HttpFault::Hang.response().is_none());
+        assert!(HttpFault::Hang.api_error().is_none());
     }
 
     #[test]

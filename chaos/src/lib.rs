@@ -11,15 +11,15 @@
 //!                           │ slow close, timeout, reset, limit data
 //!                           ▼
 //!   HTTP faults     ─▶ LLM stub / fake executor (in `mocks`) asks a FaultState     chaos (root)
-//!                      whether a FaultRule fires, sends the FaultResponse
+//!                      whether a FaultRule fires, answers it in the request's API
 //! ```
 //!
 //! - **HTTP** ([`HttpFault`], [`FaultRule`], [`Schedule`], [`FaultState`]): this crate owns
 //!   the faults, not the servers. The stubs in `mocks` filter the requests they receive,
 //!   ask a [`FaultState`] whether a matching rule fires, and act on the fault at its
 //!   [`FaultStage`]: hold the reply back (a fixed delay, or one drawn uniformly or
-//!   log-normally from the seeded state), replace it (a [`FaultResponse`], a hang, a reset
-//!   before the response), pace or stall a stream, or end the response early (truncated,
+//!   log-normally from the seeded state), replace it (an [`ApiError`] the stub writes in the
+//!   request's API, a malformed or empty body, a hang, a reset before the response), pace or stall a stream, or end the response early (truncated,
 //!   reset after some bytes, a cut stream). [`Schedule`]s can be limited to a time
 //!   window since the stub started.
 //! - **TCP** ([`proxy`]): a [`FaultProxy`](proxy::FaultProxy) sits between the target and
@@ -50,16 +50,17 @@
 //! let fired: Vec<bool> = (0..3).map(|_| state.decide(0, &rule.schedule)).collect();
 //! assert_eq!(fired, [true, true, false]);
 //!
-//! let response = rule.fault.response().unwrap();
-//! assert_eq!((response.status, response.headers[0].1.as_str()), (429, "1"));
+//! // neutral: the stub writes it in the shape of the API the request was for
+//! let error = rule.fault.api_error().unwrap();
+//! assert_eq!((error.status, error.retry_after_header().as_deref()), (429, Some("1")));
 //! assert_eq!(rule.to_string(), "chaos[1]: 429 retry-after=1s");
 //! ```
 //!
 //! # Adding a new fault
 //!
 //! 1. Pick the layer by where the fault acts: on one HTTP exchange (a variant of
-//!    [`HttpFault`] with its [`FaultStage`], and its [`FaultResponse`] if it replaces the
-//!    reply; if only a server that controls the socket can inject it, say so in
+//!    [`HttpFault`] with its [`FaultStage`], and how the stubs answer it if it replaces
+//!    the reply (neutral here: an [`ApiError`], a corruption; each stub's API writes it); if only a server that controls the socket can inject it, say so in
 //!    [`HttpFault::needs_socket`] and implement it in the LLM stub's server in `mocks`),
 //!    on the bytes of a connection (a variant of [`ToxicKind`](proxy::ToxicKind), handled
 //!    in `proxy/link.rs`'s `plan`/`toxic_end`), or on the target process (a function in
@@ -83,12 +84,9 @@ mod rollback;
 mod schedule;
 mod serde_duration;
 
-pub use api_error::{ApiError, default_error_code, default_error_type, retry_after_secs};
+pub use api_error::{ApiError, retry_after_secs};
 pub use errors::{FaultRuleError, ScheduleError};
-pub use fault::{
-    FaultResponse, FaultRule, FaultStage, HttpFault, MALFORMED_JSON_BODY, MAX_DRAWN_DELAY,
-    Truncation,
-};
+pub use fault::{FaultRule, FaultStage, HttpFault, MAX_DRAWN_DELAY, Truncation};
 pub use rollback::{Rollback, RollbackStep};
 pub use schedule::{FaultState, Schedule};
 pub use serde_duration::{MAX_DURATION, check_range as check_duration_range};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use mocks::{
     AgentRecognition, ExecFaultRule, ExecMatch, ExecReply, ExecReplyBody, ExecRule, ExecutorStub,
     ExecutorStubConfig, LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub,
-    LlmStubConfig, ToolCall,
+    LlmStubConfig, RateLimit, ToolCall,
 };
 
 use crate::errors::RunError;
@@ -100,6 +100,7 @@ fn llm_match(m: &LlmMatchSpec) -> LlmMatch {
         provider: m.provider.clone(),
         contains: m.contains.clone(),
         matches: m.matches.as_ref().map(|r| r.0.clone()),
+        api: m.api.map(|api| api.name().to_string()),
     }
 }
 
@@ -135,6 +136,18 @@ fn llm_config(
         faults,
         agents: agent_recognition(target)?,
         seed,
+        rate_limits: scenario
+            .spec
+            .rate_limit
+            .iter()
+            .flat_map(|limits| &limits.0)
+            .map(|limit| RateLimit {
+                provider: limit.provider.clone(),
+                requests: limit.requests,
+                tokens: limit.tokens,
+                per: limit.per,
+            })
+            .collect(),
     })
 }
 
@@ -152,6 +165,7 @@ fn llm_reply(spec: &crate::scenario::LlmReplySpec) -> LlmReply {
                 })
                 .collect(),
         ),
+        LlmBodySpec::Embedding(vector) => LlmReplyBody::Embedding(vector.clone()),
         LlmBodySpec::Error(e) => LlmReplyBody::Error {
             status: e.status,
             message: e

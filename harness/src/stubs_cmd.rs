@@ -48,6 +48,8 @@ pub fn execute(args: &StubsArgs) -> ExitCode {
         for (name, url) in stubs.executor_urls() {
             println!("executor.{name}: {url}");
         }
+        // for the clients that add the API version themselves (Anthropic, Gemini, Azure)
+        println!("llm_root: {}", stubs.llm.uri());
         eprintln!(
             "serving the stubs of `{}`; Ctrl-C stops them",
             planned.scenario.id

@@ -70,4 +70,24 @@ pub enum StubError {
         /// The configured header name.
         header: String,
     },
+    /// `when.api` names no API the stub serves.
+    #[error(
+        "rule `{rule}` has `when.api = \"{api}\"`, which is not an API the LLM stub serves (hint: use one of `{known}`)"
+    )]
+    UnknownApi {
+        /// The rule's id.
+        rule: String,
+        /// The name given.
+        api: String,
+        /// The names the stub knows, joined.
+        known: String,
+    },
+    /// A rate limit with a zero window or no limit at all.
+    #[error(
+        "rate limit {index} limits nothing (hint: give it `requests` or `tokens`, and a `per` window above zero)"
+    )]
+    InvalidRateLimit {
+        /// 1-based position among the stub's rate limits.
+        index: usize,
+    },
 }

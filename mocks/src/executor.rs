@@ -34,6 +34,7 @@ use crate::journal::{
     Counters, Exchange, Journal, StubOptions, Tally, Unmatched, closest, delayed, one_line,
 };
 use crate::latency::{latency_histogram, record};
+use crate::llm::{MALFORMED_JSON_BODY, error_json};
 use crate::sequence::Sequences;
 use crate::server::{json_response, response};
 
@@ -357,34 +358,49 @@ impl ExecEngine {
 fn fault_template(fault: &HttpFault) -> (ResponseTemplate, u16, String) {
     if let HttpFault::Hang = fault {
         let error = ApiError::new(504, "agent-harness chaos: a hung executor call ended");
-        let (template, _) = json_response(504, &error.body());
+        let (template, _) = json_response(504, &error_json(&error));
         let served = format!(
             "hang (held back {}: wiremock cannot see the client leave)",
             humantime::format_duration(EXECUTOR_HANG)
         );
         return (template.set_delay(EXECUTOR_HANG), 504, served);
     }
-    let Some(fault_response) = fault.response() else {
-        // validate() refuses every other fault
-        let (template, _) = json_response(
-            500,
-            &json!({"error": format!("agent-harness: `{fault}` cannot be injected here")}),
-        );
-        return (template, 500, "500 error".to_string());
+    // the executors answer errors as OpenAI does, the shape pipelines parse most
+    let (status, body, headers) = match fault {
+        HttpFault::MalformedJson => (200, MALFORMED_JSON_BODY.as_bytes().to_vec(), Vec::new()),
+        HttpFault::EmptyBody => (200, Vec::new(), Vec::new()),
+        _ => match fault.api_error() {
+            Some(error) => {
+                let headers: Vec<(&str, String)> = error
+                    .retry_after_header()
+                    .map(|value| vec![("retry-after", value)])
+                    .unwrap_or_default();
+                (
+                    error.status,
+                    error_json(&error).to_string().into_bytes(),
+                    headers,
+                )
+            }
+            None => {
+                // validate() refuses every other fault
+                let (template, _) = json_response(
+                    500,
+                    &json!({"error": format!("agent-harness: `{fault}` cannot be injected here")}),
+                );
+                return (template, 500, "500 error".to_string());
+            }
+        },
     };
     let served = match fault {
-        HttpFault::MalformedJson => {
-            format!("200 malformed json ({} bytes)", fault_response.body.len())
-        }
+        HttpFault::MalformedJson => format!("200 malformed json ({} bytes)", body.len()),
         HttpFault::EmptyBody => "200 empty body".to_string(),
-        _ => format!("{} error", fault_response.status),
+        _ => format!("{status} error"),
     };
-    let mut template = response(fault_response.status)
-        .set_body_raw(fault_response.body, fault_response.content_type);
-    for (name, value) in fault_response.headers {
+    let mut template = response(status).set_body_raw(body, "application/json");
+    for (name, value) in headers {
         template = template.insert_header(name, value.as_str());
     }
-    (template, fault_response.status, served)
+    (template, status, served)
 }
 
 impl ExecMatch {

@@ -1,11 +1,13 @@
 //! LLM stubs and fake executors for agent-harness: real HTTP servers on loopback that a
 //! pipeline's own client code (the official SDKs, retries, timeouts, parsing) talks to.
 //!
-//! - [`LlmStub`] is an OpenAI-compatible chat-completions server scripted by [`LlmRule`]s
-//!   (first match wins; the nth matching call gets the nth reply, the last repeats) and
-//!   disturbed by [`LlmFaultRule`]s (the `chaos` crate's faults and schedules). One stub
-//!   serves the primary provider under `/v1` and any other provider `NAME` under
-//!   `/NAME/v1` ([`LlmStub::base_url`]).
+//! - [`LlmStub`] is an LLM API server scripted by [`LlmRule`]s (first match wins; the nth
+//!   matching call gets the nth reply, the last repeats), disturbed by [`LlmFaultRule`]s
+//!   (the `chaos` crate's faults and schedules) and limited by [`RateLimit`] quotas. It
+//!   speaks OpenAI Chat Completions (and Azure OpenAI's paths), OpenAI Responses,
+//!   Anthropic Messages, Gemini and OpenAI embeddings: one provider-neutral rule engine,
+//!   one dialect per API. One stub serves the primary provider under `/v1` and any other
+//!   provider `NAME` under `/NAME/v1` ([`LlmStub::base_url`]).
 //! - [`ExecutorStub`] is a fake executor (a sandbox, Blender, a test runner) answering
 //!   `POST`s with scripted outcomes ([`ExecRule`]).
 //! - Both keep a journal ([`Exchange`]): every request received, in order, with the rule
@@ -64,13 +66,17 @@
 //!
 //! # What the responses look like
 //!
-//! Completions are `chat.completion` objects as OpenAI sends them (ids `chatcmpl-…` and
-//! `call_…` from a per-stub counter, `model` echoing the request). `usage` is a documented
-//! estimate, not a tokenizer: `tokens(text) = ceil(chars / 4)`;
-//! `prompt_tokens = Σ over messages (tokens(content) + 4) + 2`; `completion_tokens =
-//! tokens(content)`, or the sum of `tokens(arguments)` over tool calls. Errors, scripted or
-//! injected, have OpenAI's shape `{"error": {"message", "type", "param", "code"}}` and a
-//! `Retry-After` in whole seconds when set (see [`chaos::ApiError`]).
+//! Chat completions are `chat.completion` objects as OpenAI sends them (ids `chatcmpl-…`
+//! and `call_…` from a per-stub counter, `model` echoing the request); the other APIs'
+//! replies are in their own shapes (the README's "Wire APIs" table says what each rule
+//! becomes on each wire). `usage` is a documented estimate, not a tokenizer:
+//! `tokens(text) = ceil(chars / 4)`; `prompt_tokens = Σ over messages (tokens(content) +
+//! 4) + 2`; `completion_tokens = tokens(content)`, or the sum of `tokens(arguments)` over
+//! tool calls. Errors, scripted or injected, are neutral ([`chaos::ApiError`]) and rendered
+//! in the request's API (OpenAI's `{"error": {"message", "type", "param", "code"}}`,
+//! Anthropic's `overloaded_error`, Gemini's `RESOURCE_EXHAUSTED`, …), with `retry-after`
+//! in whole seconds and `retry-after-ms` when they carry a wait. Every response has a
+//! request id (`x-request-id`; Anthropic's `request-id` too).
 //!
 //! # Streaming, and why the LLM stub is not on wiremock
 //!
@@ -126,6 +132,7 @@ pub use journal::{
 };
 pub use latency::{OTHER_AGENTS, StubLatencies, UNRECOGNISED_AGENT, latency_histogram};
 pub use llm::{
-    LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, ToolCall,
+    LlmFaultRule, LlmMatch, LlmReply, LlmReplyBody, LlmRule, LlmStub, LlmStubConfig, RateLimit,
+    ToolCall,
 };
 pub use recognise::AgentRecognition;

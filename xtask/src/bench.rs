@@ -35,6 +35,11 @@ enum Comparison {
     /// The bundled suite run --runs times with --jobs: scenarios per second, the time per
     /// scenario the harness spends beyond the targets', and its own CPU per scenario.
     Scenarios,
+    /// Our LLM stub vs llmposter (Rust) answering the same content: requests/s for plain
+    /// chat and for streamed chat, the streams both on keep-alive connections and on a
+    /// fresh connection per request (llmposter stalls ~44 ms on a reused connection's
+    /// streamed reply, so each is shown). Not in the default set.
+    Llmposter,
 }
 
 /// Measure the harness side by side with what users would otherwise pick (ratios from one
@@ -73,6 +78,15 @@ pub struct Bench {
     /// ../shared/tools/wiremock-java beside the workspace].
     #[arg(long, value_name = "PATH")]
     wiremock: Option<PathBuf>,
+    /// The llmposter script [default: $LLMPOSTER, else ../shared/tools/llmposter beside
+    /// the workspace].
+    #[arg(long, value_name = "PATH")]
+    llmposter: Option<PathBuf>,
+    /// A `benchkit` binary built from an earlier commit: the throughput comparison loads
+    /// its LLM stub too, in the same rounds, and reports ours against it (a refactor must
+    /// stay within 5%).
+    #[arg(long, value_name = "PATH")]
+    baseline_benchkit: Option<PathBuf>,
     /// Exit with 1 when a goal is missed (by default the table says so, and the exit code
     /// is 0 once everything was measured).
     #[arg(long)]
@@ -88,6 +102,8 @@ not be measured (a build failed, a server did not start); 130 interrupted.
 Examples:
   cargo xtask bench                          all four, about three minutes
   cargo xtask bench throughput --duration 30s
+  cargo xtask bench throughput --baseline-benchkit /tmp/benchkit-before
+  cargo xtask bench llmposter --duration 8s
   cargo xtask bench memory --requests 200000 --memory-wiremock";
 
 /// One line of the final table.
@@ -198,6 +214,10 @@ impl Bench {
                 ),
                 Comparison::Memory => ("memory over many requests", compare::memory(&ctx)),
                 Comparison::Scenarios => ("scenarios per second", compare::scenarios(&ctx)),
+                Comparison::Llmposter => (
+                    "throughput: LLM stub vs llmposter, plain and streamed chat",
+                    compare::llmposter(&ctx),
+                ),
             };
             if procs::interrupted() {
                 // the signal's thread stops everything and exits; this is no result

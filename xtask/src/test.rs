@@ -52,9 +52,46 @@ impl Install {
 const PREREQUISITES: &[Prerequisite] = &[
     Prerequisite {
         what: "the `openai` Python package",
-        why: "the stub-compatibility test drives the LLM stub with the official SDK",
-        check: &["python3", "-c", "import openai"],
-        install: Install::Pip("openai>=1.40,<4"),
+        why: "the stub-compatibility tests drive the LLM stub with the official SDK (chat, Responses, embeddings, Azure)",
+        // the Responses API (client.responses) came in 1.66
+        check: &["python3", "-c", "import openai.resources.responses"],
+        install: Install::Pip("openai>=1.66,<4"),
+    },
+    Prerequisite {
+        what: "the `anthropic` Python package",
+        why: "the client-compatibility tests drive the LLM stub's Anthropic Messages API with it",
+        check: &["python3", "-c", "import anthropic"],
+        install: Install::Pip("anthropic>=0.40,<1"),
+    },
+    Prerequisite {
+        what: "the `google-genai` Python package",
+        why: "the client-compatibility tests drive the LLM stub's Gemini API with it",
+        check: &["python3", "-c", "from google import genai"],
+        install: Install::Pip("google-genai>=1,<2"),
+    },
+    Prerequisite {
+        what: "the `langchain-openai` Python package",
+        why: "the client-compatibility tests drive the LLM stub's Responses API with `use_responses_api=True`",
+        check: &["python3", "-c", "import langchain_openai"],
+        install: Install::Pip("langchain-openai>=0.3,<2"),
+    },
+    Prerequisite {
+        what: "the `openai-agents` Python package",
+        why: "the client-compatibility tests run an agent on its default (Responses) model against the LLM stub",
+        check: &["python3", "-c", "import agents"],
+        install: Install::Pip("openai-agents>=0.2,<1"),
+    },
+    Prerequisite {
+        what: "the `openai` Node package (mocks/tests/node, from its package-lock.json)",
+        why: "the client-compatibility tests drive the LLM stub with the official Node SDK",
+        check: &[
+            "sh",
+            "-c",
+            "command -v node && test -d mocks/tests/node/node_modules/openai",
+        ],
+        install: Install::Shell(
+            "command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm); cd mocks/tests/node && npm ci --no-audit --no-fund",
+        ),
     },
     Prerequisite {
         what: "the `junitparser` Python package",
@@ -91,6 +128,17 @@ const PREREQUISITES: &[Prerequisite] = &[
 
 impl Test {
     pub fn run(self) -> ExitCode {
+        // the prerequisites name paths in the workspace (mocks/tests/node)
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        if let Err(e) = std::env::set_current_dir(root) {
+            eprintln!(
+                "error: cannot enter the workspace root `{}`: {e}",
+                root.display()
+            );
+            return ExitCode::from(exit_codes::HARNESS_ERROR);
+        }
         for p in PREREQUISITES {
             if succeeds(p.check, true) {
                 continue;

@@ -55,6 +55,9 @@ impl Base {
                     LlmBodySpec::JsonFile(_) | LlmBodySpec::TextFile(_) => {
                         return Err("reply files are resolved when the scenario is loaded".into());
                     }
+                    // A pinned embedding is a vector, not a reply a pipeline parses: it is
+                    // kept as written, never varied.
+                    LlmBodySpec::Embedding(_) => continue,
                 };
                 let raw = reply_at(&mut table, &["llm"], i, j)?;
                 inline_llm_file(raw, &original)?;

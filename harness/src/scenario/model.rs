@@ -44,6 +44,9 @@ pub struct ScenarioFile {
     /// Faults injected at the stubs.
     #[serde(default)]
     pub chaos: Vec<ChaosSpec>,
+    /// Stateful quotas at the LLM stub.
+    #[serde(default)]
+    pub rate_limit: Option<OneOrMany<RateLimitSpec>>,
     /// TCP fault proxies between the target and a dependency (a stub, or a real service
     /// on loopback); `{proxy.NAME}` is the proxy's `127.0.0.1:PORT`.
     #[serde(default)]
@@ -76,6 +79,73 @@ pub struct LlmMatchSpec {
     pub provider: Option<String>,
     pub contains: Option<String>,
     pub matches: Option<RegexSpec>,
+    /// The request's wire API.
+    pub api: Option<ApiSpec>,
+}
+
+/// The wire APIs the LLM stub serves, as `when.api` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiSpec {
+    Chat,
+    Responses,
+    Anthropic,
+    Gemini,
+    Embeddings,
+}
+
+impl ApiSpec {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiSpec::Chat => "chat",
+            ApiSpec::Responses => "responses",
+            ApiSpec::Anthropic => "anthropic",
+            ApiSpec::Gemini => "gemini",
+            ApiSpec::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// A stateful quota at the LLM stub: `rate_limit = { requests = 60, per = "1m", tokens =
+/// 40000 }` (or an array of them); calls over it get a 429 with `retry-after` and
+/// `x-ratelimit-*` headers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawRateLimit")]
+pub struct RateLimitSpec {
+    /// The provider it limits; by default each provider, counted on its own.
+    pub provider: Option<String>,
+    pub requests: Option<u64>,
+    pub tokens: Option<u64>,
+    pub per: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    provider: Option<String>,
+    requests: Option<u64>,
+    tokens: Option<u64>,
+    #[serde(deserialize_with = "deserialize_duration")]
+    per: Duration,
+}
+
+impl TryFrom<RawRateLimit> for RateLimitSpec {
+    type Error = String;
+
+    fn try_from(raw: RawRateLimit) -> Result<Self, String> {
+        if raw.requests.is_none() && raw.tokens.is_none() {
+            return Err("a rate limit needs `requests`, `tokens` or both (hint: `rate_limit = { requests = 60, per = \"1m\" }`)".into());
+        }
+        if raw.per.is_zero() {
+            return Err("`per` must be above zero (hint: `per = \"1s\"`)".into());
+        }
+        Ok(RateLimitSpec {
+            provider: raw.provider,
+            requests: raw.requests,
+            tokens: raw.tokens,
+            per: raw.per,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +174,8 @@ pub enum LlmBodySpec {
     TextFile(String),
     ToolCalls(Vec<ToolCallSpec>),
     Error(ErrorReplySpec),
+    /// A vector pinned for embeddings calls.
+    Embedding(Vec<f32>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +187,7 @@ pub struct RawLlmReply {
     text_file: Option<String>,
     tool_calls: Option<Vec<ToolCallSpec>>,
     error: Option<ErrorReplySpec>,
+    embedding: Option<Vec<f32>>,
     #[serde(default, deserialize_with = "deserialize_opt_duration")]
     delay: Option<Duration>,
     finish_reason: Option<String>,
@@ -143,9 +216,12 @@ impl TryFrom<RawLlmReply> for LlmReplySpec {
         if let Some(v) = raw.error {
             bodies.push(("error", LlmBodySpec::Error(v)));
         }
+        if let Some(v) = raw.embedding {
+            bodies.push(("embedding", LlmBodySpec::Embedding(v)));
+        }
         let body = exactly_one(
             bodies,
-            "a reply needs exactly one of `json`, `json_file`, `text`, `text_file`, `tool_calls`, `error`",
+            "a reply needs exactly one of `json`, `json_file`, `text`, `text_file`, `tool_calls`, `error`, `embedding`",
         )?;
         Ok(LlmReplySpec {
             body,

@@ -215,7 +215,16 @@ pub struct StubUrls<'a> {
     pub seed: u64,
 }
 
-/// Expands `{llm}`, `{llm.NAME}`, `{executor.NAME}` and `{seed}` in `value`.
+/// `http://127.0.0.1:PORT/NAME/v1` without its `/v1`.
+fn root_of(base_url: String) -> String {
+    match base_url.strip_suffix("/v1") {
+        Some(root) => root.to_string(),
+        None => base_url,
+    }
+}
+
+/// Expands `{llm}`, `{llm.NAME}`, `{llm_root}`, `{llm_root.NAME}`, `{executor.NAME}` and
+/// `{seed}` in `value`.
 pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunError> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -250,6 +259,10 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
             None if key == "seed" => urls.seed.to_string(),
             None if key == "scratch" => urls.scratch.to_string(),
             Some(("llm", provider)) => (urls.llm)(provider),
+            // the provider's root, for clients that add the API version themselves
+            // (Anthropic, Gemini, Azure OpenAI)
+            None if key == "llm_root" => root_of((urls.llm)("primary")),
+            Some(("llm_root", provider)) => root_of((urls.llm)(provider)),
             Some(("proxy", name)) => {
                 urls.proxies
                     .get(name)
@@ -402,6 +415,12 @@ mod tests {
             )
             .unwrap(),
             "http://127.0.0.1:1/primary http://127.0.0.1:1/fallback http://127.0.0.1:2 7 /tmp/s"
+        );
+        let llm = |p: &str| format!("http://127.0.0.1:1/{p}/v1");
+        let roots = StubUrls { llm: &llm, ..urls };
+        assert_eq!(
+            expand("t", "{llm_root} {llm_root.claude}", &roots).unwrap(),
+            "http://127.0.0.1:1/primary http://127.0.0.1:1/claude"
         );
         assert!(expand("t", "{executor.blender}", &urls).is_err());
         assert!(expand("t", "{nope}", &urls).is_err());

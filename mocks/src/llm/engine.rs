@@ -10,12 +10,15 @@ use std::time::Duration;
 use chaos::{ApiError, FaultStage, FaultState, HttpFault};
 
 use super::LlmStubConfig;
-use super::openai::{Completion, Said, models_json};
+use super::dialect::{self, Api, Dialect};
+use super::embeddings::EmbeddingsRequest;
+use super::openai::{Completion, Said, model_json, models_json};
+use super::quota::{self, Quotas};
 use super::reply::LlmReplyBody;
 use super::request::ChatRequest;
-use super::route::{self, Endpoint, Route};
+use super::route::{self, Call, Endpoint, Route};
 use super::rules::Subject;
-use super::sse;
+use super::tokens;
 use super::wire::{self, End, Payload, Shape};
 use crate::journal::{Exchange, Journal, Tally, Unmatched, closest, delayed, one_line};
 use crate::recognise::Evidence;
@@ -35,7 +38,9 @@ pub(crate) struct LlmEngine {
     json_contents: Vec<Vec<Option<String>>>,
     sequences: Sequences,
     faults: Mutex<FaultState>,
+    quotas: Quotas,
     completions: AtomicU64,
+    requests: AtomicU64,
     journal: Arc<Journal>,
 }
 
@@ -109,11 +114,30 @@ impl Handler for LlmEngine {
         let path = request.path;
         let route = Route::of(method, path);
         let provider = route.provider.as_deref().unwrap_or(route::PRIMARY);
-        let mut answer = match route.endpoint {
-            Endpoint::ChatCompletions => self.chat(&request, provider, at),
-            Endpoint::Models => self.models(provider),
-            Endpoint::Other => unknown_endpoint(method, path),
+        let (mut answer, request_ids) = match &route.endpoint {
+            Endpoint::Call(call) => {
+                let dialect = dialect::of(call.api);
+                let answer = self.call(&request, provider, call, dialect, at);
+                (answer, dialect.request_id_headers())
+            }
+            Endpoint::Embeddings { deployment } => (
+                self.embeddings(&request, provider, deployment.as_deref(), at),
+                dialect::of(Api::Embeddings).request_id_headers(),
+            ),
+            Endpoint::Models => (self.models(provider), &["x-request-id"][..]),
+            Endpoint::Model(id) => (self.model(provider, id), &["x-request-id"][..]),
+            Endpoint::Other => (unknown_endpoint(method, path), &["x-request-id"][..]),
         };
+        if let Sent::Response(outgoing) = &mut answer.sent {
+            let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+            let id = format!("req_harness{number:06}");
+            if let Some((last, others)) = request_ids.split_last() {
+                for name in others {
+                    outgoing.headers.push((name, id.clone()));
+                }
+                outgoing.headers.push((last, id));
+            }
+        }
         if matches!(answer.sent, Sent::Hang) {
             // a hang never answers: a delay before it changes nothing
             answer.delay = Duration::ZERO;
@@ -230,7 +254,9 @@ impl LlmEngine {
             json_contents,
             sequences: Sequences::new(config.rules.len()),
             faults: Mutex::new(FaultState::new(config.seed)),
+            quotas: Quotas::new(config.rate_limits.clone()),
             completions: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             journal,
             config,
         }
@@ -244,6 +270,7 @@ impl LlmEngine {
         let subject = Subject {
             agent: recognised.as_ref().map(|(name, _)| name.as_str()),
             provider: route::PRIMARY,
+            api: Api::Chat,
             request: &chat,
         };
         self.config
@@ -252,12 +279,20 @@ impl LlmEngine {
             .position(|rule| rule.when.is_match(&subject))
     }
 
-    fn chat(&self, request: &Request<'_>, provider: &str, at: Duration) -> Answer {
-        let chat = match ChatRequest::parse(request.body) {
+    /// An LLM call in `dialect`: parsed, its agent recognised, then quota, faults and rules.
+    fn call(
+        &self,
+        request: &Request<'_>,
+        provider: &str,
+        call: &Call,
+        dialect: &dyn Dialect,
+        at: Duration,
+    ) -> Answer {
+        let chat = match dialect.parse(request.body, call) {
             Ok(chat) => chat,
             Err(message) => {
                 let summary = format!("invalid request: {}", one_line(&message, 120));
-                return error_answer(&ApiError::new(400, message), summary);
+                return error_answer(dialect, &ApiError::new(400, message), summary);
             }
         };
         let recognised = self
@@ -267,31 +302,154 @@ impl LlmEngine {
         let subject = Subject {
             agent: recognised.as_ref().map(|(name, _)| name.as_str()),
             provider,
+            api: call.api,
             request: &chat,
         };
-        let summary = summary(&chat);
-        let (delay, fired) = self.faults_for(&subject, at);
+        let summary = summary(call.api, &chat);
+        let received = Received {
+            request,
+            evidence: recognised.as_ref().map(|(_, evidence)| *evidence),
+        };
+        self.decide(
+            received,
+            &subject,
+            dialect,
+            at,
+            summary,
+            |engine, summary| match engine.first_rule(&subject) {
+                Some(index) => Ok(engine.reply(index, dialect, &chat, summary)),
+                None => Err(summary),
+            },
+        )
+    }
+
+    /// The first rule whose conditions hold for `subject`.
+    fn first_rule(&self, subject: &Subject<'_>) -> Option<usize> {
+        self.config
+            .rules
+            .iter()
+            .position(|rule| rule.when.is_match(subject))
+    }
+
+    /// An embeddings call: quota, faults, then a rule for embeddings or derived vectors.
+    fn embeddings(
+        &self,
+        request: &Request<'_>,
+        provider: &str,
+        deployment: Option<&str>,
+        at: Duration,
+    ) -> Answer {
+        let dialect = dialect::of(Api::Embeddings);
+        let parsed = match EmbeddingsRequest::parse(request.body, deployment) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                let summary = format!("invalid request: {}", one_line(&message, 120));
+                return error_answer(dialect, &ApiError::new(400, message), summary);
+            }
+        };
+        let recognised = self.config.agents.recognise(request.headers, None);
+        let subject = Subject {
+            agent: recognised.as_ref().map(|(name, _)| name.as_str()),
+            provider,
+            api: Api::Embeddings,
+            request: &parsed.view,
+        };
+        let summary = summary(Api::Embeddings, &parsed.view);
+        let received = Received {
+            request,
+            evidence: recognised.as_ref().map(|(_, evidence)| *evidence),
+        };
+        self.decide(received, &subject, dialect, at, summary, |engine, summary| {
+            // only rules that ask for embeddings answer them: a text reply would not fit
+            let index = engine.config.rules.iter().position(|rule| {
+                rule.when.api.as_deref() == Some(Api::Embeddings.name()) && rule.when.is_match(&subject)
+            });
+            let Some(index) = index else {
+                let (outgoing, size) = bytes_outgoing(200, parsed.reply(engine.config.seed, None));
+                return Ok(Answer::new(
+                    Sent::Response(outgoing),
+                    format!("200 json ({size} bytes, derived vectors)"),
+                    summary,
+                ));
+            };
+            let rule = &engine.config.rules[index];
+            let Some(pick) = engine.sequences.next(index, rule.replies.len()) else {
+                return Err(summary);
+            };
+            let reply = &rule.replies[pick.index];
+            let mut answer = match &reply.body {
+                LlmReplyBody::Embedding(vector) => {
+                    let (outgoing, size) = bytes_outgoing(200, parsed.reply(engine.config.seed, Some(vector)));
+                    Answer::new(Sent::Response(outgoing), format!("200 json ({size} bytes)"), summary)
+                }
+                LlmReplyBody::Error { .. } => error_answer(dialect, &scripted_error(&reply.body), summary),
+                _ => error_answer(
+                    dialect,
+                    &ApiError::new(500, format!("agent-harness: rule `{}` answers embeddings calls but its reply is not an `embedding` or an `error`", rule.id)),
+                    summary,
+                ),
+            };
+            answer.rule = Some(pick.label(&rule.id));
+            answer.rule_index = Some(index);
+            answer.delay = reply.delay.unwrap_or_default();
+            Ok(answer)
+        })
+    }
+
+    /// What every call goes through once parsed: the quota, faults (a replacing one
+    /// answers), else `answer` (`None`: unmatched), then the stream and ending faults.
+    fn decide(
+        &self,
+        received: Received<'_, '_>,
+        subject: &Subject<'_>,
+        dialect: &dyn Dialect,
+        at: Duration,
+        summary: String,
+        answer: impl FnOnce(&Self, String) -> Result<Answer, String>,
+    ) -> Answer {
+        let Received { request, evidence } = received;
+        let verdict = self.quotas.check(
+            subject.provider,
+            || tokens::prompt_tokens(subject.request.contents()),
+            at,
+        );
+        let rate_headers = match verdict {
+            Some(verdict) => {
+                if let Some(over) = verdict.over {
+                    let error = ApiError {
+                        code: Some("rate_limit_exceeded".to_string()),
+                        retry_after: Some(over.wait),
+                        ..ApiError::new(429, over.message)
+                    };
+                    let mut answer = error_answer(dialect, &error, summary);
+                    answer.served = "429 rate limited".to_string();
+                    answer.fault = Some(format!("rate_limit: {} over the quota", over.what));
+                    answer.agent = subject.agent.map(str::to_string);
+                    if let Sent::Response(outgoing) = &mut answer.sent {
+                        outgoing.headers.extend(verdict.headers);
+                    }
+                    return answer;
+                }
+                verdict.headers
+            }
+            None => Vec::new(),
+        };
+        let (delay, fired) = self.faults_for(subject, at);
 
         let replacing = fired
             .iter()
             .find(|fired| fired.fault.stage() == FaultStage::Reply);
         let mut answer = if let Some(fired) = replacing {
-            fault_answer(fired.fault, summary)
-        } else if let Some(index) = self
-            .config
-            .rules
-            .iter()
-            .position(|rule| rule.when.is_match(&subject))
-        {
-            self.reply(index, &chat, summary)
+            fault_answer(dialect, fired.fault, summary)
         } else {
-            self.unmatched(
-                request,
-                &subject,
-                recognised.as_ref().map(|(_, evidence)| *evidence),
-                summary,
-            )
+            match answer(self, summary) {
+                Ok(answer) => answer,
+                Err(summary) => self.unmatched(request, subject, dialect, evidence, summary),
+            }
         };
+        if let Sent::Response(outgoing) = &mut answer.sent {
+            outgoing.headers.extend(rate_headers);
+        }
         answer.delay += delay;
         let responds = matches!(answer.sent, Sent::Response(_));
         let streamed = matches!(
@@ -385,7 +543,13 @@ impl LlmEngine {
         (delay, fired)
     }
 
-    fn reply(&self, index: usize, chat: &ChatRequest, summary: String) -> Answer {
+    fn reply(
+        &self,
+        index: usize,
+        dialect: &dyn Dialect,
+        chat: &ChatRequest,
+        summary: String,
+    ) -> Answer {
         let rule = &self.config.rules[index];
         let Some(pick) = self.sequences.next(index, rule.replies.len()) else {
             // start() rejects rules without replies
@@ -393,7 +557,7 @@ impl LlmEngine {
                 500,
                 format!("agent-harness: rule `{}` has no replies", rule.id),
             );
-            return error_answer(&error, summary);
+            return error_answer(dialect, &error, summary);
         };
         let reply = &rule.replies[pick.index];
         let finish_reason = reply.finish_reason.as_deref();
@@ -404,29 +568,36 @@ impl LlmEngine {
                     Some(content) => std::borrow::Cow::Borrowed(content),
                     None => std::borrow::Cow::Owned(value.to_string()),
                 };
-                self.completion(chat, Said::Content(&content), finish_reason, summary)
+                self.completion(
+                    dialect,
+                    chat,
+                    Said::Content(&content),
+                    finish_reason,
+                    summary,
+                )
             }
             LlmReplyBody::Text(text) => {
-                self.completion(chat, Said::Content(text), finish_reason, summary)
+                self.completion(dialect, chat, Said::Content(text), finish_reason, summary)
             }
-            LlmReplyBody::ToolCalls(calls) => {
-                self.completion(chat, Said::ToolCalls(calls), finish_reason, summary)
+            LlmReplyBody::ToolCalls(calls) => self.completion(
+                dialect,
+                chat,
+                Said::ToolCalls(calls),
+                finish_reason,
+                summary,
+            ),
+            LlmReplyBody::Embedding(vector) => {
+                let content = serde_json::Value::from(vector.clone()).to_string();
+                self.completion(
+                    dialect,
+                    chat,
+                    Said::Content(&content),
+                    finish_reason,
+                    summary,
+                )
             }
-            LlmReplyBody::Error {
-                status,
-                message,
-                error_type,
-                code,
-                retry_after,
-            } => {
-                let error = ApiError {
-                    status: *status,
-                    message: message.clone(),
-                    error_type: error_type.clone(),
-                    code: code.clone(),
-                    retry_after: *retry_after,
-                };
-                error_answer(&error, summary)
+            LlmReplyBody::Error { .. } => {
+                error_answer(dialect, &scripted_error(&reply.body), summary)
             }
         };
         answer.rule = Some(pick.label(&rule.id));
@@ -438,6 +609,7 @@ impl LlmEngine {
     /// A completion, whole or streamed as the request asked.
     fn completion(
         &self,
+        dialect: &dyn Dialect,
         chat: &ChatRequest,
         said: Said<'_>,
         finish_reason: Option<&str>,
@@ -446,7 +618,7 @@ impl LlmEngine {
         let number = self.completions.fetch_add(1, Ordering::Relaxed) + 1;
         let completion = Completion::new(number, chat, said, finish_reason);
         if chat.stream {
-            let stream = sse::render(&completion, chat.include_usage);
+            let stream = dialect.stream(&completion, chat);
             let served = format!("200 sse ({} chunks)", stream.chunks);
             let outgoing = Outgoing {
                 status: 200,
@@ -459,7 +631,7 @@ impl LlmEngine {
             };
             Answer::new(Sent::Response(outgoing), served, summary)
         } else {
-            let (outgoing, size) = bytes_outgoing(200, completion.to_bytes());
+            let (outgoing, size) = bytes_outgoing(200, dialect.whole(&completion));
             Answer::new(
                 Sent::Response(outgoing),
                 format!("200 json ({size} bytes)"),
@@ -472,6 +644,7 @@ impl LlmEngine {
         &self,
         request: &Request<'_>,
         subject: &Subject<'_>,
+        dialect: &dyn Dialect,
         evidence: Option<Evidence>,
         summary: String,
     ) -> Answer {
@@ -490,10 +663,9 @@ impl LlmEngine {
         };
         let error = ApiError {
             code: Some(NO_MATCHING_RULE.to_string()),
-            error_type: Some("invalid_request_error".to_string()),
             ..ApiError::new(404, message)
         };
-        let mut answer = error_answer(&error, summary);
+        let mut answer = error_answer(dialect, &error, summary);
         answer.served = "404 unmatched".to_string();
         answer.unmatched = Some(Unmatched {
             request: self.describe(request, subject, evidence),
@@ -511,7 +683,10 @@ impl LlmEngine {
     ) -> String {
         let chat = subject.request;
         let mut out = format!("{} {}\n", request.method, request.path);
-        let _ = writeln!(out, "provider: {}", subject.provider);
+        let _ = match subject.api {
+            Api::Chat => writeln!(out, "provider: {}", subject.provider),
+            api => writeln!(out, "provider: {}, api: {}", subject.provider, api.name()),
+        };
         let _ = match (subject.agent, evidence) {
             (Some(agent), Some(Evidence::Header)) => {
                 writeln!(out, "agent: {agent} (from the header)")
@@ -544,7 +719,8 @@ impl LlmEngine {
         out
     }
 
-    fn models(&self, provider: &str) -> Answer {
+    /// The models the rules for `provider` name (`when.model`), or [`DEFAULT_MODEL`].
+    fn model_names(&self, provider: &str) -> Vec<&str> {
         let mut models: Vec<&str> = Vec::new();
         for rule in &self.config.rules {
             let for_provider = rule
@@ -559,6 +735,35 @@ impl LlmEngine {
                 models.push(model);
             }
         }
+        models
+    }
+
+    /// `GET /v1/models/{id}`: the model, when the rules name it or name none.
+    fn model(&self, provider: &str, id: &str) -> Answer {
+        let models = self.model_names(provider);
+        if !models.is_empty() && !models.contains(&id) {
+            let error = ApiError {
+                code: Some("model_not_found".to_string()),
+                ..ApiError::new(
+                    404,
+                    format!(
+                        "The model `{id}` does not exist (the rules name {})",
+                        models.join(", ")
+                    ),
+                )
+            };
+            return error_answer(dialect::of(Api::Chat), &error, format!("get model {id}"));
+        }
+        let (outgoing, size) = json_outgoing(200, &model_json(id));
+        Answer::new(
+            Sent::Response(outgoing),
+            format!("200 json ({size} bytes)"),
+            format!("get model {id}"),
+        )
+    }
+
+    fn models(&self, provider: &str) -> Answer {
+        let mut models = self.model_names(provider);
         if models.is_empty() {
             models.push(DEFAULT_MODEL);
         }
@@ -569,6 +774,12 @@ impl LlmEngine {
             "list models".to_string(),
         )
     }
+}
+
+/// A request as received, and where its agent was recognised from.
+struct Received<'r, 'a> {
+    request: &'r Request<'a>,
+    evidence: Option<Evidence>,
 }
 
 /// A fault that fired for one request.
@@ -592,7 +803,7 @@ fn end_of(fault: &HttpFault) -> Option<End> {
 }
 
 /// The answer of a replacing fault ([`FaultStage::Reply`]).
-fn fault_answer(fault: &HttpFault, summary: String) -> Answer {
+fn fault_answer(dialect: &dyn Dialect, fault: &HttpFault, summary: String) -> Answer {
     match fault {
         HttpFault::Hang => return Answer::new(Sent::Hang, "hang".to_string(), summary),
         HttpFault::Reset { after_bytes: None } => {
@@ -600,36 +811,66 @@ fn fault_answer(fault: &HttpFault, summary: String) -> Answer {
         }
         _ => {}
     }
-    let Some(fault_response) = fault.response() else {
-        // only replacing faults get here
-        return error_answer(
-            &ApiError::new(
-                500,
-                format!("agent-harness: `{fault}` cannot replace a reply"),
-            ),
-            summary,
-        );
+    let (status, body) = match fault {
+        HttpFault::MalformedJson => (200, dialect.malformed_body().as_bytes().to_vec()),
+        HttpFault::EmptyBody => (200, Vec::new()),
+        _ => match fault.api_error() {
+            Some(error) => return error_answer(dialect, &error, summary),
+            // only replacing faults get here
+            None => {
+                let error = ApiError::new(
+                    500,
+                    format!("agent-harness: `{fault}` cannot replace a reply"),
+                );
+                return error_answer(dialect, &error, summary);
+            }
+        },
     };
-    let served = match fault {
-        HttpFault::MalformedJson => {
-            format!("200 malformed json ({} bytes)", fault_response.body.len())
-        }
-        HttpFault::EmptyBody => "200 empty body".to_string(),
-        _ => format!("{} error", fault_response.status),
+    let served = if body.is_empty() {
+        "200 empty body".to_string()
+    } else {
+        format!("200 malformed json ({} bytes)", body.len())
     };
     let outgoing = Outgoing {
-        status: fault_response.status,
-        content_type: fault_response.content_type,
-        headers: fault_response.headers,
-        payload: Payload::Whole(fault_response.body),
+        status,
+        content_type: "application/json",
+        headers: Vec::new(),
+        payload: Payload::Whole(body),
     };
     Answer::new(Sent::Response(outgoing), served, summary)
 }
 
-fn error_answer(error: &ApiError, summary: String) -> Answer {
-    let (mut outgoing, _) = json_outgoing(error.status, &error.body());
+/// A scripted [`LlmReplyBody::Error`] as an [`ApiError`].
+fn scripted_error(body: &LlmReplyBody) -> ApiError {
+    match body {
+        LlmReplyBody::Error {
+            status,
+            message,
+            error_type,
+            code,
+            retry_after,
+        } => ApiError {
+            status: *status,
+            message: message.clone(),
+            error_type: error_type.clone(),
+            code: code.clone(),
+            retry_after: *retry_after,
+        },
+        _ => ApiError::new(500, "agent-harness: not an error reply"),
+    }
+}
+
+/// An error in the dialect's shape, with `retry-after` (whole seconds, rounded up) and
+/// `retry-after-ms` when it has a wait.
+fn error_answer(dialect: &dyn Dialect, error: &ApiError, summary: String) -> Answer {
+    let (mut outgoing, _) = bytes_outgoing(error.status, dialect.error_body(error));
     if let Some(after) = error.retry_after_header() {
         outgoing.headers.push(("retry-after", after));
+    }
+    if let Some(after) = error.retry_after {
+        outgoing
+            .headers
+            .push(("retry-after-ms", quota::ceil_ms(after).to_string()));
     }
     Answer::new(
         Sent::Response(outgoing),
@@ -657,14 +898,17 @@ fn bytes_outgoing(status: u16, bytes: Vec<u8>) -> (Outgoing, usize) {
 
 fn unknown_endpoint(method: &str, path: &str) -> Answer {
     let message = format!(
-        "agent-harness: the LLM stub does not serve {method} {path} (it serves POST /v1/chat/completions \
-         and GET /v1/models, and the same under /NAME/v1 for provider NAME)"
+        "agent-harness: the LLM stub does not serve {method} {path} (it serves POST /v1/chat/completions, \
+         /v1/responses, /v1/messages, /v1/embeddings, /v1beta/models/MODEL:generateContent and \
+         :streamGenerateContent, /openai/deployments/NAME/chat/completions and /embeddings, \
+         GET /v1/models and /v1/models/ID; the same under /PROVIDER for another provider)"
     );
     let error = ApiError {
         code: Some(UNKNOWN_ENDPOINT.to_string()),
         ..ApiError::new(404, message)
     };
     let mut answer = error_answer(
+        dialect::of(Api::Chat),
         &error,
         format!("{method} {path}: not an endpoint of the LLM stub"),
     );
@@ -677,8 +921,13 @@ fn unknown_endpoint(method: &str, path: &str) -> Answer {
 }
 
 /// `model=gpt-4o stream=false tools=0 messages=3 last[user]="…"`.
-fn summary(chat: &ChatRequest) -> String {
-    let mut summary = format!(
+fn summary(api: Api, chat: &ChatRequest) -> String {
+    let mut summary = String::new();
+    if api != Api::Chat {
+        let _ = write!(summary, "api={} ", api.name());
+    }
+    let _ = write!(
+        summary,
         "model={} stream={} tools={} messages={}",
         one_line(&chat.model, 40),
         chat.stream,

@@ -1,16 +1,26 @@
-//! The LLM stub: an OpenAI-compatible chat-completions server scripted by rules.
+//! The LLM stub: the LLM APIs pipelines call, scripted by rules.
 //!
-//! It serves, for the primary provider under `/v1` and for any other provider `NAME`
-//! under `/NAME/v1`:
+//! ```text
+//! request ─▶ route.rs (provider, endpoint, API) ─▶ dialect: parse into the neutral view
+//!   (ChatRequest: model, messages, tools, stream) ─▶ engine.rs: agent recognised, quota
+//!   (quota.rs), faults, first matching rule ─▶ neutral Completion or ApiError ─▶ dialect:
+//!   whole body, stream events or error body ─▶ wire.rs: shaped by stream and ending
+//!   faults ─▶ journal
+//! ```
 //!
-//! - `POST …/chat/completions`: the request's agent is recognised
-//!   ([`AgentRecognition`](crate::AgentRecognition)), fault rules are consulted first
-//!   ([`LlmFaultRule`]), then the first [`LlmRule`] whose conditions all hold answers with
-//!   the next reply of its sequence, as a `chat.completion` object or, when the request
-//!   sets `"stream": true`, as `text/event-stream` chunks. A body that is not a JSON object
-//!   with a string `model` and a `messages` array gets a 400, as from OpenAI.
+//! It serves, for the primary provider at the root and for any other provider `NAME`
+//! under `/NAME` (paths in `route.rs`):
+//!
+//! - LLM calls in each API's dialect (`dialect/`): OpenAI Chat Completions (also on Azure
+//!   OpenAI's deployments path), OpenAI Responses, Anthropic Messages and Gemini. The
+//!   request's agent is recognised ([`AgentRecognition`](crate::AgentRecognition)) from a
+//!   header or the system prompt wherever the API puts it, the quotas ([`RateLimit`]) and
+//!   fault rules ([`LlmFaultRule`]) are consulted first, then the first [`LlmRule`] whose
+//!   conditions all hold answers with the next reply of its sequence, whole or streamed as
+//!   the request asked. A body the API would refuse gets a 400.
+//! - Embeddings (`embeddings.rs`): deterministic vectors, or a rule's pinned one.
 //! - `GET …/models`: the distinct `when.model`s of the rules for that provider, or
-//!   `stub-model` when none names one.
+//!   `stub-model` when none names one; `GET …/models/{id}`: one of them.
 //!
 //! Anything else, and any completion request no rule matches, gets a 404 with an
 //! OpenAI-style error whose `code` is `harness_no_matching_rule` (or
@@ -24,12 +34,16 @@
 //! and of every other [`chaos::FaultStage`] the first applies: a replacing fault replaces
 //! the reply (the rule's sequence does not advance, so a retried call gets the reply the
 //! faulted one would have), a pace and a stall shape a streamed reply, and an ending fault
-//! ends the response early. Faults apply to chat completions only. What each does on the
-//! wire is documented on [`chaos::HttpFault`]; the journal records each fault injected
-//! (`chaos[2]: reset after 120 bytes`) and how the response ended (`served`).
+//! ends the response early. Faults apply to LLM and embeddings calls, rendered in their
+//! API's dialect. What each does on the wire is documented on [`chaos::HttpFault`]; the
+//! journal records each fault injected (`chaos[2]: reset after 120 bytes`) and how the
+//! response ended (`served`).
 
+mod dialect;
+mod embeddings;
 pub(crate) mod engine;
 mod openai;
+mod quota;
 mod reply;
 mod request;
 mod route;
@@ -41,6 +55,8 @@ mod wire;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use openai::{MALFORMED_JSON_BODY, error_json};
+pub use quota::RateLimit;
 pub use reply::{LlmReply, LlmReplyBody, ToolCall};
 pub use rules::{LlmFaultRule, LlmMatch, LlmRule};
 
@@ -61,8 +77,11 @@ pub struct LlmStubConfig {
     pub faults: Vec<LlmFaultRule>,
     /// How the agent behind a request is recognised.
     pub agents: AgentRecognition,
-    /// Seeds the fault schedules' RNG: the scenario seed.
+    /// Seeds the fault schedules' RNG and the derived embedding vectors: the scenario seed.
     pub seed: u64,
+    /// Stateful quotas (requests and tokens per window), checked before faults and rules.
+    /// By default, none.
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// A running LLM stub: an HTTP/1.1 server on `127.0.0.1`, on a free port, on a thread of
@@ -155,6 +174,32 @@ impl std::fmt::Debug for LlmStub {
 
 pub(crate) fn validate(config: &LlmStubConfig) -> Result<(), StubError> {
     config.agents.validate()?;
+    let whens = config
+        .rules
+        .iter()
+        .map(|rule| (&rule.id, &rule.when))
+        .chain(
+            config
+                .faults
+                .iter()
+                .map(|fault| (&fault.rule.id, &fault.when)),
+        );
+    for (id, when) in whens {
+        if let Some(api) = &when.api
+            && !dialect::API_NAMES.contains(&api.as_str())
+        {
+            return Err(StubError::UnknownApi {
+                rule: id.clone(),
+                api: api.clone(),
+                known: dialect::API_NAMES.join("`, `"),
+            });
+        }
+    }
+    for (index, limit) in config.rate_limits.iter().enumerate() {
+        if limit.per.is_zero() || (limit.requests.is_none() && limit.tokens.is_none()) {
+            return Err(StubError::InvalidRateLimit { index: index + 1 });
+        }
+    }
     for rule in &config.rules {
         if rule.replies.is_empty() {
             return Err(StubError::NoReplies {

@@ -1,9 +1,12 @@
-//! Builders of OpenAI response bodies: `chat.completion` objects and the model list.
+//! Builders of OpenAI response bodies: `chat.completion` objects, the model list, and
+//! OpenAI's error body (which the executor stubs use too).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use chaos::ApiError;
 
 use super::reply::ToolCall;
 use super::request::ChatRequest;
@@ -13,6 +16,9 @@ use super::tokens::Usage;
 /// chunks ([`super::sse`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Completion {
+    /// The stub's count of completions, this one included: other dialects' ids derive
+    /// from it.
+    pub(crate) number: u64,
     pub(crate) id: String,
     pub(crate) created: u64,
     pub(crate) model: String,
@@ -27,6 +33,8 @@ pub(crate) struct Completion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SentToolCall {
     pub(crate) id: String,
+    /// The id was generated (`call_…`), not scripted: other dialects use their own prefix.
+    pub(crate) generated: bool,
     pub(crate) name: String,
     pub(crate) arguments: String,
 }
@@ -55,6 +63,7 @@ impl Completion {
                     .iter()
                     .enumerate()
                     .map(|(index, call)| SentToolCall {
+                        generated: call.id.is_none(),
                         id: call
                             .id
                             .clone()
@@ -79,6 +88,7 @@ impl Completion {
             "tool_calls"
         };
         Self {
+            number,
             id: format!("chatcmpl-harness{number:06}"),
             created: unix_now(),
             model: request.model.clone(),
@@ -226,11 +236,50 @@ struct UsageOut {
 /// The model list: `{"object": "list", "data": [{"id", "object": "model", "created": 0,
 /// "owned_by": "agent-harness"}]}`.
 pub(crate) fn models_json<'a>(models: impl IntoIterator<Item = &'a str>) -> Value {
-    let data: Vec<Value> = models
-        .into_iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-harness"}))
-        .collect();
+    let data: Vec<Value> = models.into_iter().map(model_json).collect();
     json!({"object": "list", "data": data})
+}
+
+/// One model: `{"id", "object": "model", "created": 0, "owned_by": "agent-harness"}`.
+pub(crate) fn model_json(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": "agent-harness"})
+}
+
+/// The body a malformed-JSON fault sends for OpenAI: a completion cut off mid-object.
+pub(crate) const MALFORMED_JSON_BODY: &str =
+    r#"{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": ["#;
+
+/// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`, `type` and
+/// `code` by status as OpenAI sends them unless the error names its own.
+pub(crate) fn error_json(error: &ApiError) -> Value {
+    json!({
+        "error": {
+            "message": error.message,
+            "type": error.error_type.as_deref().unwrap_or_else(|| default_error_type(error.status)),
+            "param": null,
+            "code": error.code.as_deref().or_else(|| default_error_code(error.status)),
+        }
+    })
+}
+
+/// `error.type` as OpenAI sends it for a status: `requests` for 429, `server_error` for 5xx,
+/// `invalid_request_error` otherwise.
+fn default_error_type(status: u16) -> &'static str {
+    match status {
+        429 => "requests",
+        500..=599 => "server_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// `error.code` as OpenAI sends it for a status: `rate_limit_exceeded` for 429,
+/// `invalid_api_key` for 401, none otherwise.
+fn default_error_code(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("invalid_api_key"),
+        429 => Some("rate_limit_exceeded"),
+        _ => None,
+    }
 }
 
 fn unix_now() -> u64 {
@@ -322,6 +371,34 @@ mod tests {
             let direct = String::from_utf8(completion.to_bytes()).unwrap();
             assert_eq!(direct, completion.to_json().to_string());
         }
+    }
+
+    #[test]
+    fn errors_default_type_and_code_by_status_as_openai_does() {
+        assert_eq!(
+            error_json(&ApiError::new(429, "slow down")),
+            json!({"error": {"message": "slow down", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})
+        );
+        assert_eq!(
+            error_json(&ApiError::new(503, "x"))["error"]["type"],
+            "server_error"
+        );
+        assert_eq!(
+            error_json(&ApiError::new(503, "x"))["error"]["code"],
+            Value::Null
+        );
+        assert_eq!(
+            error_json(&ApiError::new(401, "x"))["error"]["code"],
+            "invalid_api_key"
+        );
+        let named = ApiError {
+            error_type: Some("tokens".into()),
+            code: Some("quota".into()),
+            ..ApiError::new(429, "m")
+        };
+        assert_eq!(error_json(&named)["error"]["type"], "tokens");
+        assert_eq!(error_json(&named)["error"]["code"], "quota");
+        assert!(serde_json::from_str::<Value>(MALFORMED_JSON_BODY).is_err());
     }
 
     #[test]

@@ -25,8 +25,12 @@ pub enum LlmReplyBody {
     Text(String),
     /// The assistant calls tools; its content is `null` and `finish_reason` `tool_calls`.
     ToolCalls(Vec<ToolCall>),
-    /// An OpenAI-style error (see [`chaos::ApiError`]): `type` and `code` default by
-    /// status, and `Retry-After` is sent in whole seconds, rounded up.
+    /// A vector for an embeddings call (`when.api = "embeddings"`), sent for each input;
+    /// to a completion call it is the content, as a JSON array.
+    Embedding(Vec<f32>),
+    /// An error in the dialect of the request's API (see [`chaos::ApiError`]): `type` and
+    /// `code` default by status, and `Retry-After` is sent in whole seconds, rounded up,
+    /// with `retry-after-ms` exact.
     Error {
         /// HTTP status.
         status: u16,

@@ -32,13 +32,23 @@ impl ChatRequest {
     /// is built): what is not needed is skipped, a field of the wrong type is absent, and
     /// when a key repeats the last one counts, as with any JSON object.
     pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
+        Self::parse_model_or(body, None)
+    }
+
+    /// As [`ChatRequest::parse`], with `model` for a body that names none (Azure OpenAI,
+    /// whose path names the deployment).
+    pub(crate) fn parse_with_model(body: &[u8], model: &str) -> Result<Self, String> {
+        Self::parse_model_or(body, Some(model))
+    }
+
+    fn parse_model_or(body: &[u8], default_model: Option<&str>) -> Result<Self, String> {
         let top: Option<Top> = serde_json::from_slice::<TopSeed>(body)
             .map_err(|error| format!("agent-harness: the request body is not valid JSON: {error}"))?
             .0;
         let Some(top) = top else {
             return Err("agent-harness: the request body must be a JSON object".to_string());
         };
-        let Some(model) = top.model else {
+        let Some(model) = top.model.or_else(|| default_model.map(str::to_string)) else {
             return Err("you must provide a model parameter".to_string());
         };
         let Some(messages) = top.messages else {

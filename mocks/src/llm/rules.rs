@@ -2,6 +2,7 @@
 
 use regex::Regex;
 
+use super::dialect::Api;
 use super::reply::LlmReply;
 use super::request::ChatRequest;
 
@@ -19,6 +20,9 @@ pub struct LlmMatch {
     pub contains: Option<String>,
     /// A regex that matches somewhere in any message's content.
     pub matches: Option<Regex>,
+    /// The request's wire API: `chat`, `responses`, `anthropic`, `gemini` or
+    /// `embeddings` (checked when the stub starts).
+    pub api: Option<String>,
 }
 
 /// A scripted rule: requests it matches get its replies in sequence.
@@ -46,6 +50,7 @@ pub struct LlmFaultRule {
 pub(crate) struct Subject<'a> {
     pub(crate) agent: Option<&'a str>,
     pub(crate) provider: &'a str,
+    pub(crate) api: Api,
     pub(crate) request: &'a ChatRequest,
 }
 
@@ -56,6 +61,7 @@ enum Condition {
     Provider,
     Contains,
     Matches,
+    Api,
 }
 
 impl LlmMatch {
@@ -102,6 +108,10 @@ impl LlmMatch {
                     .as_ref()
                     .map(|regex| request.contents().any(|content| regex.is_match(content))),
             ),
+            (
+                Condition::Api,
+                self.api.as_deref().map(|api| subject.api.name() == api),
+            ),
         ]
         .into_iter()
         .filter_map(|(condition, held)| (held == Some(false)).then_some(condition))
@@ -139,6 +149,11 @@ impl LlmMatch {
                 "when.matches = /{}/ but no message matches it",
                 self.matches.as_ref().map(Regex::as_str).unwrap_or_default()
             ),
+            Condition::Api => format!(
+                "when.api = {} but the request is for the {} API",
+                expected(&self.api),
+                subject.api.name()
+            ),
         }
     }
 }
@@ -166,6 +181,7 @@ mod tests {
         let subject = Subject {
             agent: Some("planner"),
             provider: "primary",
+            api: Api::Chat,
             request: &request,
         };
         assert!(LlmMatch::default().is_match(&subject));
@@ -175,6 +191,7 @@ mod tests {
             provider: Some("primary".into()),
             contains: Some("medieval".into()),
             matches: Some(Regex::new(r"sw\w+d").unwrap()),
+            api: Some("chat".into()),
         };
         assert!(when.is_match(&subject));
         assert!(
@@ -192,6 +209,7 @@ mod tests {
         let subject = Subject {
             agent: Some("planner"),
             provider: "fallback",
+            api: Api::Chat,
             request: &request,
         };
         let when = LlmMatch {
@@ -200,6 +218,7 @@ mod tests {
             provider: Some("primary".into()),
             contains: Some("sword".into()),
             matches: Some(Regex::new("^x").unwrap()),
+            api: Some("anthropic".into()),
         };
         assert_eq!(
             when.failures(&subject),
@@ -208,6 +227,7 @@ mod tests {
                 r#"when.provider = "primary" but the request went to provider "fallback""#,
                 r#"when.contains = "sword" but no message contains it"#,
                 "when.matches = /^x/ but no message matches it",
+                r#"when.api = "anthropic" but the request is for the chat API"#,
             ]
         );
         let anonymous = Subject {

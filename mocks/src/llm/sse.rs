@@ -108,7 +108,7 @@ pub(crate) fn render(completion: &Completion, include_usage: bool) -> EventStrea
 }
 
 /// `text` in pieces of at most [`PIECE_CHARS`] characters (never splitting a character).
-fn pieces(text: &str) -> Vec<&str> {
+pub(crate) fn pieces(text: &str) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut start = 0;
     for (count, (offset, _)) in text.char_indices().enumerate() {
@@ -132,6 +132,7 @@ mod tests {
 
     fn completion(content: Option<&str>, tool_calls: Vec<SentToolCall>) -> Completion {
         Completion {
+            number: 1,
             id: "chatcmpl-1".into(),
             created: 7,
             model: "m".into(),
@@ -214,11 +215,13 @@ mod tests {
         let calls = vec![
             SentToolCall {
                 id: "call_a".into(),
+                generated: false,
                 name: "search".into(),
                 arguments: arguments.into(),
             },
             SentToolCall {
                 id: "call_b".into(),
+                generated: false,
                 name: "noop".into(),
                 arguments: "{}".into(),
             },

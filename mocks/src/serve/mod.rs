@@ -30,7 +30,7 @@
 //!
 //! 1. In `chaos`: the [`chaos::HttpFault`] variant, its [`chaos::FaultStage`], `true` from
 //!    `needs_socket` (so executor stubs refuse it), its validation and its journal line.
-//! 2. In `llm/engine.rs`: the stage slot it takes in `chat` (first fault of a stage wins).
+//! 2. In `llm/engine.rs`: the stage slot it takes in `decide` (first fault of a stage wins).
 //! 3. A body fault: pieces, waits and a [`Finish`] in `llm/wire.rs`. A connection fault
 //!    that is not about a body: an [`Action`] here, carried out in `conn.rs`.
 //! 4. A test that observes it from outside (a raw TCP client or reqwest), with lower

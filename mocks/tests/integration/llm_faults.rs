@@ -35,6 +35,7 @@ async fn stub(faults: Vec<LlmFaultRule>, seed: u64) -> LlmStub {
         faults,
         agents: refpipe_agents(),
         seed,
+        rate_limits: Vec::new(),
     })
     .await
     .unwrap()

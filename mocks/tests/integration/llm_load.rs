@@ -31,6 +31,7 @@ async fn twenty_thousand_requests_keep_the_journal_capped_and_the_counters_exact
             )],
             agents: refpipe_agents(),
             seed: 0,
+            rate_limits: Vec::new(),
         },
         StubOptions {
             journal_limit: 1_000,

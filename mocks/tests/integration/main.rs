@@ -13,6 +13,10 @@ mod llm_errors;
 mod llm_faults;
 // LLM stub: reply shapes, sequences, providers, the models endpoint
 mod llm_replies;
+// LLM stub: the chat-completions wire output, pinned byte for byte (goldens)
+mod llm_goldens;
+// LLM stub: every API's dialect: errors, request ids, when.api, quotas, models, embeddings
+mod llm_dialects;
 // LLM stub: SSE framing of streamed completions
 mod llm_stream;
 // LLM stub: unmatched requests, closest rule, journal
@@ -30,6 +34,9 @@ mod timing;
 
 // the official openai Python SDK against the stub (plain, stream, tool call, 429)
 mod openai_sdk;
+// the official clients of every API served: openai (Python, Node), anthropic,
+// google-genai, langchain-openai (Responses), openai-agents
+mod clients;
 
 // executor stubs: outcomes, sequences, unmatched calls, delays
 mod executor;

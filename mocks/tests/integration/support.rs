@@ -171,6 +171,7 @@ pub async fn llm_with_faults(
         faults,
         agents: refpipe_agents(),
         seed,
+        rate_limits: Vec::new(),
     })
     .await
     .expect("the stub starts")

@@ -71,6 +71,20 @@ impl Ctx<'_> {
         (round, ((per_side / round).round() as u32).max(1))
     }
 
+    fn llmposter_script(&self) -> Result<PathBuf> {
+        if let Some(script) = &self.args.llmposter {
+            return Ok(script.clone());
+        }
+        if let Some(script) = std::env::var_os("LLMPOSTER") {
+            return Ok(PathBuf::from(script));
+        }
+        let beside = Path::new("..").join("shared/tools/llmposter");
+        if beside.exists() {
+            return Ok(beside);
+        }
+        Err("the llmposter script was not found (hint: --llmposter PATH or LLMPOSTER)".into())
+    }
+
     fn wiremock_script(&self) -> Result<PathBuf> {
         if let Some(script) = &self.args.wiremock {
             return Ok(script.clone());
@@ -152,19 +166,39 @@ fn wiremock(ctx: &Ctx<'_>, body: &Path) -> Result<(procs::Foreign, String)> {
     ))
 }
 
-/// Our LLM stub against WireMock: requests per second under the same closed-loop load,
-/// in alternating rounds after WireMock's warm-up.
+/// Our LLM stub against WireMock (and, with `--baseline-benchkit`, against the stub of an
+/// earlier build): requests per second under the same closed-loop load, in alternating
+/// rounds after WireMock's warm-up.
 pub fn throughput(ctx: &Ctx<'_>) -> Result<Found> {
     let stub = ctx.llm_stub()?;
     let body = ctx.completion_body(&stub)?;
     eprintln!("    Starting WireMock (Java)");
     let (wiremock, wiremock_url) = wiremock(ctx, &body)?;
+    let baseline = match &ctx.args.baseline_benchkit {
+        Some(path) => Some(Server::start(
+            path,
+            &["llm-stub"],
+            "the baseline LLM stub (--baseline-benchkit)",
+        )?),
+        None => None,
+    };
     let (round, rounds) = ctx.rounds(2.0);
     let warmup = ctx.args.warmup.as_secs_f64();
     eprintln!(
-        "    Loading both with {} connections: WireMock until it stops getting faster (up to {warmup:.0}s), then {rounds} rounds of {round:.1}s each, alternating",
+        "    Loading each with {} connections: WireMock until it stops getting faster (up to {warmup:.0}s), then {rounds} rounds of {round:.1}s each, alternating",
         ctx.args.connections
     );
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(baseline) = &baseline {
+        extra.extend([
+            "--target".into(),
+            format!("before={}", baseline.url),
+            "--pid".into(),
+            format!("before={}", baseline.pid),
+            "--warmup".into(),
+            "before=2".into(),
+        ]);
+    }
     let report = ctx.load(
         &[
             "--target".into(),
@@ -185,11 +219,15 @@ pub fn throughput(ctx: &Ctx<'_>) -> Result<Found> {
             round.to_string(),
             "--rounds".into(),
             rounds.to_string(),
-        ],
-        Duration::from_secs_f64(warmup + 2.0 + 2.0 * round * f64::from(rounds)),
+        ]
+        .into_iter()
+        .chain(extra)
+        .collect::<Vec<String>>(),
+        Duration::from_secs_f64(warmup + 4.0 + 3.0 * round * f64::from(rounds)),
     )?;
     drop(wiremock);
     drop(stub);
+    drop(baseline);
     let ours = target(&report, "ours")?;
     let theirs = target(&report, "wiremock")?;
     let mut found = Found::default();
@@ -219,7 +257,31 @@ pub fn throughput(ctx: &Ctx<'_>) -> Result<Found> {
         ));
     }
     let ratio = num(ours, &["rps"]) / num(theirs, &["rps"]);
-    let fair = failures(ours) == 0 && failures(theirs) == 0;
+    let mut fair = failures(ours) == 0 && failures(theirs) == 0;
+    if ctx.args.baseline_benchkit.is_some() {
+        let before = target(&report, "before")?;
+        fair &= failures(before) == 0;
+        found.lines.push(format!(
+            "{:>9}: {:>8} req/s   latency p50 {:>6} µs  p99 {:>6} µs   server CPU {:>5.1} µs/req   {} bytes/response   {} failed",
+            "baseline",
+            thousands(num(before, &["rps"])),
+            num(before, &["latency_us", "p50"]),
+            num(before, &["latency_us", "p99"]),
+            num(before, &["server_cpu_us_per_request"]),
+            before["bytes_per_response"],
+            failures(before),
+        ));
+        let before_ratio = num(before, &["rps"]) / num(theirs, &["rps"]);
+        let change = ratio / before_ratio;
+        found.rows.push(Row {
+            what: "throughput vs the baseline build".into(),
+            ours: format!("{ratio:.2}× WireMock"),
+            reference: format!("baseline {before_ratio:.2}× WireMock"),
+            ratio: format!("{change:.3}×"),
+            goal: "≥ 0.95×".into(),
+            met: Some(fair && change >= 0.95),
+        });
+    }
     found.rows.push(Row {
         what: "throughput, req/s (same load)".into(),
         ours: thousands(num(ours, &["rps"])),
@@ -562,6 +624,113 @@ pub fn scenarios(ctx: &Ctx<'_>) -> Result<Found> {
         goal: String::new(),
         met: None,
     });
+    Ok(found)
+}
+
+/// Starts llmposter answering every request with `content`, on a free port.
+fn start_llmposter(ctx: &Ctx<'_>, content: &str) -> Result<(procs::Foreign, String)> {
+    let script = ctx.llmposter_script()?;
+    let fixtures = ctx.work.join("llmposter.yaml");
+    // a JSON string is a YAML double-quoted scalar
+    let yaml = format!(
+        "fixtures:\n  - response:\n      content: {}\n",
+        serde_json::Value::from(content)
+    );
+    std::fs::write(&fixtures, yaml).map_err(|e| format!("the llmposter fixtures: {e}"))?;
+    let port = free_port()?;
+    eprintln!("    Starting llmposter (installed with cargo install on first use)");
+    let server = procs::start_script_server(
+        Command::new(&script).arg(port.to_string()).arg(&fixtures),
+        "llmposter",
+    )?;
+    Ok((
+        server,
+        format!("http://127.0.0.1:{port}/v1/chat/completions"),
+    ))
+}
+
+/// Our LLM stub against llmposter, both answering the critic's request with the same
+/// content: plain chat on keep-alive connections, streamed chat on keep-alive connections,
+/// and streamed chat on a fresh connection per request.
+pub fn llmposter(ctx: &Ctx<'_>) -> Result<Found> {
+    let stub = ctx.llm_stub()?;
+    let body = ctx.completion_body(&stub)?;
+    let completion: Value = serde_json::from_str(
+        &std::fs::read_to_string(&body).map_err(|e| format!("the completion body: {e}"))?,
+    )
+    .map_err(|e| format!("the completion body: {e}"))?;
+    let content = completion["choices"][0]["message"]["content"]
+        .as_str()
+        .ok_or("the stub's completion has no content")?
+        .to_string();
+    let (posing, posing_url) = start_llmposter(ctx, &content)?;
+    // three loads share --duration
+    let (round, rounds) = ctx.rounds(2.0);
+    let rounds = rounds.div_ceil(3).max(1);
+    let mut found = Found::default();
+    let modes: [(&str, &[&str]); 3] = [
+        ("chat, keep-alive", &[]),
+        ("streamed chat, keep-alive", &["--stream"]),
+        ("streamed chat, fresh connections", &["--stream", "--fresh"]),
+    ];
+    for (what, flags) in modes {
+        eprintln!("    {what}: {rounds} rounds of {round:.1}s each, alternating");
+        let mut args: Vec<String> = vec![
+            "--target".into(),
+            format!("ours={}", stub.url),
+            "--target".into(),
+            format!("llmposter={posing_url}"),
+            "--pid".into(),
+            format!("ours={}", stub.pid),
+            "--pid".into(),
+            format!("llmposter={}", posing.pid),
+            "--warmup".into(),
+            "ours=1".into(),
+            "--warmup".into(),
+            "llmposter=1".into(),
+            "--connections".into(),
+            ctx.args.connections.to_string(),
+            "--round".into(),
+            round.to_string(),
+            "--rounds".into(),
+            rounds.to_string(),
+        ];
+        args.extend(flags.iter().map(|flag| flag.to_string()));
+        let report = ctx.load(
+            &args,
+            Duration::from_secs_f64(4.0 + 2.0 * round * f64::from(rounds)),
+        )?;
+        let ours = target(&report, "ours")?;
+        let theirs = target(&report, "llmposter")?;
+        for (name, side) in [("LLM stub", ours), ("llmposter", theirs)] {
+            found.lines.push(format!(
+                "{what:>33} {name:>9}: {:>8} req/s   latency p50 {:>6} µs  p99 {:>6} µs   server CPU {:>5.1} µs/req   {} bytes/response   {} failed",
+                thousands(num(side, &["rps"])),
+                num(side, &["latency_us", "p50"]),
+                num(side, &["latency_us", "p99"]),
+                num(side, &["server_cpu_us_per_request"]),
+                side["bytes_per_response"],
+                failures(side),
+            ));
+        }
+        let fair = failures(ours) == 0 && failures(theirs) == 0;
+        let ratio = num(ours, &["rps"]) / num(theirs, &["rps"]);
+        found.rows.push(Row {
+            what: format!("{what}, req/s"),
+            ours: thousands(num(ours, &["rps"])),
+            reference: format!("llmposter {}", thousands(num(theirs, &["rps"]))),
+            ratio: format!("{ratio:.2}×"),
+            goal: String::new(),
+            met: if fair { None } else { Some(false) },
+        });
+        if !fair {
+            found.lines.push(format!(
+                "{what}: requests failed, the comparison is not a fair one"
+            ));
+        }
+    }
+    drop(posing);
+    drop(stub);
     Ok(found)
 }
 

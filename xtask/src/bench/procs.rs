@@ -331,6 +331,20 @@ pub fn start_wiremock(script: &Path, port: u16, root: &Path) -> Result<Foreign, 
     }
 }
 
+/// Starts a server with a script that prints the server's pid once it answers (as
+/// `shared/tools/llmposter` does); stopped on drop.
+pub fn start_script_server(command: &mut Command, what: &str) -> Result<Foreign, String> {
+    let stdout = run(command, what, Duration::from_secs(900))?;
+    let pid = stdout
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("{what} printed no pid: {stdout:?}"))?;
+    Ok(Foreign {
+        pid,
+        id: track(Tracked::Pid(pid)),
+    })
+}
+
 /// Runs `command` to its end (killed after `timeout`), its stderr shown; returns its
 /// stdout, or an error naming `what` when it failed.
 pub fn run(command: &mut Command, what: &str, timeout: Duration) -> Result<String, String> {

@@ -33,8 +33,19 @@ use serde_json::{Value, json};
 use crate::proc_stat;
 use crate::servers::Result;
 
+/// A critic's chat-completion request, as refpipe sends it (about 560 bytes), without its
+/// opening brace: [`REQUEST_BODY`] and [`STREAM_BODY`] share it.
+macro_rules! request_fields {
+    () => {
+        r#""model":"gpt-4o-mini","temperature":0.2,"response_format":{"type":"json_object"},"messages":[{"role":"system","content":"You are the critic agent. Judge the code against the plan and answer with JSON: overall_score (0-10), needs_refinement, critical_issues, suggestions, summary."},{"role":"user","content":"Plan: model the blade, the cross-guard, the grip and the pommel; assign steel and leather materials; light the scene.\nCode:\nimport bpy\nblade = bpy.ops.mesh.primitive_cube_add(size=1)\n# ... 40 more lines ...\nbpy.ops.render.render(write_still=True)"}]}"#
+    };
+}
+
 /// A critic's chat-completion request, as refpipe sends it (about 560 bytes).
-const REQUEST_BODY: &str = r#"{"model":"gpt-4o-mini","temperature":0.2,"response_format":{"type":"json_object"},"messages":[{"role":"system","content":"You are the critic agent. Judge the code against the plan and answer with JSON: overall_score (0-10), needs_refinement, critical_issues, suggestions, summary."},{"role":"user","content":"Plan: model the blade, the cross-guard, the grip and the pommel; assign steel and leather materials; light the scene.\nCode:\nimport bpy\nblade = bpy.ops.mesh.primitive_cube_add(size=1)\n# ... 40 more lines ...\nbpy.ops.render.render(write_still=True)"}]}"#;
+const REQUEST_BODY: &str = concat!("{", request_fields!());
+
+/// The same request, streamed (`--stream`).
+const STREAM_BODY: &str = concat!(r#"{"stream":true,"#, request_fields!());
 
 /// The agent header refpipe sends with it.
 const AGENT_HEADER: (&str, &str) = ("x-agent-role", "critic");
@@ -55,6 +66,14 @@ pub struct LoadArgs {
     /// Keep-alive connections, each with one request in flight.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Ask for streamed replies (`"stream": true`): each response is an SSE body read
+    /// whole.
+    #[arg(long)]
+    stream: bool,
+    /// A fresh connection for every request (its connect timed with it), instead of
+    /// keep-alive: for servers that stall on reused connections.
+    #[arg(long)]
+    fresh: bool,
     /// Seconds per round.
     #[arg(long, default_value_t = 2.0)]
     round: f64,
@@ -81,10 +100,12 @@ struct Target {
     host: HeaderValue,
     path: String,
     pid: Option<u32>,
+    stream: bool,
+    fresh: bool,
 }
 
 impl Target {
-    fn parse(spec: &str, pids: &[(String, u32)]) -> Result<Target> {
+    fn parse(spec: &str, pids: &[(String, u32)], stream: bool, fresh: bool) -> Result<Target> {
         let (name, url) = spec
             .split_once('=')
             .ok_or_else(|| format!("`{spec}` is not NAME=URL"))?;
@@ -101,12 +122,18 @@ impl Target {
                 .iter()
                 .find(|(pid_name, _)| pid_name == name)
                 .map(|(_, pid)| *pid),
+            stream,
+            fresh,
         })
     }
 
     fn request(&self) -> hyper::Request<Full<Bytes>> {
-        let mut request =
-            hyper::Request::new(Full::new(Bytes::from_static(REQUEST_BODY.as_bytes())));
+        let body = if self.stream {
+            STREAM_BODY
+        } else {
+            REQUEST_BODY
+        };
+        let mut request = hyper::Request::new(Full::new(Bytes::from_static(body.as_bytes())));
         *request.method_mut() = hyper::Method::POST;
         *request.uri_mut() = self.path.parse().expect("a path");
         let headers = request.headers_mut();
@@ -211,6 +238,15 @@ async fn drive(
             _ => {}
         }
         let sent = Instant::now();
+        if target.fresh {
+            match connect(&target).await {
+                Ok(fresh) => sender = fresh,
+                Err(_) => {
+                    tally.errors += 1;
+                    continue;
+                }
+            }
+        }
         let outcome = exchange(&mut sender, &target).await;
         let done = Instant::now();
         if let Stop::At(deadline) = &stop
@@ -301,7 +337,7 @@ pub fn run(args: &LoadArgs) -> Result {
     let targets = args
         .targets
         .iter()
-        .map(|spec| Target::parse(spec, &pids).map(Arc::new))
+        .map(|spec| Target::parse(spec, &pids, args.stream, args.fresh).map(Arc::new))
         .collect::<Result<Vec<_>>>()?;
     if args.connections == 0 {
         return Err("--connections must be at least 1".into());
@@ -495,7 +531,7 @@ fn target_report(target: &Target, total: &Totals) -> Value {
 
 /// One request, as the load sends it; its response body to `out`.
 pub fn fetch(url: &str, out: &Path) -> Result {
-    let target = Target::parse(&format!("fetch={url}"), &[])?;
+    let target = Target::parse(&format!("fetch={url}"), &[], false, false)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
