@@ -138,6 +138,9 @@ pub struct StubsArgs {
     /// The seed for the stubs' fault schedules.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// For a file with a `[matrix]`: the case whose id contains this (e.g. `size=5`).
+    #[arg(long)]
+    pub filter: Option<String>,
 }
 
 /// Parses `args` and runs the command; the process's exit code.

@@ -54,7 +54,7 @@ impl Reporter for ConsoleReporter {
                 ));
             }
             RunEvent::ScenarioStarted { planned } => {
-                self.bar.set_message(planned.scenario.id.clone());
+                self.bar.set_message(planned.scenario.id.to_string());
             }
             RunEvent::ScenarioFinished { result, .. } => {
                 self.bar.inc(1);
@@ -64,11 +64,12 @@ impl Reporter for ConsoleReporter {
                     String::new()
                 };
                 self.line(format!(
-                    "{:>12} [{:>7.3}s] {}  {}{attempts}",
+                    "{:>12} [{:>7.3}s] {}  {}  (target `{}`){attempts}",
                     label(result),
                     result.duration.as_secs_f64(),
                     result.path,
-                    result.name
+                    result.name,
+                    result.target
                 ));
             }
             RunEvent::Aborted { reason, running } => {

@@ -19,12 +19,26 @@ pub enum LoadError {
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
     #[error(
-        "unknown target `{name}` in `{scenario}` (hint: define it in a `targets.toml` next to the scenario or in a folder above it; known: {known})"
+        "unknown target `{name}` for scenarios in `{scenario}` (hint: define it in a `targets.toml` next to the scenario or in a folder above it; known: {known})"
     )]
     UnknownTarget {
         name: String,
         scenario: PathBuf,
         known: String,
+    },
+    #[error(
+        "`{scenario}` names no target, and the nearest `{targets}` defines {names} (hint: say which with `target = \"…\"` in the scenario or in a `defaults.toml` of its folder)"
+    )]
+    NoDefaultTarget {
+        scenario: PathBuf,
+        targets: PathBuf,
+        names: String,
+    },
+    #[error("`{scenario}` has `[[step]]`s, which {problem} (hint: {hint})")]
+    Steps {
+        scenario: PathBuf,
+        problem: String,
+        hint: String,
     },
     #[error(
         "`{scenario}`: {what} reaches `{host}`, which is not loopback (hint: traffic goes only to 127.0.0.0/8 unless a drill file lists the host in `allow_hosts`)"

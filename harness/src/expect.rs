@@ -136,8 +136,18 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         });
     }
 
+    let steps = !scenario.spec.step.is_empty();
+    if steps && let Some(failed) = seen.output.and_then(|o| o.get(crate::target::STEP_FAILED)) {
+        failures.push(step_failure(failed, seen.output));
+    }
     if let (Some(want), Some(output)) = (&expect.status, seen.output) {
-        let got = output.pointer(&target.status);
+        // With `[[step]]`s the status is in the last response (the document's `result`).
+        let status_doc = if steps {
+            output.get("result").unwrap_or(&Value::Null)
+        } else {
+            output
+        };
+        let got = status_doc.pointer(&target.status);
         if got.and_then(Value::as_str) != Some(want.as_str()) {
             let shown = got.map_or_else(
                 || format!("nothing at `{}`", target.status),
@@ -199,11 +209,15 @@ fn journal_checks(
         .iter()
         .filter(|e| e.source.starts_with("llm"))
         .collect();
+    // Counted per agent (`planner`), per provider (`*@fallback`) and per agent on a
+    // provider (`planner@primary`); the provider is the stub the request reached.
     let mut per_agent: BTreeMap<String, usize> = BTreeMap::new();
     for e in &llm {
-        *per_agent
-            .entry(e.agent.clone().unwrap_or_else(|| "(unrecognised)".into()))
-            .or_default() += 1;
+        let agent = e.agent.clone().unwrap_or_else(|| "(unrecognised)".into());
+        let provider = provider_of(&e.source);
+        *per_agent.entry(format!("*@{provider}")).or_default() += 1;
+        *per_agent.entry(format!("{agent}@{provider}")).or_default() += 1;
+        *per_agent.entry(agent).or_default() += 1;
     }
     check_counts(
         "llm calls",
@@ -349,6 +363,43 @@ fn check_counts(
             });
         }
     }
+}
+
+/// A step that did not hold: which, why, and the steps before it.
+fn step_failure(failed: &Value, output: Option<&Value>) -> Failure {
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let mut detail = String::from("steps run:");
+    for s in output
+        .and_then(|o| o.get("steps"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        detail.push_str(&format!(
+            "\n  {}: {} → {}{}",
+            text(&s["name"]),
+            text(&s["request"]),
+            s["status"],
+            match s["polls"].as_u64() {
+                Some(n) if n > 1 => format!(" (after {n} polls)"),
+                _ => String::new(),
+            }
+        ));
+    }
+    Failure {
+        kind: "step".into(),
+        message: format!(
+            "step `{}` failed: {}",
+            text(&failed["step"]),
+            text(&failed["why"])
+        ),
+        detail,
+    }
+}
+
+/// The provider of an LLM stub's journal source: `llm` is `primary`, `llm.NAME` is `NAME`.
+fn provider_of(source: &str) -> &str {
+    source.strip_prefix("llm.").unwrap_or("primary")
 }
 
 fn is_subsequence(want: &[String], actual: &[String]) -> bool {

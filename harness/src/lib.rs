@@ -6,6 +6,8 @@
 //! executors on 127.0.0.1 (crate `mocks`), spawns the target with the stub URLs in its
 //! environment, checks the scenario's expectations ([`expect`]) and returns a
 //! `reports::RunReport`, which `reports::write_all` turns into JUnit XML, JSON and Markdown.
+//! A scenario file may expand into several scenarios (a `[matrix]`), each with its own
+//! [`scenario::ScenarioId`]; folder `defaults.toml` files are merged in when it is loaded.
 //!
 //! ```no_run
 //! use harness::plan::{Selection, plan};
@@ -50,3 +52,4 @@ mod steady;
 mod stubs;
 mod stubs_cmd;
 pub mod target;
+mod template;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::errors::LoadError;
 use crate::runner::{Planned, scenario_seed};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, Scenario, ScenarioId};
 use crate::target::Targets;
 
 /// Which scenarios to plan.
@@ -57,20 +57,16 @@ impl Partition {
         Ok(Partition { k, n })
     }
 
-    /// Whether the scenario with this id belongs to this shard (FNV-1a of the id, mod N).
-    pub fn contains(&self, id: &str) -> bool {
-        id_hash(id) % u64::from(self.n) == u64::from(self.k - 1)
+    /// Whether the scenario with this id belongs to this shard (its stable hash, mod N).
+    pub fn contains(&self, id: &ScenarioId) -> bool {
+        id.stable_hash() % u64::from(self.n) == u64::from(self.k - 1)
     }
 }
 
-/// FNV-1a of a scenario id: stable across runs, builds and Rust versions (unlike the
-/// standard library's hasher), so shards and seeds derived from ids never move.
-pub(crate) fn id_hash(id: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in id.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
-    h
+/// FNV-1a of a text, the hash of scenario ids ([`ScenarioId::stable_hash`]): stable
+/// across runs, builds and Rust versions.
+pub(crate) fn id_hash(text: &str) -> u64 {
+    crate::scenario::fnv1a(text)
 }
 
 impl std::fmt::Display for Partition {
@@ -93,7 +89,7 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     let mut loaded: Vec<Scenario> = Vec::new();
     for (root, file) in &files {
         match scenario::load(root, file) {
-            Ok(s) => loaded.push(s),
+            Ok(s) => loaded.extend(s),
             Err(e) => errors.push(e),
         }
     }
@@ -102,10 +98,9 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     let mut filtered_out = 0;
     let mut other_shards = 0;
     for s in loaded {
-        let by_text = selection
-            .filter
-            .as_ref()
-            .is_none_or(|f| s.id.contains(f.as_str()) || s.spec.name.contains(f.as_str()));
+        let by_text = selection.filter.as_ref().is_none_or(|f| {
+            s.id.to_string().contains(f.as_str()) || s.spec.name.contains(f.as_str())
+        });
         let by_tag =
             selection.tags.is_empty() || s.spec.tags.iter().any(|t| selection.tags.contains(t));
         if !(by_text && by_tag) {
@@ -116,16 +111,23 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
             other_shards += 1;
             continue;
         }
-        let name = selection
-            .target
-            .clone()
-            .unwrap_or_else(|| s.target_name().to_string());
-        match targets.resolve(&name, &s.file_path) {
-            Ok(target) => {
+        let resolved = match &selection.target {
+            Some(name) => targets.resolve(name, &s.dir).map(|t| (name.clone(), t)),
+            None => match &s.spec.target {
+                Some(name) => targets
+                    .resolve(name.get_ref(), &s.dir)
+                    .map(|t| (name.get_ref().clone(), t)),
+                None => targets.folder_default(&s.dir, &s.file_path),
+            },
+        };
+        match resolved {
+            Ok((name, target)) => {
                 let seed = scenario_seed(run_seed, &s);
                 let mut s = s;
-                if selection.target.is_some() {
-                    s.spec.target = Some(toml::Spanned::new(0..0, name));
+                s.spec.target = Some(toml::Spanned::new(0..0, name));
+                if let Err(e) = check_steps(&s, &target) {
+                    errors.push(e);
+                    continue;
                 }
                 if let Err(e) = crate::netpolicy::check(&s, &target, &selection.allow_hosts) {
                     errors.push(e);
@@ -142,6 +144,8 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
             Err(e) => errors.push(e),
         }
     }
+    // In the order of their ids' text, which is also the order `report merge` gives shards.
+    scenarios.sort_by_cached_key(|p| p.scenario.id.to_string());
     if errors.is_empty() {
         Ok(Plan {
             scenarios,
@@ -151,6 +155,35 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     } else {
         Err(errors)
     }
+}
+
+/// `[[step]]`s talk to an `http` target's service, one run at a time.
+fn check_steps(s: &Scenario, target: &crate::target::TargetSpec) -> Result<(), LoadError> {
+    if s.spec.step.is_empty() {
+        return Ok(());
+    }
+    let problem = if target.kind != crate::target::TargetKind::Http {
+        (
+            format!(
+                "need an `http` target, and `{}` is `{}`",
+                s.target_name(),
+                target.kind_name()
+            ),
+            "run it against a target of `kind = \"http\"`".to_string(),
+        )
+    } else if s.spec.load.is_some() {
+        (
+            "do not run under `[load]`".to_string(),
+            "put the load in a scenario of its own, with the target's submit-and-poll".to_string(),
+        )
+    } else {
+        return Ok(());
+    };
+    Err(LoadError::Steps {
+        scenario: s.file_path.clone(),
+        problem: problem.0,
+        hint: problem.1,
+    })
 }
 
 #[cfg(test)]
@@ -166,7 +199,7 @@ mod tests {
         let shards: Vec<Partition> = (1..=3).map(|k| Partition { k, n: 3 }).collect();
         let mut sizes = [0; 3];
         for i in 0..300 {
-            let id = format!("suite/scenario_{i}.toml");
+            let id = ScenarioId::new(format!("suite/scenario_{i}.toml"), Vec::new());
             let owners: Vec<usize> = (0..3).filter(|&s| shards[s].contains(&id)).collect();
             assert_eq!(owners.len(), 1, "{id}");
             sizes[owners[0]] += 1;

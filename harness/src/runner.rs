@@ -132,7 +132,7 @@ pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
         return seed;
     }
     // The id's stable hash, then a splitmix64 finaliser.
-    let mut z = run_seed ^ crate::plan::id_hash(&scenario.id);
+    let mut z = run_seed ^ scenario.id.stable_hash();
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^ (z >> 31)
@@ -369,6 +369,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         cwd: target.defined_in.as_deref(),
         headers: headers.clone(),
         input: &input,
+        steps: &scenario.spec.step,
         timeout,
     };
     let stdin = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
@@ -723,8 +724,8 @@ fn parse_output(stdout: &[u8]) -> Option<serde_json::Value> {
 fn base_result(p: &Planned) -> ScenarioResult {
     ScenarioResult {
         name: p.scenario.spec.name.clone(),
-        path: p.scenario.id.clone(),
-        suite: p.scenario.suite.clone(),
+        path: p.scenario.id.to_string(),
+        suite: p.scenario.suite().to_string(),
         target: p.scenario.target_name().to_string(),
         tags: p.scenario.spec.tags.clone(),
         seed: p.seed,

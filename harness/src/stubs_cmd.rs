@@ -12,10 +12,26 @@ use crate::stubs::ScenarioStubs;
 pub fn execute(args: &StubsArgs) -> ExitCode {
     let selection = Selection {
         paths: vec![args.scenario.clone()],
+        filter: args.filter.clone(),
         ..Selection::default()
     };
     let planned = match plan(&selection, args.seed) {
         Ok(mut p) if p.scenarios.len() == 1 => p.scenarios.remove(0),
+        Ok(p) if p.scenarios.len() > 1 => {
+            let ids: Vec<String> = p
+                .scenarios
+                .iter()
+                .map(|s| format!("`{}`", s.scenario.id))
+                .collect();
+            eprintln!(
+                "error: `{}` makes {} scenarios: {} (hint: pick one with `--filter`, e.g. `--filter '[{}]'`)",
+                args.scenario.display(),
+                ids.len(),
+                ids.join(", "),
+                p.scenarios[0].scenario.id.case().unwrap_or_default()
+            );
+            return ExitCode::from(exit_codes::INVALID_INPUT);
+        }
         Ok(_) => {
             eprintln!(
                 "error: `{}` is not one scenario file",

@@ -43,7 +43,9 @@ fn main() {
 fn trial_name(prefix: &str, id: &str) -> String {
     format!(
         "{prefix}::{}",
-        id.trim_end_matches(".toml").replace('/', "::")
+        id.replacen(".toml[", "[", 1)
+            .trim_end_matches(".toml")
+            .replace('/', "::")
     )
 }
 
@@ -61,7 +63,11 @@ fn planned_trials(
         Ok(plan) => plan
             .scenarios
             .into_iter()
-            .map(|p| Trial::test(trial_name(prefix, &p.scenario.id), move || check(&p)))
+            .map(|p| {
+                Trial::test(trial_name(prefix, &p.scenario.id.to_string()), move || {
+                    check(&p)
+                })
+            })
             .collect(),
         Err(errors) => {
             let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();

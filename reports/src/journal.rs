@@ -46,7 +46,9 @@ pub(crate) fn render(s: &ScenarioResult) -> String {
 /// Never empty and never longer than [`MAX_STEM`] bytes. Distinct paths can still meet
 /// (`a/b.toml` and `a__b.toml`); the caller makes the final names unique.
 pub(crate) fn file_stem(path: &str) -> String {
-    let path = path.strip_suffix(".toml").unwrap_or(path);
+    // A matrix case's id is `file.toml[k=v,…]`: its journal is `file[k=v,…].json`.
+    let path = path.replacen(".toml[", "[", 1);
+    let path = path.strip_suffix(".toml").unwrap_or(&path);
     let mut stem = String::with_capacity(path.len());
     for c in path.chars() {
         let replacement = match c {

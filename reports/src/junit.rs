@@ -17,7 +17,7 @@
 //!   <testsuite name=<suite> tests failures errors skipped time timestamp>   one per suite, first seen first
 //!     <properties> partition                                                  when partitioned
 //!     <testcase name=<scenario name> classname=<suite, / as .> file=<path> time>
-//!       <properties> seed, target, tags, exit_code, attempts, flaky,
+//!       <properties> id (a matrix case's, whose file is the path before `[`), seed, target, tags, exit_code, attempts, flaky,
 //!                    latency.<histogram>, memory.*, load, tokens_per_run, cost_per_run
 //!       <failure message type>every failure, then every failed threshold</failure>   Failed
 //!       <error message type>every failure</error>       Error
@@ -241,12 +241,15 @@ fn write_case(w: &mut Xml, s: &ScenarioResult) -> io::Result<()> {
         &[
             ("name", &s.name),
             ("classname", &classname(&s.suite)),
-            ("file", &s.path),
+            ("file", source_file(&s.path)),
             ("time", &secs(s.duration)),
         ],
     )))?;
 
     w.write_event(Event::Start(BytesStart::new("properties")))?;
+    if s.path != source_file(&s.path) {
+        property(w, "id", &s.path)?;
+    }
     property(w, "seed", &s.seed.to_string())?;
     property(w, "target", &s.target)?;
     if !s.tags.is_empty() {
@@ -346,7 +349,7 @@ fn write_threshold(w: &mut Xml, s: &ScenarioResult, t: &ThresholdResult) -> io::
         &[
             ("name", &t.name),
             ("classname", &threshold_classname(s)),
-            ("file", &s.path),
+            ("file", source_file(&s.path)),
             ("time", &secs(Duration::ZERO)),
         ],
     )))?;
@@ -368,10 +371,13 @@ fn write_threshold(w: &mut Xml, s: &ScenarioResult, t: &ThresholdResult) -> io::
 
 /// `<suite classname>.<file stem>.thresholds`: `refpipe/perf/load_smoke.toml` in suite
 /// `refpipe/perf` → `refpipe.perf.load_smoke.thresholds`.
+/// A matrix case keeps its values: `sweep.toml[n=5]` → `….sweep[n=5].thresholds`.
 fn threshold_classname(s: &ScenarioResult) -> String {
-    let file = s.path.rsplit('/').next().unwrap_or(&s.path);
+    let path = source_file(&s.path);
+    let case = &s.path[path.len()..];
+    let file = path.rsplit('/').next().unwrap_or(path);
     let stem = file.strip_suffix(".toml").unwrap_or(file);
-    format!("{}.{stem}.thresholds", classname(&s.suite))
+    format!("{}.{stem}{case}.thresholds", classname(&s.suite))
 }
 
 /// `<flakyFailure>` or `<rerunFailure>` for a failed attempt: as [`problem`], with the
@@ -428,6 +434,14 @@ fn problem(
     w.write_event(Event::Start(start))?;
     w.write_event(Event::Text(text_node(&body.join("\n\n"))))?;
     w.write_event(Event::End(BytesEnd::new(tag)))
+}
+
+/// The file a scenario id names: a matrix case `file.toml[k=v,…]` is in `file.toml`.
+fn source_file(id: &str) -> &str {
+    match id.find(".toml[") {
+        Some(i) if id.ends_with(']') => &id[..i + ".toml".len()],
+        _ => id,
+    }
 }
 
 fn property(w: &mut Xml, name: &str, value: &str) -> io::Result<()> {
@@ -575,6 +589,22 @@ mod tests {
         s.path = "top.toml".into();
         s.suite = ".".into();
         assert_eq!(threshold_classname(&s), "scenarios.top.thresholds");
+        s.path = "top.toml[n=5,who=a]".into();
+        assert_eq!(
+            threshold_classname(&s),
+            "scenarios.top[n=5,who=a].thresholds"
+        );
+    }
+
+    #[test]
+    fn a_matrix_case_names_its_source_file() {
+        assert_eq!(source_file("perf/sweep.toml[n=5]"), "perf/sweep.toml");
+        assert_eq!(source_file("perf/sweep.toml"), "perf/sweep.toml");
+        assert_eq!(source_file("odd.toml[name"), "odd.toml[name");
+        assert_eq!(
+            crate::journal::file_stem("perf/sweep.toml[n=5]"),
+            "perf__sweep[n=5]"
+        );
     }
 
     #[test]

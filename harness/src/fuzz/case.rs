@@ -313,7 +313,7 @@ vary = ["llm.critic", "executor"]
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
         std::fs::write(&file, FILE).unwrap();
-        let scenario = crate::scenario::load(dir.path(), &file).unwrap();
+        let scenario = crate::scenario::load_one(dir.path(), &file).unwrap();
         let vary = &scenario.spec.adversarial.as_ref().unwrap().vary;
         Base::new(&scenario, FILE, vary).unwrap()
     }

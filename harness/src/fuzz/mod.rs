@@ -471,7 +471,7 @@ async fn run_case(ctx: Arc<Ctx>, case: Case, number: usize) -> Result<Ran, Strin
     let text = toml::to_string(&table).map_err(|e| format!("cannot write case {number}: {e}"))?;
     let file = ctx.dir.path().join(format!("case-{number}.toml"));
     std::fs::write(&file, &text).map_err(|e| format!("cannot write `{}`: {e}", file.display()))?;
-    let scenario = crate::scenario::load(ctx.dir.path(), &file).map_err(|e| {
+    let scenario = crate::scenario::load_one(ctx.dir.path(), &file).map_err(|e| {
         format!(
             "case {number} is not a valid scenario (a harness bug):\n{}\n{text}",
             crate::console::render_load_error(&e)

@@ -5,7 +5,9 @@
 //!
 //! Gates live in a `gates.toml` (by default the one in the scenario folder given on the
 //! command line, e.g. `scenarios/gates.toml`; or `--gates FILE`). Without a gates file the
-//! policy is the obvious one: every scenario must pass.
+//! policy is the obvious one: every scenario must pass. A gates file keeps that policy as
+//! an implied critical gate ([`IMPLIED_GATE`], shown in every report) unless one of its
+//! `pass_rate` gates looks at all scenarios, or it says `every_scenario_must_pass = false`.
 //!
 //! ```toml
 //! [[gate]]
@@ -32,7 +34,7 @@ mod model;
 use std::path::{Path, PathBuf};
 
 pub use eval::{evaluate, verdict_without_gates};
-pub use model::{Aggregate, Gate, Metric, Select};
+pub use model::{Aggregate, Gate, IMPLIED_GATE, Metric, Select};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::LoadError;
@@ -61,7 +63,7 @@ pub fn load(path: &Path) -> Result<Vec<Gate>, LoadError> {
             })));
         }
     }
-    Ok(file.gate)
+    Ok(file.into_gates())
 }
 
 /// The gates file for a run: `explicit` if given, else `gates.toml` in the first path

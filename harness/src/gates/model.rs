@@ -12,8 +12,42 @@ use crate::scenario::parse_duration;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatesFile {
+    /// Whether "every scenario must pass" holds as a critical gate. By default, it is
+    /// implied when no `pass_rate` gate looks at all scenarios; `false` drops it, `true`
+    /// keeps it next to such a gate.
+    #[serde(default)]
+    pub every_scenario_must_pass: Option<bool>,
     #[serde(default)]
     pub gate: Vec<Gate>,
+}
+
+/// The name of the implied gate in reports.
+pub const IMPLIED_GATE: &str = "every scenario passes (implied)";
+
+impl GatesFile {
+    /// The gates to evaluate: the file's, and the implied "every scenario must pass"
+    /// unless the file covers all scenarios with a pass rate or says otherwise.
+    pub fn into_gates(self) -> Vec<Gate> {
+        let covered = self.gate.iter().any(|g| {
+            g.metric == Metric::PassRate && g.select.tag.is_none() && g.select.folder.is_none()
+        });
+        let mut gates = self.gate;
+        if self.every_scenario_must_pass.unwrap_or(!covered) {
+            gates.push(Gate {
+                name: IMPLIED_GATE.into(),
+                critical: true,
+                select: Select::default(),
+                metric: Metric::PassRate,
+                target: Target {
+                    cmp: Cmp::Ge,
+                    value: 100.0,
+                },
+                target_text: ">= 100% (implied: set `every_scenario_must_pass = false` to drop it)"
+                    .into(),
+            });
+        }
+        gates
+    }
 }
 
 /// One quality gate over the run's scenario results.
@@ -217,6 +251,35 @@ fn parse_target(text: &str, metric: &Metric) -> Result<Target, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(toml_text: &str) -> Vec<String> {
+        let file: GatesFile = toml::from_str(toml_text).unwrap();
+        file.into_gates().into_iter().map(|g| g.name).collect()
+    }
+
+    #[test]
+    fn every_scenario_must_pass_unless_a_gate_covers_all_or_the_file_says_so() {
+        // See: issue 10 (a gates file with only a duration gate passed a failing run).
+        let duration = "[[gate]]\nname = \"d\"\nmetric = \"duration\"\ntarget = \"< 5s\"\n";
+        assert_eq!(names(duration), ["d", IMPLIED_GATE]);
+        let folder = "[[gate]]\nname = \"f\"\nmetric = \"pass_rate\"\nselect.folder = \"x\"\ntarget = \">= 90%\"\n";
+        assert_eq!(
+            names(folder),
+            ["f", IMPLIED_GATE],
+            "a folder is not all scenarios"
+        );
+        let all = "[[gate]]\nname = \"a\"\nmetric = \"pass_rate\"\ntarget = \">= 90%\"\n";
+        assert_eq!(names(all), ["a"]);
+        assert_eq!(
+            names(&format!("every_scenario_must_pass = true\n{all}")),
+            ["a", IMPLIED_GATE]
+        );
+        assert_eq!(
+            names(&format!("every_scenario_must_pass = false\n{duration}")),
+            ["d"]
+        );
+        assert_eq!(names(""), [IMPLIED_GATE]);
+    }
 
     #[test]
     fn targets_in_each_unit() {

@@ -15,10 +15,11 @@ use super::serde_util::{OneOrMany, deserialize_opt_duration};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
+    #[serde(deserialize_with = "super::serde_util::text")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::serde_util::text_list")]
     pub tags: Vec<String>,
     /// The target to run against; `refpipe` when absent.
     #[serde(default)]
@@ -33,7 +34,7 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub input: Option<serde_json::Map<String, serde_json::Value>>,
     /// Extra environment for the target, over the target's own; `{llm}` etc. are expanded.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::serde_util::text_map")]
     pub env: BTreeMap<String, String>,
     /// LLM stub rules, first match wins.
     #[serde(default)]
@@ -69,6 +70,21 @@ pub struct ScenarioFile {
     /// ignores it.
     #[serde(default)]
     pub adversarial: Option<super::AdversarialSpec>,
+
+    // Suites that scale (see `matrix.rs`, `defaults.rs`, `files.rs`, `steps.rs`).
+    /// Expands the file into cases; read by `matrix.rs` before this model is.
+    #[serde(default)]
+    pub matrix: Option<toml::Value>,
+    /// A JSON file (relative to the scenario, inside its folder) whose object is the
+    /// input; `[input]` keys override its keys.
+    #[serde(default)]
+    pub input_file: Option<String>,
+    /// Input fields whose text is read from files: `prompt = "big_prompt.txt"`.
+    #[serde(default)]
+    pub input_files: BTreeMap<String, String>,
+    /// A multi-step interaction with an `http` target, instead of submit-and-poll.
+    #[serde(default)]
+    pub step: Vec<super::steps::StepSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,7 @@ use super::serde_util::parse_duration;
 use crate::compare::Cmp;
 
 const PREDICATE_NAMES: &[&str] = &[
-    "eq", "ne", "lt", "le", "gt", "ge", "contains", "matches", "exists",
+    "eq", "ne", "lt", "le", "gt", "ge", "contains", "matches", "exists", "null",
 ];
 
 /// Names other tools use for our predicates, for the did-you-mean hint.
@@ -39,6 +39,9 @@ pub enum Check {
     Contains(Value),
     Matches(regex::Regex),
     Exists(bool),
+    /// `null = true`: there is a value and it is JSON `null` (TOML has no null to compare
+    /// with); `null = false`: there is a value and it is not null.
+    Null(bool),
 }
 
 impl<'de> Deserialize<'de> for Predicate {
@@ -86,6 +89,10 @@ impl Predicate {
                     v.as_bool()
                         .ok_or_else(|| format!("`exists` takes true or false, not `{v}`"))?,
                 ),
+                "null" => Check::Null(
+                    v.as_bool()
+                        .ok_or_else(|| format!("`null` takes true or false, not `{v}`"))?,
+                ),
                 other => {
                     let hint = ALIASES
                         .iter()
@@ -122,6 +129,7 @@ impl Check {
         let ok = match (self, actual) {
             (Check::Exists(want), a) => *want == a.is_some(),
             (_, None) => false,
+            (Check::Null(want), Some(a)) => *want == a.is_null(),
             (Check::Eq(want), Some(a)) => json_eq(want, a),
             (Check::Ne(want), Some(a)) => !json_eq(want, a),
             (Check::Lt(n), Some(a)) => a.as_f64().is_some_and(|a| a < *n),
@@ -175,6 +183,8 @@ impl fmt::Display for Check {
             Check::Matches(re) => write!(f, "a string matching /{re}/"),
             Check::Exists(true) => write!(f, "a value"),
             Check::Exists(false) => write!(f, "no value"),
+            Check::Null(true) => write!(f, "`null`"),
+            Check::Null(false) => write!(f, "a value other than `null`"),
         }
     }
 }
@@ -240,6 +250,21 @@ mod tests {
             .eval(Some(&json!("failed")))
             .unwrap_err();
         assert_eq!(err, "expected `\"completed\"`, got `\"failed\"`");
+    }
+
+    #[test]
+    fn null_is_told_apart_from_absent_and_from_a_value() {
+        // See: issue 10 (`exists = true` holds for null; `null = true` says which).
+        let is_null = pred(json!({"null": true}));
+        assert!(is_null.eval(Some(&Value::Null)).is_ok());
+        assert!(is_null.eval(Some(&json!(0))).is_err());
+        assert!(is_null.eval(None).is_err());
+        let not_null = pred(json!({"null": false}));
+        assert!(not_null.eval(Some(&json!("x"))).is_ok());
+        assert_eq!(
+            not_null.eval(Some(&Value::Null)).unwrap_err(),
+            "expected a value other than `null`, got `null`"
+        );
     }
 
     #[test]

@@ -63,6 +63,41 @@ pub fn deserialize_opt_duration<'de, D: Deserializer<'de>>(
     parse_duration(&s).map(Some).map_err(de::Error::custom)
 }
 
+/// A string, or a number or boolean written as text: a matrix placeholder that is a whole
+/// string (`PORT = "{matrix.port}"`) takes its value's type, and a text field takes it back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(Text(s)),
+            toml::Value::Integer(i) => Ok(Text(i.to_string())),
+            toml::Value::Float(f) => Ok(Text(f.to_string())),
+            toml::Value::Boolean(b) => Ok(Text(b.to_string())),
+            other => Err(de::Error::custom(format!(
+                "invalid type: {}, expected a string",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::deserialize(d).map(|t| t.0)
+}
+
+pub fn text_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<Text>::deserialize(d).map(|v| v.into_iter().map(|t| t.0).collect())
+}
+
+pub fn text_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    std::collections::BTreeMap::<String, Text>::deserialize(d)
+        .map(|m| m.into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

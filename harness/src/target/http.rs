@@ -76,6 +76,8 @@ pub struct HttpRun<'a> {
     /// Headers, already expanded.
     pub headers: Vec<(String, String)>,
     pub input: &'a Value,
+    /// The scenario's `[[step]]`s: when there are any, they run instead of submit-and-poll.
+    pub steps: &'a [crate::scenario::StepSpec],
     pub timeout: Duration,
     /// Faults against the service's processes (armed on the first instance).
     pub faults: &'a crate::faults::ProcessFaults<'a>,
@@ -300,7 +302,10 @@ async fn poll_once(
     deadline: Instant,
 ) -> Polled {
     let (method, path) = split_request(&c.spec.poll);
-    let url = format!("{base}{}", path.replace("{id}", id));
+    let url = format!(
+        "{base}{}",
+        crate::template::fill_known(path, |k| (k == "id").then(|| id.to_string()))
+    );
     match request(client, method, &url, &c.headers, None, deadline).await {
         Ok((200..=299, body)) => {
             let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -340,6 +345,12 @@ async fn drive(
     stderr: &mut String,
     injected: &mut Vec<crate::faults::Injected>,
 ) -> std::io::Result<(Exit, Vec<u8>)> {
+    if !run.steps.is_empty() {
+        let done =
+            super::steps::run(client, base, &run.headers, run.steps, run.input, deadline).await;
+        let exit = died(service).unwrap_or(Exit::Code(0));
+        return Ok((exit, done.document.to_string().into_bytes()));
+    }
     let calls = Calls {
         spec: run.spec.clone(),
         headers: run.headers.clone(),

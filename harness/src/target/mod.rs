@@ -7,6 +7,7 @@
 
 mod command;
 mod http;
+mod steps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 pub(crate) use command::{CommandRun, Exit, RunOutcome, run_command};
 pub use http::{DoneSpec, HttpSpec};
 pub(crate) use http::{HttpRun, Session, SessionRunner, run_http};
+pub(crate) use steps::FAILED as STEP_FAILED;
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::{LoadError, RunError};
@@ -117,21 +119,16 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// The definition of `name` for a scenario in `scenario_file`: the nearest
+    /// The definition of `name` for a scenario in the folder `dir` (absolute): the nearest
     /// `targets.toml` that defines it, else the built-in one.
-    pub fn resolve(&mut self, name: &str, scenario_file: &Path) -> Result<TargetSpec, LoadError> {
-        let mut dir = scenario_file.parent();
+    pub fn resolve(&mut self, name: &str, dir: &Path) -> Result<TargetSpec, LoadError> {
         let mut known: Vec<String> = Vec::new();
-        while let Some(d) = dir {
-            let candidate = d.join("targets.toml");
-            if candidate.is_file() {
-                let defs = self.read(&candidate)?;
-                if let Some(t) = defs.get(name) {
-                    return Ok(t.clone());
-                }
-                known.extend(defs.keys().cloned());
+        for candidate in targets_files(dir) {
+            let defs = self.read(&candidate)?;
+            if let Some(t) = defs.get(name) {
+                return Ok(t.clone());
             }
-            dir = d.parent();
+            known.extend(defs.keys().cloned());
         }
         let builtin = builtin();
         if let Some(t) = builtin.get(name) {
@@ -142,13 +139,41 @@ impl Targets {
         known.dedup();
         Err(LoadError::UnknownTarget {
             name: name.to_string(),
-            scenario: scenario_file.to_path_buf(),
+            scenario: dir.to_path_buf(),
             known: known
                 .iter()
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+    }
+
+    /// The target of a scenario that names none (nor do its defaults): the only target of
+    /// the nearest `targets.toml`; `refpipe` only where no `targets.toml` applies.
+    pub fn folder_default(
+        &mut self,
+        dir: &Path,
+        scenario: &Path,
+    ) -> Result<(String, TargetSpec), LoadError> {
+        let Some(nearest) = targets_files(dir).next() else {
+            let name = "refpipe".to_string();
+            let t = self.resolve(&name, dir)?;
+            return Ok((name, t));
+        };
+        let defs = self.read(&nearest)?;
+        let mut names = defs.keys();
+        match (names.next(), names.next()) {
+            (Some(name), None) => Ok((name.clone(), defs[name].clone())),
+            _ => Err(LoadError::NoDefaultTarget {
+                scenario: scenario.to_path_buf(),
+                targets: nearest.clone(),
+                names: defs
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
     }
 
     fn read(&mut self, file: &Path) -> Result<&BTreeMap<String, TargetSpec>, LoadError> {
@@ -160,6 +185,13 @@ impl Targets {
         }
         Ok(&self.files[file])
     }
+}
+
+/// The `targets.toml` files in `dir` and the folders above it, nearest first.
+fn targets_files(dir: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    dir.ancestors()
+        .map(|d| d.join("targets.toml"))
+        .filter(|f| f.is_file())
 }
 
 fn parse(
@@ -223,37 +255,30 @@ fn root_of(base_url: String) -> String {
     }
 }
 
-/// Expands `{llm}`, `{llm.NAME}`, `{llm_root}`, `{llm_root.NAME}`, `{executor.NAME}` and
-/// `{seed}` in `value`.
+/// Expands `{llm}`, `{llm.NAME}`, `{llm_root}`, `{llm_root.NAME}`, `{executor.NAME}`,
+/// `{proxy.NAME}`, `{seed}`, `{scratch}` and `${VAR}` in `value` (placeholders as
+/// `template.rs` reads them).
 pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunError> {
+    use crate::template::Piece;
     let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(open) = rest.find('{') {
-        // `${VAR}`: from the harness's own environment.
-        if open > 0 && rest.as_bytes()[open - 1] == b'$' {
-            out.push_str(&rest[..open - 1]);
-            let after = &rest[open + 1..];
-            let Some(close) = after.find('}') else {
-                out.push_str(&rest[open - 1..]);
-                return Ok(out);
-            };
-            let var = &after[..close];
-            let value = std::env::var(var).map_err(|_| RunError::Template {
-                target: target.into(),
-                template: format!("${{{var}}}"),
-                problem: format!("the harness's environment has no `{var}` (hint: export it, e.g. from your CI's secrets)"),
-            })?;
-            out.push_str(&value);
-            rest = &after[close + 1..];
-            continue;
-        }
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            out.push_str(&rest[open..]);
-            return Ok(out);
+    for piece in crate::template::pieces(value) {
+        let key = match piece {
+            Piece::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            // `${VAR}`: from the harness's own environment.
+            Piece::Env { name, .. } => {
+                let value = std::env::var(name).map_err(|_| RunError::Template {
+                    target: target.into(),
+                    template: format!("${{{name}}}"),
+                    problem: format!("the harness's environment has no `{name}` (hint: export it, e.g. from your CI's secrets)"),
+                })?;
+                out.push_str(&value);
+                continue;
+            }
+            Piece::Key { key, .. } => key,
         };
-        let key = &after[..close];
         let replacement = match key.split_once('.') {
             None if key == "llm" => (urls.llm)("primary"),
             None if key == "seed" => urls.seed.to_string(),
@@ -292,28 +317,16 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
             }
         };
         out.push_str(&replacement);
-        rest = &after[close + 1..];
     }
-    out.push_str(rest);
     Ok(out)
 }
 
 /// The executor names a target's environment refers to (`{executor.NAME}`).
 pub fn executors_in(env: &BTreeMap<String, String>) -> Vec<String> {
-    let mut names = Vec::new();
-    for value in env.values() {
-        let mut rest = value.as_str();
-        while let Some(i) = rest.find("{executor.") {
-            let after = &rest[i + "{executor.".len()..];
-            if let Some(end) = after.find('}') {
-                names.push(after[..end].to_string());
-                rest = &after[end..];
-            } else {
-                break;
-            }
-        }
-    }
-    names
+    env.values()
+        .flat_map(|v| crate::template::keys_with_prefix(v, "executor."))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Finds the program: a path with a `/` is relative to the targets file's folder; a bare

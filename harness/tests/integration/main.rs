@@ -8,7 +8,9 @@
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
 //! - `netpolicy`: every address a scenario names is checked before anything runs;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
-//! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted.
+//! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted;
+//! - `suites`: matrices, folder defaults, paths from any working directory, implied gates,
+//!   `[[step]]`s against http targets, and the JSON Schemas of every file kind.
 
 mod chaos;
 mod cli;
@@ -17,4 +19,5 @@ mod gates;
 mod netpolicy;
 mod perf;
 mod stubs;
+mod suites;
 mod support;

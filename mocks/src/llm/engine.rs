@@ -450,7 +450,7 @@ impl LlmEngine {
         if let Sent::Response(outgoing) = &mut answer.sent {
             outgoing.headers.extend(rate_headers);
         }
-        answer.delay += delay;
+        answer.delay = answer.delay.saturating_add(delay);
         let responds = matches!(answer.sent, Sent::Response(_));
         let streamed = matches!(
             answer.sent,
@@ -524,7 +524,7 @@ impl LlmEngine {
             let stage = fault.stage();
             let label = if stage == FaultStage::Delay {
                 let wait = state.draw_delay(index, fault).unwrap_or_default();
-                delay += wait;
+                delay = delay.saturating_add(wait);
                 match fault {
                     HttpFault::Delay(_) => armed.rule.to_string(),
                     _ => format!("{} drew {}", armed.rule, humantime::format_duration(wait)),

@@ -195,3 +195,33 @@ async fn probability_with_a_fixed_seed_replays_the_same_decisions() {
     assert!(first.contains(&503) && first.contains(&200), "{first:?}");
     assert_ne!(first, decisions(7).await);
 }
+
+// Regression: two delay faults on one request overflowed when their waits were added, in
+// the stub's thread, and the scenario's explanation blamed the target.
+#[tokio::test]
+async fn two_huge_delays_on_one_request_hold_it_instead_of_panicking() {
+    let huge = HttpFault::Delay(Duration::MAX / 2 + Duration::from_secs(1));
+    let stub = stub(
+        vec![
+            fault(
+                "chaos[1]",
+                LlmMatch::default(),
+                huge.clone(),
+                Schedule::Always,
+            ),
+            fault("chaos[2]", LlmMatch::default(), huge, Schedule::Always),
+        ],
+        0,
+    )
+    .await;
+    let request = reqwest::Client::new()
+        .post(format!("{}/chat/completions", stub.base_url("primary")))
+        .json(&body("m", "s", "u"))
+        .send();
+    // Absence is what is asserted: within this bound the request is held, not dropped.
+    let outcome = tokio::time::timeout(Duration::from_millis(300), request).await;
+    assert!(
+        outcome.is_err(),
+        "the stub answered or dropped the request: {outcome:?}"
+    );
+}
