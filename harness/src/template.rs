@@ -396,7 +396,10 @@ mod tests {
         let v = values(&[("a", MatrixValue::Int(1))]);
         let src = "name = \"x {matrix.a} ×\"\nd = \"\"\"\n5 × 3 = 15 é\"\"\"\ne = '''漢字 {matrix.a}'''\n";
         let (out, _) = render_toml(src, &v).unwrap();
-        assert_eq!(out, "name = \"x 1 ×\"\nd = \"\"\"\n5 × 3 = 15 é\"\"\"\ne = '''漢字 1'''\n");
+        assert_eq!(
+            out,
+            "name = \"x 1 ×\"\nd = \"\"\"\n5 × 3 = 15 é\"\"\"\ne = '''漢字 1'''\n"
+        );
     }
 
     #[test]
