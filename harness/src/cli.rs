@@ -39,6 +39,22 @@ pub enum Command {
     /// Work with reports of earlier runs.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Print the adapter a `worker` target runs (`harness worker python >
+    /// harness_worker.py`), to read it or run it yourself.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The language of the pipeline.
+    #[arg(value_enum)]
+    pub language: WorkerLanguage,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WorkerLanguage {
+    /// Python 3.8 or newer, standard library only.
+    Python,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +194,12 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Perf(args) => crate::perf_cmd::execute(&args),
         Command::Fuzz(args) => crate::fuzz::execute(&args),
         Command::Drill(args) => run_drill(&args.drill, &args.run, args.dry_run),
+        Command::Worker(args) => match args.language {
+            WorkerLanguage::Python => {
+                print!("{}", crate::target::PYTHON_ADAPTER);
+                ExitCode::from(exit_codes::OK)
+            }
+        },
     }
 }
 

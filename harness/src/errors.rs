@@ -81,3 +81,27 @@ pub enum RunError {
         problem: String,
     },
 }
+
+/// Starting a warm worker: its program could not be run, or it ended (an import error)
+/// before it said it was ready.
+#[derive(Debug, Error)]
+pub enum WorkerStartError {
+    #[error(
+        "target `{target}`: worker program `{program}` was not found next to the harness executable or on PATH"
+    )]
+    NotFound { target: String, program: String },
+    #[error("target `{target}`: cannot start worker `{program}`")]
+    Spawn {
+        target: String,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("target `{target}`: the worker ended before it was ready ({how}){hint}\n{stderr}")]
+    NotReady {
+        target: String,
+        how: String,
+        hint: &'static str,
+        stderr: String,
+    },
+}

@@ -3,11 +3,14 @@
 //! The main type is [`runner::Planned`]: a validated [`scenario::Scenario`] with its
 //! [`target::TargetSpec`] and seed, built by [`plan::plan`] from paths on the command line.
 //! [`runner::run_all`] runs planned scenarios, each with its own LLM stub and fake
-//! executors on 127.0.0.1 (crate `mocks`), spawns the target with the stub URLs in its
-//! environment, checks the scenario's expectations ([`expect`]) and returns a
-//! `reports::RunReport`, which `reports::write_all` turns into JUnit XML, JSON and Markdown.
-//! A scenario file may expand into several scenarios (a `[matrix]`), each with its own
-//! [`scenario::ScenarioId`]; folder `defaults.toml` files are merged in when it is loaded.
+//! executors on 127.0.0.1 (crate `mocks`), opens a session with the target (a process per
+//! run, a warm worker, or a service; see `target`) with the stub URLs in its environment,
+//! checks the scenario's expectations ([`expect`]) and returns a `reports::RunReport`,
+//! which `reports::write_all` turns into JUnit XML, JSON and Markdown. What a run shares
+//! between its scenarios (warm workers) is its [`target::RunContext`]
+//! ([`runner::run_all_in`]). A scenario file may expand into several scenarios (a
+//! `[matrix]`), each with its own [`scenario::ScenarioId`]; folder `defaults.toml` files
+//! are merged in when it is loaded.
 //!
 //! ```no_run
 //! use harness::plan::{Selection, plan};

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::scenario::{LoadModel, LoadSpec, load_bounds};
-use crate::target::RunOutcome;
+use crate::target::{Isolation, RunOutcome, Session, TargetKind};
 
 /// One finished run, as the engine saw it.
 pub struct Finished<T> {
@@ -133,27 +133,14 @@ pub type Judge = Arc<dyn Fn(&RunOutcome) -> Vec<reports::Failure> + Send + Sync>
 /// Everything a load run of one scenario needs, owned (runs happen on spawned tasks).
 pub struct ScenarioLoad {
     pub spec: LoadSpec,
-    pub timeout: Duration,
-    pub target: Runnable,
+    /// The scenario's open session: every run goes through it.
+    pub session: Arc<dyn Session>,
     pub judge: Judge,
-    pub sampler: Arc<crate::sampler::Sampler>,
-}
-
-/// How a run is started.
-pub enum Runnable {
-    Command {
-        program: std::path::PathBuf,
-        args: Vec<String>,
-        env: Vec<(String, String)>,
-        cwd: Option<std::path::PathBuf>,
-        stdin: Vec<u8>,
-    },
-    /// A service kept up for the whole load.
-    Http {
-        runner: Box<crate::target::SessionRunner>,
-        input: serde_json::Value,
-        service_pid: Option<u32>,
-    },
+    /// What the target is, to say why memory growth could not be measured.
+    pub kind: TargetKind,
+    pub isolation: Isolation,
+    /// An http target the harness did not start (`http.base_url`).
+    pub external: bool,
 }
 
 /// What a scenario's load produced.
@@ -168,67 +155,25 @@ pub struct ScenarioLoadOutcome {
     pub end_to_end: Histo,
     /// The outputs of up to a thousand runs (tokens, cost).
     pub outputs: Vec<serde_json::Value>,
-    /// The service's resident set after each run (http targets).
-    pub rss_after_runs: Vec<f64>,
+    /// Resident-set growth per run of the process that outlives the runs (bytes), or why
+    /// it could not be measured.
+    pub rss_growth: Result<f64, String>,
 }
 
 struct RunRecord {
     outcome: RunOutcome,
     failures: Vec<reports::Failure>,
-    rss_after: Option<f64>,
 }
 
 pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
-    let target = Arc::new(load.target);
-    let (judge, sampler, timeout) = (
-        Arc::clone(&load.judge),
-        Arc::clone(&load.sampler),
-        load.timeout,
-    );
+    let session = Arc::clone(&load.session);
+    let judge = Arc::clone(&load.judge);
     let run_once = move || {
-        let (target, judge, sampler) = (
-            Arc::clone(&target),
-            Arc::clone(&judge),
-            Arc::clone(&sampler),
-        );
+        let (session, judge) = (Arc::clone(&session), Arc::clone(&judge));
         async move {
-            let outcome = match &*target {
-                Runnable::Command {
-                    program,
-                    args,
-                    env,
-                    cwd,
-                    stdin,
-                } => {
-                    let none = crate::faults::ProcessFaults::new(&[]);
-                    crate::target::run_command(crate::target::CommandRun {
-                        program,
-                        args,
-                        env,
-                        cwd: cwd.as_deref(),
-                        input: stdin,
-                        timeout,
-                        faults: &none,
-                        sampler: Some(&sampler),
-                    })
-                    .await
-                    .unwrap_or_else(|e| RunOutcome::failed_to_start(e.to_string()))
-                }
-                Runnable::Http { runner, input, .. } => runner.run(input, timeout).await,
-            };
+            let outcome = session.run().await;
             let failures = judge(&outcome);
-            let rss_after = match &*target {
-                Runnable::Http {
-                    service_pid: Some(_),
-                    ..
-                } => Some(sampler.snapshot().last_rss_bytes as f64),
-                _ => None,
-            };
-            RunRecord {
-                outcome,
-                failures,
-                rss_after,
-            }
+            RunRecord { outcome, failures }
         }
     };
     // Keep every run's small facts, but the full outcome only of the first failure and
@@ -245,7 +190,12 @@ pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
         .iter()
         .filter_map(|r| serde_json::from_slice(&r.value.outcome.stdout).ok())
         .collect();
-    let rss_after_runs = out.runs.iter().filter_map(|r| r.value.rss_after).collect();
+    let kept: Vec<(u32, u64)> = out
+        .runs
+        .iter()
+        .filter_map(|r| r.value.outcome.kept_rss)
+        .collect();
+    let rss_growth = growth_per_run(&kept).ok_or_else(|| why_no_growth(&load, kept.len()));
     let mut runs = out.runs;
     let failed_at = runs.iter().position(|r| !r.value.failures.is_empty());
     let (representative, first_failures) = match failed_at {
@@ -264,7 +214,50 @@ pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
         seconds: out.seconds,
         end_to_end: out.end_to_end,
         outputs,
-        rss_after_runs,
+        rss_growth,
+    }
+}
+
+/// Growth per run: the slope of each long-lived process's resident set over its own runs
+/// (in run order), averaged over the processes weighted by their runs. Runs spread over
+/// several reuse workers are fitted per worker, so one worker's start-up does not read as
+/// another's growth. The first fifth of each process's runs are its warm-up (first-use
+/// imports, allocator arenas, caches filling) and are left out of the fit.
+pub fn growth_per_run(kept: &[(u32, u64)]) -> Option<f64> {
+    let mut by_pid: Vec<(u32, Vec<f64>)> = Vec::new();
+    for (pid, bytes) in kept {
+        match by_pid.iter_mut().find(|(p, _)| p == pid) {
+            Some((_, ys)) => ys.push(*bytes as f64),
+            None => by_pid.push((*pid, vec![*bytes as f64])),
+        }
+    }
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for (_, ys) in &by_pid {
+        let settled = &ys[ys.len() / 5..];
+        if let Some(s) = crate::sampler::slope(settled) {
+            sum += s * settled.len() as f64;
+            weight += settled.len() as f64;
+        }
+    }
+    (weight > 0.0).then(|| sum / weight)
+}
+
+/// Why a load gave no growth figure, and what to use instead.
+fn why_no_growth(load: &ScenarioLoad, kept: usize) -> String {
+    let instead = "use a `worker` target with `isolation = \"reuse\"` (or an `http` target the harness starts), whose process outlives each run";
+    match (load.kind, load.isolation) {
+        (TargetKind::Command, _) => format!(
+            "each run of a `command` target is a new process, so nothing outlives a run to grow (hint: {instead})"
+        ),
+        (TargetKind::Worker, Isolation::Fork) => format!(
+            "each run of a `worker` with `isolation = \"fork\"` is a new child, so nothing outlives a run to grow (hint: {instead})"
+        ),
+        (TargetKind::Http, _) if load.external => format!(
+            "the service was not started by the harness (`http.base_url`), so its memory cannot be read (hint: {instead})"
+        ),
+        _ => format!(
+            "the growth is fitted over at least 3 runs of one process, and {kept} run(s) were measured (hint: raise `iterations` or the load's duration)"
+        ),
     }
 }
 
@@ -297,6 +290,29 @@ mod tests {
             "latency counts from the intended start"
         );
         assert_eq!(out.end_to_end.len(), out.runs.len() as u64);
+    }
+
+    #[test]
+    fn growth_is_fitted_per_process_and_needs_three_runs() {
+        // Two workers, interleaved: one grows 5 MB per run, the other not at all.
+        let mb = 1_000_000;
+        let kept = [
+            (1, 100 * mb),
+            (2, 200 * mb),
+            (1, 105 * mb),
+            (2, 200 * mb),
+            (1, 110 * mb),
+            (2, 200 * mb),
+        ];
+        let g = growth_per_run(&kept).unwrap();
+        assert!((g - 2.5e6).abs() < 1.0, "{g}");
+        assert_eq!(growth_per_run(&[(1, 1), (1, 2)]), None);
+        // A warm-up jump in the first fifth is not growth.
+        let warm: Vec<(u32, u64)> = (0..10)
+            .map(|i| (7, if i < 2 { 50 * mb } else { 80 * mb }))
+            .collect();
+        assert!(growth_per_run(&warm).unwrap().abs() < 1.0);
+        assert_eq!(growth_per_run(&[]), None);
     }
 
     #[tokio::test]

@@ -15,8 +15,8 @@ pub struct Parts<'a> {
     pub memory: Observation,
     /// Runs that were sampled (1 without `[load]`).
     pub runs: u64,
-    /// Over a load: the service's resident set after each run, in run order.
-    pub rss_after_runs: Vec<f64>,
+    /// Over a load: the resident-set growth per run of the process that outlives the runs.
+    pub growth_per_run: Option<f64>,
     pub outputs: Vec<Value>,
     pub tokens_pointer: Option<&'a str>,
     pub cost_pointer: Option<&'a str>,
@@ -54,7 +54,7 @@ pub fn assemble(parts: Parts) -> ScenarioMetrics {
         peak_rss_bytes: parts.memory.peak_rss_bytes,
         cpu_seconds: parts.memory.cpu_seconds,
         runs: parts.runs,
-        growth_per_run_bytes: crate::sampler::slope(&parts.rss_after_runs),
+        growth_per_run_bytes: parts.growth_per_run,
         timeline: parts.memory.timeline.clone(),
         harness_peak_rss_bytes: Some(parts.memory.harness_peak_rss_bytes).filter(|b| *b > 0),
     });
@@ -77,12 +77,16 @@ pub fn assemble(parts: Parts) -> ScenarioMetrics {
     }
 }
 
+/// Why a scenario without `[load]` has no growth per run.
+pub const NO_LOAD_FOR_GROWTH: &str = "growth per run is fitted over the runs of a `[load]`, and this scenario runs once (hint: add a `[load]` with `iterations = 20` and use a `worker` target with `isolation = \"reuse\"`, or an `http` target the harness starts, whose process outlives each run)";
+
 /// Judges every threshold; the verdicts go into the metrics, the failed ones become
-/// failures of the scenario.
+/// failures of the scenario. `no_growth` says why growth per run was not measured.
 pub fn judge(
     thresholds: &[Threshold],
     metrics: &mut ScenarioMetrics,
     success: (u64, u64),
+    no_growth: Option<&str>,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
     for t in thresholds {
@@ -90,7 +94,13 @@ pub fn judge(
         let passed = observed
             .as_ref()
             .is_some_and(|(v, _)| t.cmp.holds_measured(*v, t.limit));
-        let shown = observed.map_or_else(|| "no data".to_string(), |(_, s)| s);
+        let shown = observed.map_or_else(
+            || match (&t.metric, no_growth) {
+                (ThresholdMetric::RssGrowthPerRun, Some(why)) => format!("no data: {why}"),
+                _ => "no data".to_string(),
+            },
+            |(_, s)| s,
+        );
         if !passed {
             failures.push(Failure {
                 kind: "threshold".into(),

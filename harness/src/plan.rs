@@ -141,7 +141,7 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
                     env: selection.env.clone().into(),
                 });
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(positioned_target_error(e, &s, selection.target.is_some())),
         }
     }
     // In the order of their ids' text, which is also the order `report merge` gives shards.
@@ -155,6 +155,46 @@ pub fn plan(selection: &Selection, run_seed: u64) -> Result<Plan, Vec<LoadError>
     } else {
         Err(errors)
     }
+}
+
+/// An unknown target the scenario file itself names, as a diagnostic at the name: the
+/// file is read again for its text, and the span is used only where the file says
+/// `target =` just before it (a name from `--target` or a `defaults.toml` keeps the plain
+/// error).
+fn positioned_target_error(e: LoadError, s: &Scenario, from_cli: bool) -> LoadError {
+    let (LoadError::UnknownTarget { name, known, .. }, false, Some(spanned)) =
+        (&e, from_cli, s.spec.target.as_ref())
+    else {
+        return e;
+    };
+    let Ok(source) = crate::source::read(&s.file_path) else {
+        return e;
+    };
+    // The span is this file's only if the text before it is this file's `target =`.
+    let span = spanned.span();
+    let is_target_value = !span.is_empty()
+        && source
+            .get(..span.start)
+            .and_then(|before| before.trim_end().strip_suffix('='))
+            .is_some_and(|before| before.trim_end().ends_with("target"));
+    if !is_target_value {
+        return e;
+    }
+    let names: Vec<&str> = known.split(", ").map(|k| k.trim_matches('`')).collect();
+    let help = match crate::diagnostic::did_you_mean(name, &names) {
+        Some(near) => format!("did you mean `{near}`? (known: {known})"),
+        None => format!(
+            "define it in a `targets.toml` next to the scenario or in a folder above it (known: {known})"
+        ),
+    };
+    LoadError::Invalid(Box::new(crate::diagnostic::Diagnostic {
+        path: s.file_path.display().to_string(),
+        source,
+        span,
+        message: format!("unknown target `{name}`"),
+        label: "no target of this name".into(),
+        help: Some(help),
+    }))
 }
 
 /// `[[step]]`s talk to an `http` target's service, one run at a time.

@@ -7,7 +7,7 @@ use crate::console::ConsoleReporter;
 use crate::exit_codes;
 use crate::gates::{self, Gate};
 use crate::plan::{Selection, plan};
-use crate::runner::{RunConfig, error_chain, run_all};
+use crate::runner::{RunConfig, error_chain, run_all_in};
 
 /// How a drill changes a run: hosts it may reach, when to abort, or only print the plan.
 #[derive(Debug, Default)]
@@ -114,11 +114,25 @@ pub(crate) fn run(
         fail_fast: args.fail_fast,
         abort: drill.drill.and_then(crate::drill::Drill::abort_rule),
     };
+    // Warm workers start before anything runs: a pipeline that cannot be imported stops
+    // the run here, with its traceback, as invalid input.
+    let ctx = std::sync::Arc::new(crate::target::RunContext::new(jobs));
+    let warm = runtime.block_on(
+        ctx.warm_up(
+            plan.scenarios
+                .iter()
+                .map(|p| (p.scenario.target_name(), &p.target)),
+        ),
+    );
+    if let Err(e) = warm {
+        eprintln!("error: {}", error_chain(&e));
+        return Err(ExitCode::from(exit_codes::INVALID_INPUT));
+    }
     let mut console = ConsoleReporter::new();
     let mut report = runtime.block_on(async {
         // Register before anything starts, so a signal that arrives early is not lost.
         let interrupt = interrupt_signal();
-        run_all(plan.scenarios, &config, &mut console, interrupt).await
+        run_all_in(ctx, plan.scenarios, &config, &mut console, interrupt).await
     });
     report.partition = args.partition.map(|p| p.to_string());
     // Stop stray tasks (stub servers) before the runtime goes away.

@@ -15,20 +15,17 @@ use tokio::task::JoinSet;
 
 use crate::errors::RunError;
 use crate::expect::{Observed, evaluate};
-use crate::faults::{ProcessFaults, ScenarioProxies};
-use crate::load::{Runnable, ScenarioLoad};
+use crate::faults::ScenarioProxies;
+use crate::load::ScenarioLoad;
 use crate::sampler::Sampler;
 use crate::scenario::LoadSpec;
 use crate::scenario::Scenario;
+use crate::steady::{self, Phase};
 use crate::stubs::ScenarioStubs;
-use crate::target::Session;
 use crate::target::{
-    CommandRun, HttpRun, RunOutcome, StubUrls, TargetKind, TargetSpec, expand, inherited_env,
-    locate_program, run_command, run_http,
+    Exit, RunContext, RunOutcome, RunSetup, Session, StubUrls, TargetKind, TargetSpec, expand,
+    inherited_env, locate_program,
 };
-
-/// How often the target's memory is sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(25);
 
 /// A scenario's timeout when it names none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -147,6 +144,19 @@ pub async fn run_all(
     reporter: &mut dyn Reporter,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> RunReport {
+    let ctx = Arc::new(RunContext::new(config.jobs));
+    run_all_in(ctx, planned, config, reporter, interrupt).await
+}
+
+/// [`run_all`] within a run-scoped context made beforehand (e.g. with its workers
+/// already warm, see [`RunContext::warm_up`]).
+pub async fn run_all_in(
+    ctx: Arc<RunContext>,
+    planned: Vec<Planned>,
+    config: &RunConfig,
+    reporter: &mut dyn Reporter,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> RunReport {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let total = planned.len();
@@ -172,7 +182,8 @@ pub async fn run_all(
             reporter.event(RunEvent::ScenarioStarted { planned: p });
             let p = p.clone();
             let retries = config.retries;
-            running.spawn(async move { (index, run_with_retries(&p, retries).await) });
+            let ctx = Arc::clone(&ctx);
+            running.spawn(async move { (index, run_with_retries(&ctx, &p, retries).await) });
         }
         if running.is_empty() {
             break;
@@ -252,10 +263,10 @@ pub async fn run_all(
 /// Runs a scenario, and reruns it up to `retries` times while it fails; earlier failed
 /// attempts are kept in the result (a pass after them is flaky). Each attempt uses the
 /// same seed: a rerun that passes shows nondeterminism the seed does not control.
-pub async fn run_with_retries(p: &Planned, retries: u32) -> ScenarioResult {
+pub async fn run_with_retries(ctx: &RunContext, p: &Planned, retries: u32) -> ScenarioResult {
     let mut failed_attempts = Vec::new();
     loop {
-        let mut result = run_scenario(p).await;
+        let mut result = run_scenario_in(ctx, p).await;
         let failed = matches!(result.outcome, Outcome::Failed | Outcome::Error);
         if !failed || failed_attempts.len() as u32 >= retries {
             result.failed_attempts = failed_attempts;
@@ -268,10 +279,15 @@ pub async fn run_with_retries(p: &Planned, retries: u32) -> ScenarioResult {
     }
 }
 
-/// Runs one scenario: stubs up, target run, expectations checked, stubs down.
+/// Runs one scenario on its own: stubs up, target run, expectations checked, stubs down.
 pub async fn run_scenario(p: &Planned) -> ScenarioResult {
+    run_scenario_in(&RunContext::new(1), p).await
+}
+
+/// Runs one scenario within a run's context (its warm workers).
+pub async fn run_scenario_in(ctx: &RunContext, p: &Planned) -> ScenarioResult {
     let started = Instant::now();
-    match try_run(p, started).await {
+    match try_run(ctx, p, started).await {
         Ok(result) => result,
         Err(e) => {
             let mut r = errored(p, error_kind(&e), error_chain(&e));
@@ -281,7 +297,11 @@ pub async fn run_scenario(p: &Planned) -> ScenarioResult {
     }
 }
 
-async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunError> {
+async fn try_run(
+    ctx: &RunContext,
+    p: &Planned,
+    started: Instant,
+) -> Result<ScenarioResult, RunError> {
     let scenario = &p.scenario;
     let target = &p.target;
     let stubs = ScenarioStubs::start(scenario, target, p.seed).await?;
@@ -296,7 +316,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
     let program = match (&target.program, target.kind) {
         (Some(_), _) => Some(locate_program(target).ok_or_else(not_found)?),
         (None, TargetKind::Http) => None,
-        (None, TargetKind::Command) => return Err(not_found()),
+        (None, _) => return Err(not_found()),
     };
     let executor_urls = stubs.executor_urls();
     let stub_addr = |name: &str| {
@@ -337,15 +357,14 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         env.push((key.clone(), value.clone()));
     }
     let input = serde_json::Value::Object(scenario.spec.input.clone().unwrap_or_default());
-    let timeout = scenario.spec.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let shown = program.as_ref().map_or_else(
         || target.kind_name().to_string(),
         |p| p.display().to_string(),
     );
-    let spawn_error = |e: std::io::Error| RunError::Spawn {
+    let spawn_error = |problem: String| RunError::Spawn {
         target: scenario.target_name().into(),
         program: shown.clone(),
-        problem: format!("could not be started: {e}"),
+        problem,
     };
     let headers = match &target.http {
         Some(http) => http
@@ -355,187 +374,106 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
             .collect::<Result<Vec<_>, RunError>>()?,
         None => Vec::new(),
     };
-    let sampler = Arc::new(Sampler::start(started, SAMPLE_EVERY));
-    let faults = ProcessFaults::new(&scenario.spec.process);
-    let probes = &scenario.spec.steady_state;
-    let http_run = |http| HttpRun {
-        spec: http,
-        faults: &faults,
-        probes,
-        sampler: Some(&sampler),
-        program: program.as_deref(),
-        args: &target.args,
-        env: &env,
-        cwd: target.defined_in.as_deref(),
-        headers: headers.clone(),
-        input: &input,
-        steps: &scenario.spec.step,
-        timeout,
+    let sampler = Arc::new(Sampler::start(started));
+    let setup = Arc::new(RunSetup {
+        target_name: scenario.target_name().into(),
+        spec: target.clone(),
+        program,
+        env,
+        headers,
+        stdin: serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec()),
+        input,
+        timeout: scenario.spec.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        process: scenario.spec.process.clone(),
+        sampler: Arc::clone(&sampler),
+        scratch: scratch_path.clone(),
+        seed: p.seed,
+        under_load: scenario.spec.load.is_some(),
+        steps: scenario.spec.step.clone(),
+    });
+    let kind = ctx
+        .target(scenario.target_name(), target)
+        .map_err(|e| spawn_error(format!("could not be started: {}", error_chain(&e))))?;
+    let session = match kind
+        .open(Arc::clone(&setup))
+        .await
+        .map_err(|e| spawn_error(format!("could not be started: {e}")))?
+    {
+        Ok(session) => session,
+        Err(not_started) => {
+            return Ok(finish(
+                p,
+                started,
+                not_started,
+                Vec::new(),
+                &stubs,
+                &proxies,
+                &disk_faults,
+                None,
+            ));
+        }
     };
-    let stdin = serde_json::to_vec(&input).unwrap_or_else(|_| b"{}".to_vec());
+
+    // The steady state, in one place for every kind: before the first run, after the last.
+    let probes = &scenario.spec.steady_state;
+    let before = steady::check(probes, session.base_url().as_deref(), Phase::Before).await;
+    if !before.is_empty() {
+        let closed = session.close().await;
+        let mut outcome = RunOutcome::not_run(before);
+        outcome.stderr_tail = closed.stderr;
+        outcome.injected = closed.injected;
+        return Ok(finish(
+            p,
+            started,
+            outcome,
+            Vec::new(),
+            &stubs,
+            &proxies,
+            &disk_faults,
+            None,
+        ));
+    }
 
     let mut load_failures = Vec::new();
     let mut load_report = None;
-    let outcome = match (&scenario.spec.load, &target.http, target.kind) {
-        (None, Some(http), TargetKind::Http) => {
-            run_http(http_run(http)).await.map_err(spawn_error)?
-        }
-        (None, _, _) => {
-            let program = program.as_deref().ok_or_else(not_found)?;
-            let before = crate::steady::check(probes, None, crate::steady::Phase::Before).await;
-            if before.is_empty() {
-                let mut out = run_command(CommandRun {
-                    program,
-                    args: &target.args,
-                    env: &env,
-                    cwd: target.defined_in.as_deref(),
-                    input: &stdin,
-                    timeout,
-                    faults: &faults,
-                    sampler: Some(&sampler),
-                })
-                .await
-                .map_err(spawn_error)?;
-                out.probes = crate::steady::check(probes, None, crate::steady::Phase::After).await;
-                out
-            } else {
-                RunOutcome::not_run(before)
-            }
-        }
-        (Some(load), http, kind) => {
-            let judge_planned = p.clone();
-            let judge: crate::load::Judge = Arc::new(move |o: &RunOutcome| {
-                let output = parse_output(&o.stdout);
-                evaluate(
-                    &judge_planned.scenario,
-                    &judge_planned.target,
-                    &Observed {
-                        outcome: o,
-                        output: output.as_ref(),
-                        journal: &[],
-                        per_run: true,
-                    },
-                )
-            });
-            let (runnable, session) = match (http, kind) {
-                (Some(http), TargetKind::Http) => {
-                    match Session::open(&http_run(http)).await.map_err(spawn_error)? {
-                        Ok(session) => {
-                            let pid = session.pid();
-                            let runnable = Runnable::Http {
-                                runner: Box::new(session.runner()),
-                                input: input.clone(),
-                                service_pid: pid,
-                            };
-                            (runnable, Some(session))
-                        }
-                        Err(not_started) => {
-                            return Ok(finish(
-                                p,
-                                started,
-                                not_started,
-                                Vec::new(),
-                                &stubs,
-                                &proxies,
-                                &disk_faults,
-                                None,
-                            ));
-                        }
-                    }
-                }
-                _ => {
-                    let program = program.clone().ok_or_else(not_found)?;
-                    let before =
-                        crate::steady::check(probes, None, crate::steady::Phase::Before).await;
-                    if !before.is_empty() {
-                        return Ok(finish(
-                            p,
-                            started,
-                            RunOutcome::not_run(before),
-                            Vec::new(),
-                            &stubs,
-                            &proxies,
-                            &disk_faults,
-                            None,
-                        ));
-                    }
-                    let runnable = Runnable::Command {
-                        program,
-                        args: target.args.clone(),
-                        env: env.clone(),
-                        cwd: target.defined_in.clone(),
-                        stdin: stdin.clone(),
-                    };
-                    (runnable, None)
-                }
-            };
-            let mut report = crate::load::run_scenario_load(ScenarioLoad {
-                spec: load.clone(),
-                timeout,
-                target: runnable,
-                judge,
-                sampler: Arc::clone(&sampler),
-            })
-            .await;
-            let mut outcome = report
+    let mut outcome = match &scenario.spec.load {
+        None => Arc::clone(&session).run().await,
+        Some(load) => {
+            let report = run_load(p, load, &session).await;
+            load_failures = load_failures_of(scenario, &report);
+            let mut report = report;
+            let outcome = report
                 .representative
                 .take()
                 .unwrap_or_else(|| RunOutcome::not_run(Vec::new()));
-            match session {
-                Some(session) => {
-                    let (stderr, after, died) = session.close(probes).await;
-                    outcome.stderr_tail = stderr;
-                    outcome.probes = after;
-                    if let Some(exit) = died {
-                        load_failures.push(Failure {
-                            kind: "crashed".into(),
-                            message: format!("the service died during the load ({exit:?})"),
-                            detail: String::new(),
-                        });
-                    }
-                }
-                None => {
-                    outcome.probes =
-                        crate::steady::check(probes, None, crate::steady::Phase::After).await
-                }
-            }
-            let has_success_threshold = scenario
-                .spec
-                .thresholds
-                .0
-                .iter()
-                .any(|t| t.metric == crate::scenario::ThresholdMetric::SuccessRate);
-            if report.succeeded < report.total && !has_success_threshold {
-                let mut detail = String::from("the first failing run:\n");
-                for f in &report.first_failures {
-                    detail.push_str(&format!("  ✗ {}\n", f.message));
-                    for line in f.detail.lines() {
-                        detail.push_str(&format!("      {line}\n"));
-                    }
-                }
-                load_failures.push(Failure {
-                    kind: "load".into(),
-                    message: format!(
-                        "{} of {} runs failed (without a `success_rate` threshold, every run must pass)",
-                        report.total - report.succeeded,
-                        report.total
-                    ),
-                    detail,
-                });
-            }
-            if report.total == 0 {
-                load_failures.push(Failure {
-                    kind: "load".into(),
-                    message: format!("no run completed ({} arrivals dropped)", report.dropped),
-                    detail: String::new(),
-                });
-            }
             load_report = Some(report);
             outcome
         }
     };
+    let died = session.died();
+    if died.is_none() && outcome.exit != Exit::TimedOut {
+        let after = steady::check(probes, session.base_url().as_deref(), Phase::After).await;
+        outcome.probes.extend(after);
+    }
+    let closed = session.close().await;
+    if !closed.stderr.is_empty() {
+        outcome.stderr_tail = if outcome.stderr_tail.is_empty() {
+            closed.stderr
+        } else {
+            format!("{}\n{}", closed.stderr, outcome.stderr_tail)
+        };
+    }
+    outcome.injected.extend(closed.injected);
+    if let (Some(exit), Some(_)) = (died, &scenario.spec.load) {
+        load_failures.push(Failure {
+            kind: "crashed".into(),
+            message: format!("the service died during the load ({exit:?})"),
+            detail: String::new(),
+        });
+    }
 
     let observation = Arc::try_unwrap(sampler).map_or_else(|s| s.snapshot(), |s| s.stop());
+    drop(setup);
     let mut result = finish(
         p,
         started,
@@ -546,7 +484,11 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         &disk_faults,
         load_report.as_ref(),
     );
-    let (end_to_end, load_metrics, outputs, rss, runs, success) = match &load_report {
+    let growth = match &load_report {
+        Some(r) => r.rss_growth.clone(),
+        None => Err(crate::metrics::NO_LOAD_FOR_GROWTH.to_string()),
+    };
+    let (end_to_end, load_metrics, outputs, runs, success) = match &load_report {
         Some(r) => (
             r.end_to_end.clone(),
             Some(LoadMetrics {
@@ -573,7 +515,6 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
                 seconds: r.seconds,
             }),
             r.outputs.clone(),
-            r.rss_after_runs.clone(),
             r.total,
             (r.succeeded, r.total),
         ),
@@ -585,7 +526,6 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
                 h,
                 None,
                 result.output.clone().into_iter().collect(),
-                Vec::new(),
                 1,
                 (ok, 1),
             )
@@ -596,7 +536,7 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         stubs: &stubs,
         memory: observation,
         runs,
-        rss_after_runs: rss,
+        growth_per_run: growth.as_ref().ok().copied(),
         outputs,
         tokens_pointer: target.tokens.as_deref(),
         cost_pointer: target.cost.as_deref(),
@@ -604,8 +544,12 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
         succeeded: success.0,
         total: success.1,
     });
-    let threshold_failures =
-        crate::metrics::judge(&scenario.spec.thresholds.0, &mut metrics, success);
+    let threshold_failures = crate::metrics::judge(
+        &scenario.spec.thresholds.0,
+        &mut metrics,
+        success,
+        growth.err().as_deref(),
+    );
     result.failures.extend(threshold_failures);
     result.metrics = metrics;
     if !result.failures.is_empty() {
@@ -614,6 +558,78 @@ async fn try_run(p: &Planned, started: Instant) -> Result<ScenarioResult, RunErr
     drop(proxies);
     drop(stubs);
     Ok(result)
+}
+
+/// Runs a scenario's `[load]` against its session, each run judged as it finishes.
+async fn run_load(
+    p: &Planned,
+    load: &LoadSpec,
+    session: &Arc<dyn Session>,
+) -> crate::load::ScenarioLoadOutcome {
+    let judge_planned = p.clone();
+    let judge: crate::load::Judge = Arc::new(move |o: &RunOutcome| {
+        let output = parse_output(&o.stdout);
+        evaluate(
+            &judge_planned.scenario,
+            &judge_planned.target,
+            &Observed {
+                outcome: o,
+                output: output.as_ref(),
+                journal: &[],
+                per_run: true,
+            },
+        )
+    });
+    crate::load::run_scenario_load(ScenarioLoad {
+        spec: load.clone(),
+        session: Arc::clone(session),
+        judge,
+        kind: p.target.kind,
+        isolation: p.target.isolation.unwrap_or_default(),
+        external: p.target.program.is_none(),
+    })
+    .await
+}
+
+/// What only a whole load shows: runs that failed without a `success_rate` threshold to
+/// allow them, or no run at all.
+fn load_failures_of(
+    scenario: &Scenario,
+    report: &crate::load::ScenarioLoadOutcome,
+) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let has_success_threshold = scenario
+        .spec
+        .thresholds
+        .0
+        .iter()
+        .any(|t| t.metric == crate::scenario::ThresholdMetric::SuccessRate);
+    if report.succeeded < report.total && !has_success_threshold {
+        let mut detail = String::from("the first failing run:\n");
+        for f in &report.first_failures {
+            detail.push_str(&format!("  ✗ {}\n", f.message));
+            for line in f.detail.lines() {
+                detail.push_str(&format!("      {line}\n"));
+            }
+        }
+        failures.push(Failure {
+            kind: "load".into(),
+            message: format!(
+                "{} of {} runs failed (without a `success_rate` threshold, every run must pass)",
+                report.total - report.succeeded,
+                report.total
+            ),
+            detail,
+        });
+    }
+    if report.total == 0 {
+        failures.push(Failure {
+            kind: "load".into(),
+            message: format!("no run completed ({} arrivals dropped)", report.dropped),
+            detail: String::new(),
+        });
+    }
+    failures
 }
 
 /// The scenario's result from its (representative) outcome: expectations, journal,

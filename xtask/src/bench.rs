@@ -12,6 +12,7 @@
 
 mod compare;
 mod procs;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -35,6 +36,11 @@ enum Comparison {
     /// The bundled suite run --runs times with --jobs: scenarios per second, the time per
     /// scenario the harness spends beyond the targets', and its own CPU per scenario.
     Scenarios,
+    /// The Python example's pack (examples/pypipe) --runs times with --jobs, as a process
+    /// per scenario, a fork worker and a reuse worker, beside the same checks as a pytest
+    /// suite (benches/python); and the time the harness adds to a worker scenario. Goals:
+    /// fork ≥ 5× process per scenario, ≥ 2× pytest; ≤ 15 ms added. Not in the default set.
+    Python,
     /// Our LLM stub vs llmposter (Rust) answering the same content: requests/s for plain
     /// chat and for streamed chat, the streams both on keep-alive connections and on a
     /// fresh connection per request (llmposter stalls ~44 ms on a reused connection's
@@ -104,7 +110,8 @@ Examples:
   cargo xtask bench throughput --duration 30s
   cargo xtask bench throughput --baseline-benchkit /tmp/benchkit-before
   cargo xtask bench llmposter --duration 8s
-  cargo xtask bench memory --requests 200000 --memory-wiremock";
+  cargo xtask bench memory --requests 200000 --memory-wiremock
+  cargo xtask bench python --runs 2          the Python example four ways, ~3 minutes";
 
 /// One line of the final table.
 pub struct Row {
@@ -172,7 +179,9 @@ impl Bench {
         };
         let target_dir =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let needs_benchkit = comparisons.iter().any(|c| *c != Comparison::Scenarios);
+        let needs_benchkit = comparisons
+            .iter()
+            .any(|c| !matches!(c, Comparison::Scenarios | Comparison::Python));
         if needs_benchkit
             && let Err(e) = cargo(&[
                 "build",
@@ -214,6 +223,10 @@ impl Bench {
                 ),
                 Comparison::Memory => ("memory over many requests", compare::memory(&ctx)),
                 Comparison::Scenarios => ("scenarios per second", compare::scenarios(&ctx)),
+                Comparison::Python => (
+                    "Python pipelines: worker vs process per scenario vs pytest",
+                    python::python(&ctx),
+                ),
                 Comparison::Llmposter => (
                     "throughput: LLM stub vs llmposter, plain and streamed chat",
                     compare::llmposter(&ctx),

@@ -25,7 +25,7 @@ struct Prerequisite {
 }
 
 enum Install {
-    /// A Python package, with pip.
+    /// Python packages (requirement specifiers separated by spaces), with pip.
     Pip(&'static str),
     /// A shell command.
     Shell(&'static str),
@@ -34,7 +34,7 @@ enum Install {
 impl Install {
     fn argv(&self) -> Vec<&'static str> {
         match self {
-            Install::Pip(spec) => vec![
+            Install::Pip(specs) => [
                 "python3",
                 "-m",
                 "pip",
@@ -42,8 +42,10 @@ impl Install {
                 "--quiet",
                 "--disable-pip-version-check",
                 "--root-user-action=ignore",
-                spec,
-            ],
+            ]
+            .into_iter()
+            .chain(specs.split_whitespace())
+            .collect(),
             Install::Shell(script) => vec!["sh", "-c", script],
         }
     }
@@ -103,6 +105,12 @@ const PREREQUISITES: &[Prerequisite] = &[
             "import importlib.metadata as m, sys; sys.exit(int(m.version('junitparser').split('.')[0]) < 4)",
         ],
         install: Install::Pip("junitparser>=4,<6"),
+    },
+    Prerequisite {
+        what: "the `pytest` and `pytest-httpserver` Python packages",
+        why: "`cargo xtask bench python` times the Python example's checks as a pytest suite",
+        check: &["python3", "-c", "import pytest, pytest_httpserver"],
+        install: Install::Pip("pytest>=8,<10 pytest-httpserver>=1.1,<2"),
     },
     Prerequisite {
         what: "Chromium and xmllint (Debian packages `chromium`, `libxml2-utils`)",

@@ -4,12 +4,15 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
+
+use super::session::{BoxFuture, Closed, Opened, RunSetup, Session, Target};
 
 /// Most stdout kept (the JSON document); more is cut and reported as invalid output.
 const STDOUT_LIMIT: usize = 16 << 20;
@@ -38,6 +41,9 @@ pub struct RunOutcome {
     pub stdout_truncated: bool,
     pub stderr_tail: String,
     pub duration: Duration,
+    /// The pid and resident set, right after the run, of the process that outlives it (a
+    /// service, a reuse worker): the series `rss_growth_per_run` is fitted to.
+    pub kept_rss: Option<(u32, u64)>,
 }
 
 impl RunOutcome {
@@ -59,6 +65,7 @@ impl RunOutcome {
             stdout_truncated: false,
             stderr_tail: String::new(),
             duration: Duration::ZERO,
+            kept_rss: None,
         }
     }
 }
@@ -150,7 +157,57 @@ pub async fn run_command(run: CommandRun<'_>) -> std::io::Result<RunOutcome> {
         stdout_truncated,
         stderr_tail: tail(&stderr),
         duration,
+        kept_rss: None,
     })
+}
+
+/// The `command` kind: nothing to open; each run is a process.
+pub(crate) struct CommandTarget;
+
+struct CommandSession {
+    setup: Arc<RunSetup>,
+}
+
+impl Target for CommandTarget {
+    fn open(&self, setup: Arc<RunSetup>) -> BoxFuture<'_, std::io::Result<Opened>> {
+        Box::pin(async move {
+            setup.program()?;
+            let session: Arc<dyn Session> = Arc::new(CommandSession { setup });
+            Ok(Ok(session))
+        })
+    }
+}
+
+impl Session for CommandSession {
+    fn run(self: Arc<Self>) -> BoxFuture<'static, RunOutcome> {
+        Box::pin(async move {
+            let s = &self.setup;
+            // Process faults are armed on a single run; a load's runs go unfaulted.
+            let specs: &[crate::scenario::ProcessFaultSpec] =
+                if s.under_load { &[] } else { &s.process };
+            let faults = crate::faults::ProcessFaults::new(specs);
+            let program = match s.program() {
+                Ok(p) => p,
+                Err(e) => return RunOutcome::failed_to_start(e.to_string()),
+            };
+            run_command(CommandRun {
+                program,
+                args: &s.spec.args,
+                env: &s.env,
+                cwd: s.spec.defined_in.as_deref(),
+                input: &s.stdin,
+                timeout: s.timeout,
+                faults: &faults,
+                sampler: Some(&s.sampler),
+            })
+            .await
+            .unwrap_or_else(|e| RunOutcome::failed_to_start(e.to_string()))
+        })
+    }
+
+    fn close(self: Arc<Self>) -> BoxFuture<'static, Closed> {
+        Box::pin(async { Closed::default() })
+    }
 }
 
 /// Spawns `program` in a process group of its own, with exactly `env`, all three standard

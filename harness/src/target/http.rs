@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::command::{Exit, RunOutcome, exit_of, read_capped, spawn_in_group, tail};
+use super::session::{BoxFuture, Closed, Opened, RunSetup, Session, Target};
 
 /// How to talk to a service.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,26 +68,42 @@ fn default_id() -> String {
 /// How long to wait for a started service to print its ready line, at most.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// What `run_http` needs beyond the spec.
-pub struct HttpRun<'a> {
-    pub spec: &'a HttpSpec,
-    pub program: Option<&'a Path>,
-    pub args: &'a [String],
-    pub env: &'a [(String, String)],
-    pub cwd: Option<&'a Path>,
+/// What reaching the service needs beyond the spec.
+struct HttpRun<'a> {
+    spec: &'a HttpSpec,
+    program: Option<&'a Path>,
+    args: &'a [String],
+    env: &'a [(String, String)],
+    cwd: Option<&'a Path>,
     /// Headers, already expanded.
-    pub headers: Vec<(String, String)>,
-    pub input: &'a Value,
-    /// The scenario's `[[step]]`s: when there are any, they run instead of submit-and-poll.
-    pub steps: &'a [crate::scenario::StepSpec],
-    pub timeout: Duration,
+    headers: Vec<(String, String)>,
+    input: &'a Value,
+    /// The scenario's `[[step]]`s: when there are any, a single run takes them instead of
+    /// submit-and-poll (steps under `[load]` are refused when the run is planned).
+    steps: &'a [crate::scenario::StepSpec],
+    timeout: Duration,
     /// Faults against the service's processes (armed on the first instance).
-    pub faults: &'a crate::faults::ProcessFaults<'a>,
-    /// Probes checked once the service is ready, before anything is submitted, and again
-    /// when the run is done.
-    pub probes: &'a [crate::steady::Probe],
+    faults: &'a crate::faults::ProcessFaults<'a>,
     /// Watches the service's memory, when set.
-    pub sampler: Option<&'a crate::sampler::Sampler>,
+    sampler: Option<&'a crate::sampler::Sampler>,
+}
+
+impl<'a> HttpRun<'a> {
+    fn of(setup: &'a RunSetup, faults: &'a crate::faults::ProcessFaults<'a>) -> Option<Self> {
+        Some(HttpRun {
+            spec: setup.spec.http.as_ref()?,
+            program: setup.program.as_deref(),
+            args: &setup.spec.args,
+            env: &setup.env,
+            cwd: setup.spec.defined_in.as_deref(),
+            headers: setup.headers.clone(),
+            input: &setup.input,
+            steps: &setup.steps,
+            timeout: setup.timeout,
+            faults,
+            sampler: Some(&setup.sampler),
+        })
+    }
 }
 
 /// A started service: the child, its group guard, its stderr, its armed faults.
@@ -98,50 +116,141 @@ struct Service {
     armed: Option<crate::faults::Armed>,
 }
 
-/// Runs one scenario against a service; the result document is the outcome's stdout.
-pub async fn run_http(run: HttpRun<'_>) -> std::io::Result<RunOutcome> {
-    let started = Instant::now();
-    let deadline = started + run.timeout;
-    let mut stderr = String::new();
-    let mut injected = Vec::new();
-    let (base, mut service) = match reach(&run, started, true).await? {
-        Ok(reached) => reached,
-        Err(not_started) => return Ok(not_started),
-    };
+/// The `http` kind: a service started (or reached) once per scenario.
+pub(crate) struct HttpTarget;
 
-    let mut probe_failures =
-        crate::steady::check(run.probes, Some(&base), crate::steady::Phase::Before).await;
-    if !probe_failures.is_empty() {
-        if let Some(s) = service {
-            stop_service(s, &mut stderr, &mut injected).await;
-        }
-        let mut out = outcome(Exit::Code(0), Vec::new(), stderr, injected, started, "");
-        out.probes = probe_failures;
-        return Ok(out);
+/// A scenario's service. A single run may restart it (a `kill` fault with `restart`);
+/// the runs of a load share it as it is.
+struct HttpSession {
+    setup: Arc<RunSetup>,
+    calls: Calls,
+    client: reqwest::Client,
+    service: tokio::sync::Mutex<Option<Service>>,
+    /// Where the current instance listens.
+    base: std::sync::Mutex<String>,
+    pid: Option<u32>,
+    stderr: std::sync::Mutex<String>,
+    injected: std::sync::Mutex<Vec<crate::faults::Injected>>,
+}
+
+/// The process faults a run arms: the scenario's on a single run, none under load.
+fn faults_of(setup: &RunSetup) -> crate::faults::ProcessFaults<'_> {
+    crate::faults::ProcessFaults::new(if setup.under_load {
+        &[]
+    } else {
+        &setup.process
+    })
+}
+
+impl Target for HttpTarget {
+    fn open(&self, setup: Arc<RunSetup>) -> BoxFuture<'_, std::io::Result<Opened>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let faults = faults_of(&setup);
+            let run = HttpRun::of(&setup, &faults).ok_or_else(|| {
+                std::io::Error::other("an http target needs an `[NAME.http]` table")
+            })?;
+            let (base, service) = match reach(&run, started, !setup.under_load).await? {
+                Ok(reached) => reached,
+                Err(not_started) => return Ok(Err(not_started)),
+            };
+            let calls = Calls {
+                spec: run.spec.clone(),
+                headers: run.headers.clone(),
+            };
+            let pid = service.as_ref().and_then(|s| s.child.id());
+            let session: Arc<dyn Session> = Arc::new(HttpSession {
+                calls,
+                client: reqwest::Client::new(),
+                service: tokio::sync::Mutex::new(service),
+                base: std::sync::Mutex::new(base),
+                pid,
+                stderr: Default::default(),
+                injected: Default::default(),
+                setup: Arc::clone(&setup),
+            });
+            Ok(Ok(session))
+        })
     }
-    let client = reqwest::Client::new();
-    let (exit, body) = drive(
-        &client,
-        &base,
-        &run,
-        started,
-        deadline,
-        &mut service,
-        &mut stderr,
-        &mut injected,
-    )
-    .await?;
-    if exit == Exit::Code(0) {
-        let url = service_base(&service, &base);
-        probe_failures =
-            crate::steady::check(run.probes, Some(&url), crate::steady::Phase::After).await;
+}
+
+impl Session for HttpSession {
+    fn run(self: Arc<Self>) -> BoxFuture<'static, RunOutcome> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let deadline = started + self.setup.timeout;
+            let base = self.base_url().unwrap_or_default();
+            let faults = faults_of(&self.setup);
+            let (exit, body) = if self.setup.under_load {
+                // Runs of a load share the service as it is.
+                submit_and_poll(
+                    &self.client,
+                    &base,
+                    &self.calls,
+                    &self.setup.input,
+                    deadline,
+                )
+                .await
+            } else {
+                let Some(run) = HttpRun::of(&self.setup, &faults) else {
+                    return RunOutcome::failed_to_start("no `http` table".into());
+                };
+                let mut service = self.service.lock().await;
+                let mut stderr = String::new();
+                let mut injected = Vec::new();
+                let driven = drive(
+                    &self.client,
+                    &base,
+                    &run,
+                    &self.calls,
+                    started,
+                    deadline,
+                    &mut service,
+                    &mut stderr,
+                    &mut injected,
+                )
+                .await;
+                if let Some(s) = service.as_ref() {
+                    *lock(&self.base) = s.base.clone();
+                }
+                lock(&self.stderr).push_str(&stderr);
+                lock(&self.injected).extend(injected);
+                match driven {
+                    Ok(done) => done,
+                    Err(e) => return RunOutcome::failed_to_start(e.to_string()),
+                }
+            };
+            let mut out = outcome(exit, body, String::new(), Vec::new(), started, "");
+            if let (Some(pid), true) = (self.pid, self.setup.under_load) {
+                out.kept_rss = Some((pid, self.setup.sampler.snapshot().last_rss_bytes));
+            }
+            out
+        })
     }
-    if let Some(s) = service {
-        stop_service(s, &mut stderr, &mut injected).await;
+
+    fn base_url(&self) -> Option<String> {
+        Some(lock(&self.base).clone())
     }
-    let mut out = outcome(exit, body, stderr, injected, started, "");
-    out.probes = probe_failures;
-    Ok(out)
+
+    fn died(&self) -> Option<Exit> {
+        let mut service = self.service.try_lock().ok()?;
+        died(&mut service)
+    }
+
+    fn close(self: Arc<Self>) -> BoxFuture<'static, Closed> {
+        Box::pin(async move {
+            let mut stderr = std::mem::take(&mut *lock(&self.stderr));
+            let mut injected = std::mem::take(&mut *lock(&self.injected));
+            if let Some(s) = self.service.lock().await.take() {
+                stop_service(s, &mut stderr, &mut injected).await;
+            }
+            Closed { stderr, injected }
+        })
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The service's base URL: `base_url`, or the program started (with the timed faults
@@ -334,11 +443,57 @@ impl Calls {
     }
 }
 
+/// One exchange with the service: submit the input, poll until done or `deadline`. The
+/// one place a run talks to an http target; another exchange (e.g. scripted steps) goes
+/// here instead.
+async fn submit_and_poll(
+    client: &reqwest::Client,
+    base: &str,
+    calls: &Calls,
+    input: &Value,
+    deadline: Instant,
+) -> (Exit, Vec<u8>) {
+    let id = match submit(client, base, calls, input, deadline).await {
+        Submitted::Id(id) => id,
+        Submitted::Answer(body) => return (Exit::Code(0), body),
+        Submitted::Failed(why) => return (Exit::Code(-1), harness_error(&why)),
+    };
+    loop {
+        if Instant::now() >= deadline {
+            return (Exit::TimedOut, Vec::new());
+        }
+        match poll_once(client, base, calls, &id, deadline).await {
+            Polled::Done(body) | Polled::Gone(body) => return (Exit::Code(0), body),
+            Polled::Pending => {}
+        }
+        sleep_between_polls(calls, deadline).await;
+    }
+}
+
+fn harness_error(why: &str) -> Vec<u8> {
+    serde_json::json!({ "harness_error": why })
+        .to_string()
+        .into_bytes()
+}
+
+async fn sleep_between_polls(calls: &Calls, deadline: Instant) {
+    // Polling is the protocol here, not a stand-in for synchronisation.
+    tokio::time::sleep(
+        calls
+            .interval()
+            .min(deadline.saturating_duration_since(Instant::now())),
+    )
+    .await;
+}
+
+/// A single run's exchange, watching the service: one that dies is reported, or started
+/// again when a `kill` fault asks for it, and polling goes on against the new instance.
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     client: &reqwest::Client,
     base: &str,
     run: &HttpRun<'_>,
+    calls: &Calls,
     started: Instant,
     deadline: Instant,
     service: &mut Option<Service>,
@@ -351,21 +506,12 @@ async fn drive(
         let exit = died(service).unwrap_or(Exit::Code(0));
         return Ok((exit, done.document.to_string().into_bytes()));
     }
-    let calls = Calls {
-        spec: run.spec.clone(),
-        headers: run.headers.clone(),
-    };
-    let id = match submit(client, base, &calls, run.input, deadline).await {
+    let id = match submit(client, base, calls, run.input, deadline).await {
         Submitted::Id(id) => id,
         Submitted::Answer(body) => return Ok((Exit::Code(0), body)),
         Submitted::Failed(why) => {
             let exit = died(service).unwrap_or(Exit::Code(-1));
-            return Ok((
-                exit,
-                serde_json::json!({ "harness_error": why })
-                    .to_string()
-                    .into_bytes(),
-            ));
+            return Ok((exit, harness_error(&why)));
         }
     };
     let mut url_base = base.to_string();
@@ -393,152 +539,12 @@ async fn drive(
                 }
             }
         }
-        match poll_once(client, &url_base, &calls, &id, deadline).await {
+        match poll_once(client, &url_base, calls, &id, deadline).await {
             Polled::Done(body) | Polled::Gone(body) => return Ok((Exit::Code(0), body)),
             Polled::Pending => {}
         }
-        // Polling is the protocol here, not a stand-in for synchronisation.
-        tokio::time::sleep(
-            calls
-                .interval()
-                .min(deadline.saturating_duration_since(Instant::now())),
-        )
-        .await;
+        sleep_between_polls(calls, deadline).await;
     }
-}
-
-/// A service kept up for many runs (a `[load]`): started once, probed before and after.
-pub struct Session {
-    base: String,
-    service: Option<Service>,
-    calls: Calls,
-    client: reqwest::Client,
-    stderr: String,
-    injected: Vec<crate::faults::Injected>,
-}
-
-/// A cheap handle that runs one submit-and-poll against a session's service.
-#[derive(Clone)]
-pub struct SessionRunner {
-    base: String,
-    calls: Calls,
-    client: reqwest::Client,
-}
-
-impl Session {
-    /// Starts the service (or uses `base_url`) and checks the steady state; an outcome
-    /// instead when it could not be started or was not healthy.
-    pub async fn open(run: &HttpRun<'_>) -> std::io::Result<Result<Session, RunOutcome>> {
-        let started = Instant::now();
-        let (base, service) = match reach(run, started, false).await? {
-            Ok(reached) => reached,
-            Err(not_started) => return Ok(Err(not_started)),
-        };
-        let mut session = Session {
-            base,
-            service,
-            calls: Calls {
-                spec: run.spec.clone(),
-                headers: run.headers.clone(),
-            },
-            client: reqwest::Client::new(),
-            stderr: String::new(),
-            injected: Vec::new(),
-        };
-        let before = crate::steady::check(
-            run.probes,
-            Some(&session.base),
-            crate::steady::Phase::Before,
-        )
-        .await;
-        if !before.is_empty() {
-            let (stderr, injected) = session.stop().await;
-            let mut out = outcome(Exit::Code(0), Vec::new(), stderr, injected, started, "");
-            out.probes = before;
-            return Ok(Err(out));
-        }
-        Ok(Ok(session))
-    }
-
-    pub fn runner(&self) -> SessionRunner {
-        SessionRunner {
-            base: self.base.clone(),
-            calls: self.calls.clone(),
-            client: self.client.clone(),
-        }
-    }
-
-    /// The service's pid, when the harness started it.
-    pub fn pid(&self) -> Option<u32> {
-        self.service.as_ref().and_then(|s| s.child.id())
-    }
-
-    /// Checks the steady state after the load, stops the service; its stderr tail and
-    /// probe failures.
-    pub async fn close(
-        mut self,
-        probes: &[crate::steady::Probe],
-    ) -> (String, Vec<crate::steady::ProbeFailure>, Option<Exit>) {
-        let died = died(&mut self.service);
-        let after = if died.is_none() {
-            crate::steady::check(probes, Some(&self.base), crate::steady::Phase::After).await
-        } else {
-            Vec::new()
-        };
-        let (stderr, _) = self.stop().await;
-        (stderr, after, died)
-    }
-
-    async fn stop(&mut self) -> (String, Vec<crate::faults::Injected>) {
-        if let Some(s) = self.service.take() {
-            stop_service(s, &mut self.stderr, &mut self.injected).await;
-        }
-        (
-            std::mem::take(&mut self.stderr),
-            std::mem::take(&mut self.injected),
-        )
-    }
-}
-
-impl SessionRunner {
-    /// One run: submit `input`, poll until done or `timeout`.
-    pub async fn run(&self, input: &Value, timeout: Duration) -> RunOutcome {
-        let started = Instant::now();
-        let deadline = started + timeout;
-        let (exit, body) =
-            match submit(&self.client, &self.base, &self.calls, input, deadline).await {
-                Submitted::Id(id) => loop {
-                    if Instant::now() >= deadline {
-                        break (Exit::TimedOut, Vec::new());
-                    }
-                    match poll_once(&self.client, &self.base, &self.calls, &id, deadline).await {
-                        Polled::Done(body) | Polled::Gone(body) => break (Exit::Code(0), body),
-                        Polled::Pending => {}
-                    }
-                    tokio::time::sleep(
-                        self.calls
-                            .interval()
-                            .min(deadline.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
-                },
-                Submitted::Answer(body) => (Exit::Code(0), body),
-                Submitted::Failed(why) => (
-                    Exit::Code(-1),
-                    serde_json::json!({ "harness_error": why })
-                        .to_string()
-                        .into_bytes(),
-                ),
-            };
-        outcome(exit, body, String::new(), Vec::new(), started, "")
-    }
-}
-
-/// Where the current instance of the service listens.
-fn service_base(service: &Option<Service>, configured: &str) -> String {
-    service
-        .as_ref()
-        .map_or_else(|| configured.to_string(), |s| s.base.clone())
 }
 
 /// How the service ended, if it has.
@@ -627,6 +633,7 @@ fn outcome(
         stdout_truncated: false,
         stderr_tail,
         duration: started.elapsed(),
+        kept_rss: None,
     }
 }
 

@@ -1,23 +1,29 @@
 //! Targets: the systems under test, and how a scenario reaches them.
 //!
 //! A target is defined in a `targets.toml` (looked up next to the scenario and in the
-//! folders above it) or built in (`refpipe`, see `builtin.toml`). v1 has one kind,
-//! `command`: spawn one process per run with the stub URLs in its environment, write the
-//! scenario's `[input]` as JSON to its stdin, read one JSON document from its stdout.
+//! folders above it) or built in (`refpipe`, see `builtin.toml`). Three kinds, each one
+//! file behind the seam in `session.rs`: `command` (a process per run: the stub URLs in
+//! its environment, the scenario's `[input]` as JSON on its stdin, one JSON document on
+//! its stdout), `http` (a service: submit and poll) and `worker` (a warm process per job
+//! slot, one request per run).
 
 mod command;
 mod http;
+mod session;
 mod steps;
+mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub(crate) use command::{CommandRun, Exit, RunOutcome, run_command};
+pub(crate) use command::{Exit, RunOutcome};
 pub use http::{DoneSpec, HttpSpec};
-pub(crate) use http::{HttpRun, Session, SessionRunner, run_http};
+pub use session::RunContext;
+pub(crate) use session::{RunSetup, Session};
 pub(crate) use steps::FAILED as STEP_FAILED;
+pub use worker::{Isolation, PYTHON_ADAPTER};
 
 use crate::diagnostic::Diagnostic;
 use crate::errors::{LoadError, RunError};
@@ -56,6 +62,14 @@ pub struct TargetSpec {
     /// For `kind = "http"`: how to submit a run and poll it.
     #[serde(default)]
     pub http: Option<HttpSpec>,
+    /// For `kind = "worker"`: the `module:function` the bundled Python adapter runs;
+    /// without it, `program` speaks the worker protocol itself.
+    #[serde(default)]
+    pub entry: Option<String>,
+    /// For `kind = "worker"`: a child forked per run (`fork`, the default) or one process
+    /// running run after run (`reuse`).
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
     /// The folder of the file that defined it (relative programs resolve from there).
     #[serde(skip)]
     pub defined_in: Option<PathBuf>,
@@ -94,6 +108,8 @@ pub enum TargetKind {
     Command,
     /// A service: submit a run over HTTP and poll it until it is done.
     Http,
+    /// A warm process per job slot; each run is one request to it.
+    Worker,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -108,6 +124,7 @@ impl TargetSpec {
         match self.kind {
             TargetKind::Command => "command",
             TargetKind::Http => "http",
+            TargetKind::Worker => "worker",
         }
     }
 }
@@ -203,7 +220,25 @@ fn parse(
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(shown, source, &e))))?;
     for (name, def) in defs.iter_mut() {
         def.defined_in = dir.map(Path::to_path_buf);
+        let worker_only = def.entry.is_some() || def.isolation.is_some();
         let problem = match (def.kind, &def.program, &def.http) {
+            (TargetKind::Worker, None, _) => {
+                Some("a `worker` target needs `program` (e.g. `python3`, with `entry`)")
+            }
+            (TargetKind::Worker, _, Some(_)) => {
+                Some("`http` settings apply to `kind = \"http\"` targets only")
+            }
+            (TargetKind::Worker, _, _)
+                if def.entry.as_deref().is_some_and(|e| {
+                    !e.split_once(':')
+                        .is_some_and(|(m, f)| !m.is_empty() && !f.is_empty())
+                }) =>
+            {
+                Some("`entry` is `module:function`, e.g. `pypipe:main`")
+            }
+            (TargetKind::Command | TargetKind::Http, _, _) if worker_only => {
+                Some("`entry` and `isolation` apply to `kind = \"worker\"` targets only")
+            }
             (TargetKind::Command, None, _) => Some("a `command` target needs `program`"),
             (TargetKind::Command, _, Some(_)) => {
                 Some("`http` settings apply to `kind = \"http\"` targets only")

@@ -11,6 +11,8 @@
 //! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted;
 //! - `suites`: matrices, folder defaults, paths from any working directory, implied gates,
 //!   `[[step]]`s against http targets, and the JSON Schemas of every file kind.
+//! - `worker`: warm workers: growth per run under reuse, a worker dying mid-run, an
+//!   import error before anything runs, the printed adapter.
 
 mod chaos;
 mod cli;
@@ -21,3 +23,4 @@ mod perf;
 mod stubs;
 mod suites;
 mod support;
+mod worker;

@@ -1,0 +1,5 @@
+import sys
+
+from pypipe import main
+
+sys.exit(main())
