@@ -21,7 +21,7 @@ use serde_json::Value;
 struct Example {
     name: &'static str,
     /// The target (from the example's targets.toml) the pack runs against in CI; `None`:
-    /// the one each scenario names.
+    /// the one each scenario (or its folder's defaults.toml) names.
     target: Option<&'static str>,
     /// `KEY=VALUE` for `--env`: the pipeline without its resilience.
     fragile: Option<&'static str>,
@@ -31,6 +31,12 @@ struct Example {
 }
 
 const EXAMPLES: &[Example] = &[
+    Example {
+        name: "pypipe",
+        target: Some("pypipe-worker"),
+        fragile: None,
+        imports: "openai, httpx",
+    },
     Example {
         name: "asset3d",
         target: None,
