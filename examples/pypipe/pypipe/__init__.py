@@ -65,7 +65,7 @@ class Agents:
         for attempt in range(2):
             reply = self._complete(role, messages)
             try:
-                return json.loads(reply)
+                return json.loads(strip_fence(reply))
             except json.JSONDecodeError:
                 if attempt == 1:
                     raise PipelineError(f"{role}: the reply is not JSON twice in a row")
@@ -95,6 +95,18 @@ class Agents:
             time.sleep(wait)
             delay *= 2
         raise PipelineError(f"{role}: out of retries")
+
+
+def strip_fence(text):
+    """The payload of a reply wrapped in a Markdown code fence (```json … ```), as models
+    often send JSON; any other text as it is."""
+    body = text.strip()
+    if body.startswith("```") and body.endswith("```") and len(body) >= 6:
+        body = body[3:-3]
+        first_line, _, rest = body.partition("\n")
+        # A language tag (```json) is the rest of the opening line.
+        return rest if first_line.strip().isalnum() or not first_line.strip() else body
+    return text
 
 
 def retry_after(response):
