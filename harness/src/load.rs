@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reports::metrics::Histo;
@@ -156,7 +157,7 @@ pub struct ScenarioLoadOutcome {
     pub dropped: u64,
     pub seconds: f64,
     pub end_to_end: Histo,
-    /// The outputs of up to a thousand runs (tokens, cost).
+    /// The outputs of the first thousand runs (tokens, cost).
     pub outputs: Vec<serde_json::Value>,
     /// Resident-set growth per run of the process that outlives the runs (bytes), or why
     /// it could not be measured.
@@ -168,26 +169,50 @@ struct RunRecord {
     failures: Vec<reports::Failure>,
 }
 
+/// How many runs of a load keep their whole outcome (output, stderr, memory sample).
+const KEPT_RUNS: usize = 1000;
+
+/// Every run a load finished, and how many held.
+#[derive(Default)]
+struct RunCounts {
+    finished: AtomicU64,
+    succeeded: AtomicU64,
+}
+
 pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
     let session = Arc::clone(&load.session);
     let judge = Arc::clone(&load.judge);
+    // Every finished run is counted, whichever are kept: the totals and the success rate
+    // are exact however long the load.
+    let counts = Arc::new(RunCounts::default());
+    let counted = Arc::clone(&counts);
     let run_once = move || {
-        let (session, judge) = (Arc::clone(&session), Arc::clone(&judge));
+        let (session, judge, counts) = (
+            Arc::clone(&session),
+            Arc::clone(&judge),
+            Arc::clone(&counted),
+        );
         async move {
             let outcome = session.run().await;
             let failures = judge(&outcome);
+            counts.finished.fetch_add(1, Ordering::Relaxed);
+            if failures.is_empty() {
+                counts.succeeded.fetch_add(1, Ordering::Relaxed);
+            }
             RunRecord { outcome, failures }
         }
     };
-    // Keep every run's small facts, but the full outcome only of the first failure and
-    // the latest runs, so a long load keeps its memory bounded.
-    let out = run(&load.spec, run_once, |_, index| index < 1000).await;
-    let total = out.runs.len() as u64;
-    let succeeded = out
-        .runs
-        .iter()
-        .filter(|r| r.value.failures.is_empty())
-        .count() as u64;
+    // The full outcome is kept of the first KEPT_RUNS runs and of the first failure,
+    // wherever it comes, so a long load keeps its memory bounded and still shows why it
+    // failed.
+    let failure_kept = AtomicBool::new(false);
+    let out = run(&load.spec, run_once, |r: &RunRecord, index| {
+        let first_failure = !r.failures.is_empty() && !failure_kept.swap(true, Ordering::Relaxed);
+        index < KEPT_RUNS || first_failure
+    })
+    .await;
+    let total = counts.finished.load(Ordering::Relaxed);
+    let succeeded = counts.succeeded.load(Ordering::Relaxed);
     let outputs = out
         .runs
         .iter()
@@ -356,5 +381,73 @@ mod tests {
         assert_eq!(out.runs.len(), 10);
         assert_eq!(out.dropped, 0);
         assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    }
+
+    /// A session whose runs succeed until `fail_after`, then fail.
+    struct Counting {
+        runs: AtomicU64,
+        fail_after: u64,
+    }
+
+    impl Session for Counting {
+        fn run(self: Arc<Self>) -> crate::target::session::BoxFuture<'static, RunOutcome> {
+            Box::pin(async move {
+                let n = self.runs.fetch_add(1, Ordering::SeqCst);
+                let mut outcome = RunOutcome::not_run(Vec::new());
+                outcome.exit = crate::target::Exit::Code(i32::from(n >= self.fail_after));
+                outcome
+            })
+        }
+
+        fn close(
+            self: Arc<Self>,
+        ) -> crate::target::session::BoxFuture<'static, crate::target::session::Closed> {
+            Box::pin(async { crate::target::session::Closed::default() })
+        }
+    }
+
+    // Regression: loads kept only the first 1,000 runs and computed totals, success rate
+    // and achieved rate from them, so failures after run 1,000 went unseen.
+    #[tokio::test]
+    async fn a_load_counts_every_run_and_keeps_a_late_first_failure() {
+        let session = Arc::new(Counting {
+            runs: AtomicU64::new(0),
+            fail_after: 1100,
+        });
+        let judge: Judge = Arc::new(|o: &RunOutcome| match o.exit {
+            crate::target::Exit::Code(0) => Vec::new(),
+            _ => vec![reports::Failure {
+                kind: "exit".into(),
+                message: "exit 1".into(),
+                detail: String::new(),
+            }],
+        });
+        let out = run_scenario_load(ScenarioLoad {
+            spec: LoadSpec {
+                model: LoadModel::ConstantConcurrency {
+                    concurrency: 4,
+                    duration: None,
+                },
+                max_in_flight: 64,
+                iterations: Some(1200),
+            },
+            session,
+            judge,
+            kind: TargetKind::Command,
+            isolation: Isolation::default(),
+            external: false,
+        })
+        .await;
+        assert_eq!(out.total, 1200);
+        assert_eq!(
+            out.succeeded, 1100,
+            "the 100 failures after run 1,000 count"
+        );
+        assert_eq!(
+            out.first_failures.len(),
+            1,
+            "the late first failure is shown"
+        );
+        assert_eq!(out.end_to_end.len(), 1200);
     }
 }

@@ -167,6 +167,9 @@ pub async fn run_all_in(
     let mut results: Vec<Option<ScenarioResult>> = vec![None; total];
     let mut queue = planned.iter().enumerate();
     let mut running: JoinSet<(usize, ScenarioResult)> = JoinSet::new();
+    // Which scenario each task runs, so a task that panics is that scenario's failure.
+    let mut task_of: std::collections::HashMap<tokio::task::Id, usize> =
+        std::collections::HashMap::new();
     let mut interrupted = false;
     let mut stopped_by: Option<String> = None;
     let mut aborted: Option<String> = None;
@@ -183,20 +186,25 @@ pub async fn run_all_in(
             let p = p.clone();
             let retries = config.retries;
             let ctx = Arc::clone(&ctx);
-            running.spawn(async move { (index, run_with_retries(&ctx, &p, retries).await) });
+            let task =
+                running.spawn(async move { (index, run_with_retries(&ctx, &p, retries).await) });
+            task_of.insert(task.id(), index);
         }
         if running.is_empty() {
             break;
         }
         tokio::select! {
-            joined = running.join_next() => {
+            joined = running.join_next_with_id() => {
                 let Some(joined) = joined else { break };
                 let (index, result) = match joined {
-                    Ok(pair) => pair,
+                    Ok((id, pair)) => {
+                        task_of.remove(&id);
+                        pair
+                    }
                     // A task panicked: a harness bug, reported as an error of that scenario
                     // rather than taking the run down.
                     Err(e) => {
-                        let Some(index) = results.iter().position(Option::is_none) else { continue };
+                        let Some(index) = task_of.remove(&e.id()) else { continue };
                         (index, errored(&planned[index], "panic", format!("the harness failed while running this scenario: {e}")))
                     }
                 };
@@ -306,12 +314,10 @@ async fn try_run(
     let target = &p.target;
     let stubs = ScenarioStubs::start(scenario, target, p.seed).await?;
 
-    let not_found = || {
-        RunError::Spawn {
+    let not_found = || RunError::Spawn {
         target: scenario.target_name().into(),
         program: target.program.clone().unwrap_or_default(),
-        problem: "was not found next to the harness executable or on PATH (hint: for refpipe, run `cargo build -p pipeline` or use `cargo xtask gate`, which builds it)".into(),
-    }
+        problem: crate::target::why_no_program(target),
     };
     let program = match (&target.program, target.kind) {
         (Some(_), _) => Some(locate_program(target).ok_or_else(not_found)?),

@@ -9,7 +9,7 @@
 
 mod command;
 mod http;
-mod session;
+pub(crate) mod session;
 mod steps;
 mod worker;
 
@@ -367,6 +367,36 @@ pub fn executors_in(env: &BTreeMap<String, String>) -> Vec<String> {
 /// Finds the program: a path with a `/` is relative to the targets file's folder; a bare
 /// name is looked for next to the running executable (and one folder up, for test
 /// binaries in `target/debug/deps`), then on PATH.
+/// Why [`locate_program`] found nothing for `spec`, in words that name the fix.
+pub(crate) fn why_no_program(spec: &TargetSpec) -> String {
+    let Some(name) = spec.program.as_deref() else {
+        return "is not set (hint: give the target a `program`)".into();
+    };
+    if name.contains('/') {
+        let path = match &spec.defined_in {
+            Some(dir) if Path::new(name).is_relative() => dir.join(name),
+            _ => PathBuf::from(name),
+        };
+        return if path.is_dir() {
+            format!(
+                "is `{}`, a directory, not a program (hint: name the executable inside it)",
+                path.display()
+            )
+        } else {
+            format!(
+                "was not found at `{}` (hint: a relative `program` is taken from the folder of the targets.toml that defines it)",
+                path.display()
+            )
+        };
+    }
+    let hint = if name.starts_with("refpipe") {
+        "run `cargo build -p pipeline`, or `cargo xtask gate`, which builds it"
+    } else {
+        "install it, put it on PATH, or give its path"
+    };
+    format!("was not found next to the harness executable or on PATH (hint: {hint})")
+}
+
 pub fn locate_program(spec: &TargetSpec) -> Option<PathBuf> {
     let name = spec.program.as_deref()?;
     let program = Path::new(name);

@@ -304,3 +304,22 @@ fn a_nesting_limit_points_at_the_deep_line_not_at_1_1() {
     let err = exited(&o, 2);
     assert!(err.contains("deep.toml:2:1"), "{err}");
 }
+
+// Regression: a `program` that is a directory was said to be "not found next to the
+// harness … (hint: cargo build -p pipeline)".
+#[test]
+fn a_program_that_is_a_directory_is_named_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::write(
+        dir.path().join("targets.toml"),
+        "[folder]\nkind = \"command\"\nprogram = \"./bin\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("s.toml"), "name = \"x\"\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[dir.path().join("s.toml").to_str().unwrap()], out.path());
+    let err = stderr(&o);
+    assert!(err.contains("a directory, not a program"), "{err}");
+    assert!(!err.contains("cargo build -p pipeline"), "{err}");
+}
