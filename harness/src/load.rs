@@ -149,6 +149,9 @@ pub struct ScenarioLoadOutcome {
     /// The first failed run, else the last run: what the report shows as the target's.
     pub representative: Option<RunOutcome>,
     pub first_failures: Vec<reports::Failure>,
+    /// The failures of the last failed run, when it is not the first: a load whose runs
+    /// fail in two ways shows both.
+    pub last_failures: Vec<reports::Failure>,
     pub succeeded: u64,
     pub total: u64,
     pub dropped: u64,
@@ -223,6 +226,12 @@ pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
     let rss_growth = growth_per_run(&kept).ok_or_else(|| why_no_growth(&load, kept.len()));
     let mut runs = out.runs;
     let failed_at = runs.iter().position(|r| !r.value.failures.is_empty());
+    let last_failures = runs
+        .iter()
+        .rposition(|r| !r.value.failures.is_empty())
+        .filter(|&last| Some(last) != failed_at)
+        .map(|last| runs[last].value.failures.clone())
+        .unwrap_or_default();
     let (representative, first_failures) = match failed_at {
         Some(i) => {
             let r = runs.swap_remove(i).value;
@@ -233,6 +242,7 @@ pub async fn run_scenario_load(load: ScenarioLoad) -> ScenarioLoadOutcome {
     ScenarioLoadOutcome {
         representative,
         first_failures,
+        last_failures,
         succeeded,
         total,
         dropped: out.dropped,

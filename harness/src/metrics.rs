@@ -81,12 +81,14 @@ pub fn assemble(parts: Parts) -> ScenarioMetrics {
 pub const NO_LOAD_FOR_GROWTH: &str = "growth per run is fitted over the runs of a `[load]`, and this scenario runs once (hint: add a `[load]` with `iterations = 20` and use a `worker` target with `isolation = \"reuse\"`, or an `http` target the harness starts, whose process outlives each run)";
 
 /// Judges every threshold; the verdicts go into the metrics, the failed ones become
-/// failures of the scenario. `no_growth` says why growth per run was not measured.
+/// failures of the scenario. `no_growth` says why growth per run was not measured;
+/// `failed_runs` why runs of a load failed, shown under a failed `success_rate`.
 pub fn judge(
     thresholds: &[Threshold],
     metrics: &mut ScenarioMetrics,
     success: (u64, u64),
     no_growth: Option<&str>,
+    failed_runs: Option<&str>,
 ) -> Vec<Failure> {
     let mut failures = Vec::new();
     for t in thresholds {
@@ -102,10 +104,15 @@ pub fn judge(
             |(_, s)| s,
         );
         if !passed {
+            // A failed success rate says why the runs failed, not only how many did.
+            let detail = match (&t.metric, failed_runs) {
+                (ThresholdMetric::SuccessRate, Some(why)) => why.to_string(),
+                _ => String::new(),
+            };
             failures.push(Failure {
                 kind: "threshold".into(),
                 message: format!("threshold `{}` failed: observed {shown}", t.text),
-                detail: String::new(),
+                detail,
             });
         }
         metrics.thresholds.push(ThresholdResult {

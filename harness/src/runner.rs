@@ -550,11 +550,16 @@ async fn try_run(
         succeeded: success.0,
         total: success.1,
     });
+    let why_runs_failed = load_report
+        .as_ref()
+        .filter(|r| r.succeeded < r.total)
+        .map(failed_runs);
     let threshold_failures = crate::metrics::judge(
         &scenario.spec.thresholds.0,
         &mut metrics,
         success,
         growth.err().as_deref(),
+        why_runs_failed.as_deref(),
     );
     result.failures.extend(threshold_failures);
     result.metrics = metrics;
@@ -597,6 +602,28 @@ async fn run_load(
     .await
 }
 
+/// Why runs of a load failed: the first failing run's failures, and the last one's when it
+/// failed otherwise.
+fn failed_runs(report: &crate::load::ScenarioLoadOutcome) -> String {
+    let mut detail = String::new();
+    for (which, failures) in [
+        ("the first failing run", &report.first_failures),
+        ("the last failing run", &report.last_failures),
+    ] {
+        if failures.is_empty() {
+            continue;
+        }
+        detail.push_str(&format!("{which}:\n"));
+        for f in failures {
+            detail.push_str(&format!("  ✗ {}\n", f.message));
+            for line in f.detail.lines() {
+                detail.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
+    detail
+}
+
 /// What only a whole load shows: runs that failed without a `success_rate` threshold to
 /// allow them, or no run at all.
 fn load_failures_of(
@@ -611,13 +638,7 @@ fn load_failures_of(
         .iter()
         .any(|t| t.metric == crate::scenario::ThresholdMetric::SuccessRate);
     if report.succeeded < report.total && !has_success_threshold {
-        let mut detail = String::from("the first failing run:\n");
-        for f in &report.first_failures {
-            detail.push_str(&format!("  ✗ {}\n", f.message));
-            for line in f.detail.lines() {
-                detail.push_str(&format!("      {line}\n"));
-            }
-        }
+        let detail = failed_runs(report);
         failures.push(Failure {
             kind: "load".into(),
             message: format!(

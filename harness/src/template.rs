@@ -289,7 +289,7 @@ fn string_literals(s: &str) -> Vec<Literal> {
                 }
             }
             q @ (b'"' | b'\'') => {
-                let triple = s[i..].starts_with(if q == b'"' { "\"\"\"" } else { "'''" });
+                let triple = b[i..].starts_with(if q == b'"' { b"\"\"\"" } else { b"'''" });
                 let open = if triple { 3 } else { 1 };
                 let start = i;
                 let mut j = i + open;
@@ -302,7 +302,8 @@ fn string_literals(s: &str) -> Vec<Literal> {
                         continue;
                     }
                     if triple {
-                        if s[j..].starts_with(if q == b'"' { "\"\"\"" } else { "'''" }) {
+                        // Bytes, not `str`: `j` may sit inside a multi-byte character.
+                        if b[j..].starts_with(if q == b'"' { b"\"\"\"" } else { b"'''" }) {
                             // A closing run may carry up to two extra quotes of content.
                             let mut k = j + 3;
                             while k < b.len() && b[k] == q && k < j + 5 {
@@ -386,6 +387,19 @@ mod tests {
         // Inside a replacement: the placeholder's start.
         assert_eq!(map.original(7), src.find("\"{matrix.n}\"").unwrap());
         toml::from_str::<toml::Table>(&out).expect("still TOML");
+    }
+
+    // A multi-byte character in a multi-line string once made the scanner slice inside it
+    // and panic, for any matrix file with, say, `5 × 3` in its description.
+    #[test]
+    fn multi_byte_text_in_any_kind_of_string_is_scanned_whole() {
+        let v = values(&[("a", MatrixValue::Int(1))]);
+        let src = "name = \"x {matrix.a} ×\"\nd = \"\"\"\n5 × 3 = 15 é\"\"\"\ne = '''漢字 {matrix.a}'''\n";
+        let (out, _) = render_toml(src, &v).unwrap();
+        assert_eq!(
+            out,
+            "name = \"x 1 ×\"\nd = \"\"\"\n5 × 3 = 15 é\"\"\"\ne = '''漢字 1'''\n"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod chaos;
+mod examples;
 mod gate;
 mod perf;
 mod test;
@@ -27,6 +28,9 @@ enum Task {
     /// Measure the harness side by side (stub vs WireMock, added latency, memory, suite
     /// speed) and print the ratios.
     Bench(bench::Bench),
+    /// Run the example pipelines' packs, then prove each fragile build fails their
+    /// `resilience` scenarios.
+    Examples(examples::Examples),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +40,6 @@ fn main() -> ExitCode {
         Task::Chaos(cmd) => cmd.run(),
         Task::Perf(cmd) => cmd.run(),
         Task::Bench(cmd) => cmd.run(),
+        Task::Examples(cmd) => cmd.run(),
     }
 }

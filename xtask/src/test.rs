@@ -73,7 +73,7 @@ const PREREQUISITES: &[Prerequisite] = &[
     },
     Prerequisite {
         what: "the `langchain-openai` Python package",
-        why: "the client-compatibility tests drive the LLM stub's Responses API with `use_responses_api=True`",
+        why: "the client-compatibility tests drive the LLM stub's Responses API with `use_responses_api=True`; the QA orchestrator example runs on it",
         check: &["python3", "-c", "import langchain_openai"],
         install: Install::Pip("langchain-openai>=0.3,<2"),
     },
@@ -119,6 +119,12 @@ const PREREQUISITES: &[Prerequisite] = &[
         install: Install::Shell(
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libxml2-utils",
         ),
+    },
+    Prerequisite {
+        what: "the `langchain-anthropic` Python package",
+        why: "`cargo xtask examples` runs the QA orchestrator example, built on it",
+        check: &["python3", "-c", "import langchain_anthropic"],
+        install: Install::Pip("langchain-anthropic>=0.3,<2"),
     },
 ];
 

@@ -330,7 +330,12 @@ fn every_bundled_toml_file_validates_against_the_published_schemas() {
             .map(|k| (k, schema(k).1))
             .collect();
     let mut files = Vec::new();
-    for dir in ["../scenarios", "tests/fixtures", "src/target"] {
+    for dir in [
+        "../scenarios",
+        "../examples",
+        "tests/fixtures",
+        "src/target",
+    ] {
         toml_files(&root.join(dir), &mut files);
     }
     let mut checked = std::collections::BTreeMap::<&str, usize>::new();

@@ -1,0 +1,5 @@
+import sys
+
+from qa_orchestrator import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from agentflow import main
+
+sys.exit(main())
