@@ -64,7 +64,10 @@ fn a_proxy_upstream_that_only_looks_like_a_stub_is_judged_as_an_address() {
         err.contains("proxy `p` reaches `executor.example.com`, which is not loopback"),
         "{err}"
     );
-    assert!(err.contains("reach.toml:8:12"), "at the upstream as written: {err}");
+    assert!(
+        err.contains("reach.toml:8:12"),
+        "at the upstream as written: {err}"
+    );
 }
 
 #[test]
