@@ -19,6 +19,18 @@ fn pack(body: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `harness drill --dry-run` over the pack's drill file.
+fn dry_run(dir: &tempfile::TempDir) -> std::process::Output {
+    harness()
+        .args([
+            "drill",
+            dir.path().join("drill.dtoml").to_str().unwrap(),
+            "--dry-run",
+        ])
+        .output()
+        .unwrap()
+}
+
 // Regression: `[[steady_state]] get = "http://10.255.255.1/…"` was not checked: the
 // harness sent the request, and `drill --dry-run` printed `reaches: loopback only`.
 #[test]
@@ -36,14 +48,7 @@ fn a_steady_state_probe_off_loopback_is_refused_before_anything_runs() {
     );
     assert!(err.contains("nothing was run"), "{err}");
 
-    let o = harness()
-        .args([
-            "drill",
-            dir.path().join("drill.dtoml").to_str().unwrap(),
-            "--dry-run",
-        ])
-        .output()
-        .unwrap();
+    let o = dry_run(&dir);
     let err = exited(&o, 2);
     assert!(err.contains("steady-state probe `far`"), "{err}");
     assert!(!String::from_utf8_lossy(&o.stdout).contains("loopback only"));
@@ -77,14 +82,7 @@ fn a_dry_run_lists_every_address_the_policy_judged() {
          [[proxy]]\nname = \"to-sandbox\"\nupstream = \"executor.sandbox\"\n\n\
          [[steady_state]]\nname = \"near\"\nget = \"http://127.0.0.1:9/health\"\n",
     );
-    let o = harness()
-        .args([
-            "drill",
-            dir.path().join("drill.dtoml").to_str().unwrap(),
-            "--dry-run",
-        ])
-        .output()
-        .unwrap();
+    let o = dry_run(&dir);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let plan = String::from_utf8_lossy(&o.stdout);
     assert!(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use chaos::ApiError;
 
-use super::{Dialect, named_event, object, pieces, text_of};
+use super::{Dialect, named_event, object, pieces, request_of, text_of};
 use crate::llm::openai::{Completion, SentToolCall};
 use crate::llm::request::{ChatRequest, Message};
 use crate::llm::route::Call;
@@ -46,16 +46,7 @@ impl Dialect for Anthropic {
                 content: message.get("content").map(text_of).unwrap_or_default(),
             }
         }));
-        Ok(ChatRequest {
-            model: model.to_string(),
-            stream: call.stream || object.get("stream").and_then(Value::as_bool) == Some(true),
-            include_usage: true,
-            tools: object
-                .get("tools")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len),
-            messages,
-        })
+        Ok(request_of(&object, model, call, messages))
     }
 
     fn whole(&self, completion: &Completion) -> Vec<u8> {

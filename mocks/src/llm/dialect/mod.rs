@@ -119,6 +119,28 @@ pub(crate) fn object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::
     }
 }
 
+/// The neutral view of a body shaped as OpenAI Responses and Anthropic Messages shape
+/// theirs: streamed when the route or the body's `stream` says so, its `tools` counted,
+/// with the `messages` the dialect read. Both report usage on every reply.
+pub(crate) fn request_of(
+    object: &serde_json::Map<String, serde_json::Value>,
+    model: &str,
+    call: &Call,
+    messages: Vec<super::request::Message>,
+) -> ChatRequest {
+    use serde_json::Value;
+    ChatRequest {
+        model: model.to_string(),
+        stream: call.stream || object.get("stream").and_then(Value::as_bool) == Some(true),
+        include_usage: true,
+        tools: object
+            .get("tools")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+        messages,
+    }
+}
+
 /// `text` in pieces of at most [`super::sse::PIECE_CHARS`] characters.
 pub(crate) use super::sse::pieces;
 

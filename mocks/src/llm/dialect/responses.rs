@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use chaos::ApiError;
 
-use super::{Dialect, named_event, object, pieces, text_of};
+use super::{Dialect, named_event, object, pieces, request_of, text_of};
 use crate::llm::openai::Completion;
 use crate::llm::request::{ChatRequest, Message};
 use crate::llm::route::Call;
@@ -37,16 +37,7 @@ impl Dialect for Responses {
             Some(Value::Array(items)) => messages.extend(items.iter().map(item_message)),
             _ => return Err("Missing required parameter: 'input'.".to_string()),
         }
-        Ok(ChatRequest {
-            model: model.to_string(),
-            stream: call.stream || object.get("stream").and_then(Value::as_bool) == Some(true),
-            include_usage: true,
-            tools: object
-                .get("tools")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len),
-            messages,
-        })
+        Ok(request_of(&object, model, call, messages))
     }
 
     fn whole(&self, completion: &Completion) -> Vec<u8> {
