@@ -113,10 +113,7 @@ def run(request, config):
         document = {"status": "failed", "error": str(e)}
     finally:
         supervisor.stop()
-    try:
-        bus.forget_run()
-    except BusError:
-        pass  # the keys expire within the hour
+    bus.forget_run()
     bus.close()
     by_agent = document.pop("bus_by_agent", {})
     document.update(run_id=run_id, duration_s=round(time.monotonic() - started, 3),

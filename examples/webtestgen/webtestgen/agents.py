@@ -124,8 +124,11 @@ def serve(name, config, bus, parent):
     if name == "orchestration":
         return Orchestrator(config, bus, parent).serve()
     llm = Llm(config, name) if name in TASKS else None
-    pending = True
+    pending, errors = True, 0
     while os.getppid() == parent:
+        # after a broker error, the unacknowledged messages first: one the broker delivered
+        # on a connection that broke before the answer arrived is pending, and only there
+        pending, errors = pending or bus.stats["errors"] != errors, bus.stats["errors"]
         entries = bus.receive(name, pending, 250)
         if pending and not entries:
             pending = False
@@ -153,8 +156,9 @@ class Orchestrator:
         self.config, self.bus, self.parent = config, bus, parent
 
     def serve(self):
-        pending = True
+        pending, errors = True, 0
         while os.getppid() == self.parent:
+            pending, errors = pending or self.bus.stats["errors"] != errors, self.bus.stats["errors"]
             entries = self.bus.receive("orchestration", pending, 250)
             if pending and not entries:
                 pending = False
@@ -200,9 +204,10 @@ class Orchestrator:
             return f"the run's cost budget (${self.config.cost_budget:g}) is spent (${cost:.6f})"
         return None
 
-    def record(self, state, step, output, source, provider, seconds):
+    def record(self, state, step, output, source, provider, seconds, redelivered=False):
         state["context"].update(output)
-        state["steps"].append({"agent": step, "source": source, "provider": provider, "seconds": seconds})
+        state["steps"].append({"agent": step, "source": source, "provider": provider, "seconds": seconds,
+                               "redelivered": redelivered})
         state["index"] += 1
 
     def on_reply(self, state, reply):
@@ -213,9 +218,8 @@ class Orchestrator:
             return self.finish(state, f"{step}: {reply['message']}")
         if reply.get("degraded"):
             state["degraded"].append(reply["degraded"])
-        if reply.get("redelivered"):
-            state["degraded"].append(f"{step}: its task was delivered again to a replacement agent")
-        self.record(state, step, reply["output"], reply["source"], reply["provider"], reply["seconds"])
+        self.record(state, step, reply["output"], reply["source"], reply["provider"], reply["seconds"],
+                    reply.get("redelivered", False))
         return self.dispatch(state)
 
     def on_timeout(self, state):

@@ -129,12 +129,15 @@ class Bus:
         return json.loads(raw) if raw else None
 
     def forget_run(self):
-        """Removes the run's streams and keys (a shared broker must not fill up)."""
-        def forget(r):
-            keys = list(r.scan_iter(match=f"wtg:{self.run}:*", count=100))
+        """Removes the run's streams and keys (a shared broker must not fill up). One try:
+        a run that ends is not kept waiting for a broker that is gone (its streams then
+        stay behind; its other keys expire within the hour)."""
+        try:
+            keys = list(self.redis.scan_iter(match=f"wtg:{self.run}:*", count=100))
             if keys:
-                r.delete(*keys)
-        self.call("remove the run's keys", forget)
+                self.redis.delete(*keys)
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass
 
     def close(self):
         self.redis.close()
