@@ -56,6 +56,7 @@ import uuid
 
 from webtestgen.bus import Bus, BusError
 from webtestgen.config import Config, ConfigError
+from webtestgen.llm import preload
 from webtestgen.supervisor import AgentDied, Supervisor
 
 MAX_PAGES = 50
@@ -93,6 +94,7 @@ def merge_bus(stats):
 def run(request, config):
     """(document, exit code) of one run."""
     started = time.monotonic()
+    preload()
     run_id = uuid.uuid4().hex[:12]
     supervisor = Supervisor(config, run_id)
     bus = Bus(config, run_id)

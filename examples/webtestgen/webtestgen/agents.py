@@ -112,7 +112,7 @@ def work(name, config, llm, context):
         answer, provider = llm.ask(system, given, key)
     except LlmUnavailable as e:
         if config.fragile:
-            raise StepFailed(f"{name}: the LLM is unavailable: {e}")
+            raise StepFailed(f"the LLM is unavailable: {e}")
         return heuristic(name, context), "heuristic", None, f"{name}: the LLM is unavailable ({e}); answered by the heuristic"
     if name == "reporting":
         return {"summary": answer["summary"], "highlights": answer.get("highlights", [])}, "llm", provider, None

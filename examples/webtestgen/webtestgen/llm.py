@@ -20,6 +20,25 @@ RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 TLS = httpx.create_ssl_context()
 
 
+def preload():
+    """Imports now what the SDK imports lazily on its first request (the Azure client, the
+    connection pool, the chat resource and its response models), so that the agents forked
+    after it do not each pay for it. The one request goes to the discard port on loopback
+    and is refused at once; no socket stays open."""
+    client = openai.AzureOpenAI(azure_endpoint="http://127.0.0.1:9", api_key="preload", api_version="2024-10-21",
+                                max_retries=0, timeout=0.5, http_client=openai.DefaultHttpxClient(verify=TLS))
+    try:
+        client.chat.completions.create(model="preload", messages=[{"role": "user", "content": ""}])
+    except openai.APIError:
+        pass
+    finally:
+        client.close()
+    openai.types.chat.ChatCompletion.model_validate(
+        {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{
+            "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}],
+         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+
 class LlmUnavailable(Exception):
     pass
 
