@@ -55,6 +55,12 @@ const EXAMPLES: &[Example] = &[
         fragile: Some("AGENTFLOW_FRAGILE=1"),
         imports: "openai, httpx",
     },
+    Example {
+        name: "webtestgen",
+        target: None,
+        fragile: Some("WEBTESTGEN_FRAGILE=1"),
+        imports: "openai, redis, setproctitle",
+    },
 ];
 
 #[derive(Debug, clap::Args)]

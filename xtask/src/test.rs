@@ -121,6 +121,26 @@ const PREREQUISITES: &[Prerequisite] = &[
         ),
     },
     Prerequisite {
+        what: "the `redis` and `setproctitle` Python packages",
+        why: "`cargo xtask examples` runs the web-test generator example, whose agents talk over Redis Streams and name their processes",
+        check: &["python3", "-c", "import redis, setproctitle"],
+        install: Install::Pip("redis>=5,<7 setproctitle>=1.3,<2"),
+    },
+    Prerequisite {
+        what: "redis-server and redis-cli (Debian package `redis-server`)",
+        why: "the web-test generator example's scenarios each start their own broker",
+        check: &[
+            "sh",
+            "-c",
+            "command -v redis-server && command -v redis-cli",
+        ],
+        // Only the binaries are wanted: where the package starts the system's own
+        // redis-server (a machine run by systemd), it is stopped and disabled again.
+        install: Install::Shell(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server && { ! command -v systemctl >/dev/null || systemctl disable --now redis-server >/dev/null 2>&1 || true; }",
+        ),
+    },
+    Prerequisite {
         what: "the `langchain-anthropic` Python package",
         why: "`cargo xtask examples` runs the QA orchestrator example, built on it",
         check: &["python3", "-c", "import langchain_anthropic"],
