@@ -82,9 +82,9 @@ def validate(request):
     return {"url": url, "pages": pages, "previous_tests": previous}
 
 
-def merge_bus(stats):
-    total = {"errors": 0, "recoveries": 0, "longest_outage_s": 0.0}
-    for s in stats:
+def merge_bus(by_process):
+    total = {"errors": 0, "recoveries": 0, "longest_outage_s": 0.0, "by_process": by_process}
+    for s in by_process.values():
         total["errors"] += s.get("errors", 0)
         total["recoveries"] += s.get("recoveries", 0)
         total["longest_outage_s"] = max(total["longest_outage_s"], s.get("longest_outage_s", 0.0))
@@ -97,7 +97,7 @@ def run(request, config):
     preload()
     run_id = uuid.uuid4().hex[:12]
     supervisor = Supervisor(config, run_id)
-    bus = Bus(config, run_id)
+    bus = Bus(config, run_id, "front")
     document = None
     try:
         for agent in config.agents:
@@ -115,13 +115,13 @@ def run(request, config):
         document = {"status": "failed", "error": str(e)}
     finally:
         supervisor.stop()
+    by_process = {**document.pop("bus_by_agent", {}), **bus.all_stats()}
     bus.forget_run()
     bus.close()
-    by_agent = document.pop("bus_by_agent", {})
     document.update(run_id=run_id, duration_s=round(time.monotonic() - started, 3),
                     agents={"deployed": config.agents, "restarts": sum(supervisor.restarts.values()),
                             "restarted": supervisor.restarts},
-                    bus=merge_bus([*by_agent.values(), bus.stats]))
+                    bus=merge_bus(by_process))
     if document["status"] == "failed":
         print(f"webtestgen: {document['error']}", file=sys.stderr)
     return document, 1 if document["status"] == "failed" else 0

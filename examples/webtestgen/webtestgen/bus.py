@@ -31,8 +31,8 @@ def result_stream(run):
 
 
 class Bus:
-    def __init__(self, config, run):
-        self.config, self.run = config, run
+    def __init__(self, config, run, name):
+        self.config, self.run, self.name = config, run, name
         # The client's own retries are off: retrying (and giving up) is this class's job.
         self.redis = redis.Redis.from_url(
             config.redis_url, socket_timeout=config.bus_timeout, socket_connect_timeout=config.bus_timeout,
@@ -65,7 +65,26 @@ class Bus:
                 self.stats["recoveries"] += 1
                 self.stats["longest_outage_s"] = round(max(self.stats["longest_outage_s"], outage), 3)
                 self.outage_started = None
+                self._report_stats()
             return result
+
+    def _report_stats(self):
+        """Leaves this process's broker statistics in the run's hash, for the front to add up
+        (an agent whose work was done before an outage has no other message to carry them)."""
+        try:
+            self.redis.hset(f"wtg:{self.run}:bus", self.name, json.dumps(self.stats))
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass  # the next recovery reports them
+
+    def all_stats(self):
+        """{process: stats} as reported by every process of the run, this one's own included."""
+        try:
+            reported = self.redis.hgetall(f"wtg:{self.run}:bus")
+        except (redis.ConnectionError, redis.TimeoutError):
+            reported = {}
+        stats = {name: json.loads(raw) for name, raw in reported.items()}
+        stats[self.name] = self.stats
+        return stats
 
     def create_group(self, agent):
         def create(r):

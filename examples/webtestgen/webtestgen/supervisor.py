@@ -47,7 +47,7 @@ class Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             setproctitle(f"webtestgen agent {name} {self.run}")
-            serve(name, self.config, Bus(self.config, self.run), self.parent)
+            serve(name, self.config, Bus(self.config, self.run, name), self.parent)
             code = 0
         except BusError as e:
             print(f"webtestgen: agent {name}: {e}", file=sys.stderr)
