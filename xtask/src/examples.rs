@@ -243,7 +243,7 @@ fn target_name(example: &Example) -> String {
 }
 
 /// Builds the harness binary and returns its path (next to this xtask's executable).
-fn build_harness() -> Result<PathBuf, ExitCode> {
+pub(crate) fn build_harness() -> Result<PathBuf, ExitCode> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("    Building the harness (cargo build -p harness --bin harness)");
     match Command::new(cargo)
