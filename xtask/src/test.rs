@@ -121,23 +121,21 @@ const PREREQUISITES: &[Prerequisite] = &[
         ),
     },
     Prerequisite {
-        what: "the `redis` and `setproctitle` Python packages",
-        why: "`cargo xtask examples` runs the web-test generator example, whose agents talk over Redis Streams and name their processes",
-        check: &["python3", "-c", "import redis, setproctitle"],
-        install: Install::Pip("redis>=5,<7 setproctitle>=1.3,<2"),
+        what: "the `setproctitle` Python package",
+        why: "`cargo xtask examples` runs the web-test generator example, whose agents name their processes (`webtestgen agent NAME`), which is how a scenario aims a kill at one of them",
+        check: &["python3", "-c", "import setproctitle"],
+        install: Install::Pip("setproctitle>=1.3,<2"),
     },
     Prerequisite {
-        what: "redis-server and redis-cli (Debian package `redis-server`)",
-        why: "the web-test generator example's scenarios each start their own broker",
+        what: "redis-server (Debian package `redis-server`) and the `redis` Python package",
+        why: "`[[service]]` scenarios start a real redis-server per scenario; the workflow platform's results store and the web-test generator's message bus run on it",
         check: &[
             "sh",
             "-c",
-            "command -v redis-server && command -v redis-cli",
+            "command -v redis-server && command -v redis-cli && python3 -c 'import redis'",
         ],
-        // Only the binaries are wanted: where the package starts the system's own
-        // redis-server (a machine run by systemd), it is stopped and disabled again.
         install: Install::Shell(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server && { ! command -v systemctl >/dev/null || systemctl disable --now redis-server >/dev/null 2>&1 || true; }",
+            "(command -v redis-server >/dev/null || (apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)) && python3 -m pip install -q 'redis>=5,<7'",
         ),
     },
     Prerequisite {
