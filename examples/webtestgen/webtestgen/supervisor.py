@@ -17,12 +17,18 @@ import sys
 import time
 import traceback
 
-from setproctitle import setproctitle
+import setproctitle
 
 from webtestgen.agents import serve
 from webtestgen.bus import Bus, BusError
 
 MAX_RESTARTS = 3
+
+# setproctitle finds the memory of the process's arguments on its first call, by walking
+# from the environment strings, which sit right after them; a process that has replaced its
+# environment since it started (a warm worker does, per run) gets no title at all, silently.
+# So the first call is made now, at import, while the environment is still the original.
+setproctitle.getproctitle()
 
 
 class AgentDied(Exception):
@@ -58,7 +64,7 @@ class Supervisor:
             die_with_parent()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            setproctitle(f"webtestgen agent {name} {self.run}")
+            setproctitle.setproctitle(f"webtestgen agent {name} {self.run}")
             serve(name, self.config, Bus(self.config, self.run, name), self.parent)
             code = 0
         except BusError as e:
