@@ -139,7 +139,9 @@ impl Interrupt {
                 "{:<7} x{:<3} ({} ended by the signal, the rest had finished) processes left {}, listeners left {}, scratch dirs left {}{}",
                 signal.as_str(),
                 of.len(),
-                of.iter().filter(|l| l.exit != Some(0)).count(),
+                of.iter()
+                    .filter(|l| matches!(l.exit, None | Some(130) | Some(143)))
+                    .count(),
                 of.iter().map(|l| l.processes.len()).sum::<usize>(),
                 of.iter().map(|l| l.listeners).sum::<usize>(),
                 of.iter().map(|l| l.scratch).sum::<usize>(),
