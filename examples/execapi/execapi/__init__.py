@@ -255,10 +255,10 @@ class Service:
         off = "off (fragile mode: {})"
         c = self.config
         return {
+            "rate_limit": off.format("no rate limit") if c.fragile else self.limiter.describe(),
             "screening": off.format("code is not screened") if c.fragile else "on",
             "retries": off.format("no retries") if c.fragile else "on",
             "persistence": off.format("state is kept in memory only") if c.fragile else "sqlite",
-            "rate_limit": off.format("no rate limit") if c.fragile else self.limiter.describe(),
         }
 
     def lock_of(self, execution_id):
@@ -608,21 +608,28 @@ def handler_for(service):
             raise ApiError(401, "invalid bearer token",
                            headers={"WWW-Authenticate": 'Bearer realm="execapi", error="invalid_token"'})
 
-        def body(self):
+        def read_body(self):
+            """Reads the whole body first, whatever the answer will be: on a kept-alive
+            connection, a body left unread would be taken for the next request."""
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
+                self.close_connection = True
                 raise ApiError(400, "`Content-Length` is not a number")
             if length > 1 << 20:
+                self.close_connection = True
                 raise ApiError(413, "the body is over 1 MiB")
-            raw = self.rfile.read(length) if length else b""
+            self.raw = self.rfile.read(length) if length > 0 else b""
+
+        def body(self):
             try:
-                return json.loads(raw or b"null")
+                return json.loads(self.raw or b"null")
             except ValueError as e:
                 raise ApiError(400, f"malformed JSON: {e}")
 
         def handle_api(self, method):
             try:
+                self.read_body()
                 path = self.path.split("?", 1)[0]
                 if path == "/health" and method == "GET":
                     return self.reply(200, {"status": "ok"})
@@ -670,7 +677,7 @@ def main(argv=None):
     server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(service))
     server.daemon_threads = True
     if service.config.fragile:
-        log("fragile mode: no retries, state in memory only, no rate limit, no screening")
+        log("EXECAPI_FRAGILE is set: no retries, state in memory only, no rate limit, no screening")
     service.resume_in_flight()
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     try:
