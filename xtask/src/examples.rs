@@ -55,6 +55,12 @@ const EXAMPLES: &[Example] = &[
         fragile: Some("AGENTFLOW_FRAGILE=1"),
         imports: "openai, httpx",
     },
+    Example {
+        name: "execapi",
+        target: None,
+        fragile: Some("EXECAPI_FRAGILE=1"),
+        imports: "openai, httpx, sqlite3",
+    },
 ];
 
 #[derive(Debug, clap::Args)]
