@@ -73,19 +73,33 @@ impl Tag {
     /// Kills (SIGKILL) every process whose environment carries this tag, other than the
     /// harness itself, and says which.
     pub(crate) fn sweep(&self) -> Vec<Swept> {
-        sweep_where(|tag| tag == self.0.as_bytes())
+        sweep_where(|tag| tag == self.0.as_bytes(), None)
+    }
+
+    /// [`Tag::sweep`] for a tag first given to the process `first`: its descendants were
+    /// all created after it, so unless the pid counter wrapped since, their pids lie
+    /// between `first` and the last pid the kernel gave out (`ns_last_pid`), and only those
+    /// are read. A sweep then costs what the target created, not what the machine runs.
+    pub(crate) fn sweep_after(&self, first: u32) -> Vec<Swept> {
+        let range = last_pid()
+            .filter(|&last| last >= first)
+            .map(|last| (first, last));
+        sweep_where(|tag| tag == self.0.as_bytes(), range)
     }
 }
 
 /// Kills tagged processes left by harness runs that are gone (killed with SIGKILL, say):
 /// those whose tag names a harness process that no longer runs. Run at start.
 pub(crate) fn sweep_orphans() -> Vec<Swept> {
-    sweep_where(|tag| {
-        std::str::from_utf8(tag)
-            .ok()
-            .and_then(|t| t.rsplit_once('.'))
-            .is_some_and(|(owner, _)| !is_running(owner))
-    })
+    sweep_where(
+        |tag| {
+            std::str::from_utf8(tag)
+                .ok()
+                .and_then(|t| t.rsplit_once('.'))
+                .is_some_and(|(owner, _)| !is_running(owner))
+        },
+        None,
+    )
 }
 
 /// The prefix of this harness's scratch directories (`agent-harness-scenario-PID.START-`),
@@ -156,8 +170,18 @@ fn is_running(owner: &str) -> bool {
     start_time(pid) == Some(start)
 }
 
-/// Kills every process (not this one) whose `AGENT_HARNESS_TAG` satisfies `matches`.
-fn sweep_where(matches: impl Fn(&[u8]) -> bool) -> Vec<Swept> {
+/// The last pid given out in this pid namespace, when the kernel says.
+fn last_pid() -> Option<u32> {
+    fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Kills every process (not this one) whose `AGENT_HARNESS_TAG` satisfies `matches`; with
+/// `within = (first, last)`, only processes with `first < pid <= last` are read.
+fn sweep_where(matches: impl Fn(&[u8]) -> bool, within: Option<(u32, u32)>) -> Vec<Swept> {
     let own = std::process::id() as i32;
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -171,7 +195,9 @@ fn sweep_where(matches: impl Fn(&[u8]) -> bool) -> Vec<Swept> {
         else {
             continue;
         };
-        if pid == own {
+        if pid == own
+            || within.is_some_and(|(first, last)| pid as u32 <= first || pid as u32 > last)
+        {
             continue;
         }
         // Unreadable (another user's) or gone: not ours to judge.
@@ -259,11 +285,14 @@ mod tests {
         ]);
         cmd.stdout(std::process::Stdio::piped());
         tag.apply(&mut cmd);
-        let out = cmd.output().await.unwrap();
+        let child = cmd.spawn().unwrap();
+        let shell = child.id().unwrap();
+        let out = child.wait_with_output().await.unwrap();
         let daemon: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
         assert!(kill(Pid::from_raw(daemon), None).is_ok(), "the daemon runs");
 
-        let swept = tag.sweep();
+        // Only processes created after the shell are read, and the daemon is one of them.
+        let swept = tag.sweep_after(shell);
         assert_eq!(swept.len(), 1, "{swept:?}");
         assert_eq!(swept[0].pid, daemon);
         assert!(swept[0].command.contains("sleep 600"), "{swept:?}");

@@ -35,7 +35,7 @@ pub struct Interrupt {
     sigkill: u32,
     /// Latest moment of the signal after the start, in seconds (drawn uniformly from 0.3 s
     /// to this).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 3.0)]
     within: f64,
     /// Seed of the moments drawn (printed, so a round can be replayed).
     #[arg(long, default_value_t = 1)]
@@ -136,9 +136,12 @@ impl Interrupt {
                 continue;
             }
             println!(
-                "{:<7} x{:<3} processes left {}, listeners left {}, scratch dirs left {}{}",
+                "{:<7} x{:<3} ({} ended by the signal, the rest had finished) processes left {}, listeners left {}, scratch dirs left {}{}",
                 signal.as_str(),
                 of.len(),
+                of.iter()
+                    .filter(|l| matches!(l.exit, None | Some(130) | Some(143)))
+                    .count(),
                 of.iter().map(|l| l.processes.len()).sum::<usize>(),
                 of.iter().map(|l| l.listeners).sum::<usize>(),
                 of.iter().map(|l| l.scratch).sum::<usize>(),

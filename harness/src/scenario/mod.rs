@@ -298,7 +298,7 @@ fn build(
     for defaults_file in defaults::chain(dir) {
         defaults::apply(&mut spec, defaults::load(&defaults_file)?);
     }
-    service::check(&spec).map_err(|p| at(&p.needle, p.message, "here", p.help))?;
+    service::check(&mut spec, dir).map_err(|p| at(&p.needle, p.message, "here", p.help))?;
 
     let mut output_paths = Vec::new();
     for (expr, pred) in &spec.expect.output {

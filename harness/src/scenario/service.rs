@@ -73,8 +73,30 @@ pub(crate) struct ServiceProblem {
 
 /// Checks the `[[service]]`s of a scenario (after its defaults are applied) and every
 /// reference to them: `upstream = "service.NAME"`, `[[process]] service = "NAME"`,
-/// `{service.NAME}`.
-pub(crate) fn check(spec: &super::ScenarioFile) -> Result<(), ServiceProblem> {
+/// `{service.NAME}`. A relative program path (`./server.py`) is made absolute against the
+/// scenario's folder `dir` (a service runs in the scratch directory).
+pub(crate) fn check(
+    spec: &mut super::ScenarioFile,
+    dir: &std::path::Path,
+) -> Result<(), ServiceProblem> {
+    let resolve = |program: &str| {
+        if program.contains('/') && !program.starts_with('/') {
+            dir.join(program).to_string_lossy().into_owned()
+        } else {
+            program.to_string()
+        }
+    };
+    check_resolved(spec, &resolve)?;
+    for s in &mut spec.service {
+        s.program = resolve(&s.program);
+    }
+    Ok(())
+}
+
+fn check_resolved(
+    spec: &super::ScenarioFile,
+    resolve: &dyn Fn(&str) -> String,
+) -> Result<(), ServiceProblem> {
     let problem = |needle: &str, message: String, help: Option<&str>| ServiceProblem {
         needle: needle.to_string(),
         message,
@@ -101,7 +123,7 @@ pub(crate) fn check(spec: &super::ScenarioFile) -> Result<(), ServiceProblem> {
             ));
         }
         names.push(&s.name);
-        if which(&s.program).is_none() {
+        if which(&resolve(&s.program)).is_none() {
             return Err(problem(
                 &format!("\"{}\"", s.program),
                 format!(

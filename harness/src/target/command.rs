@@ -87,7 +87,10 @@ impl GroupGuard {
     /// Ends what is left of the target now, and says which processes other than `main`
     /// (the target itself, when it has not exited) were still running.
     pub(super) fn end(mut self, main: Option<u32>) -> Vec<Swept> {
-        let mut swept = self.tag.sweep();
+        let mut swept = match self.pgid {
+            Some(pgid) => self.tag.sweep_after(pgid.as_raw() as u32),
+            None => self.tag.sweep(),
+        };
         if let Some(pgid) = self.pgid.take() {
             // ESRCH (already gone) is the common, fine case.
             let _ = killpg(pgid, Signal::SIGKILL);
@@ -101,7 +104,7 @@ impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
             let _ = killpg(pgid, Signal::SIGKILL);
-            self.tag.sweep();
+            self.tag.sweep_after(pgid.as_raw() as u32);
         }
     }
 }
