@@ -56,6 +56,12 @@ const EXAMPLES: &[Example] = &[
         imports: "openai, httpx, redis",
     },
     Example {
+        name: "execapi",
+        target: None,
+        fragile: Some("EXECAPI_FRAGILE=1"),
+        imports: "openai, httpx, sqlite3",
+    },
+    Example {
         name: "webtestgen",
         target: None,
         fragile: Some("WEBTESTGEN_FRAGILE=1"),
