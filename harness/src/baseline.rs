@@ -56,6 +56,7 @@ impl Baseline {
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        crate::source::refuse_non_regular(path)?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }

@@ -1,7 +1,7 @@
 //! Atomic file replacement: readers of a report see the old file or the new one, never a
 //! half-written one, even when the run is killed mid-write.
 
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::errors::WriteError;
@@ -30,6 +30,15 @@ pub(crate) fn stage(path: &Path, contents: &[u8]) -> Result<Staged, WriteError> 
         path: path.to_path_buf(),
         source,
     };
+    // Renaming over a device or a pipe would replace it (as root, `/dev/null` itself).
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+    {
+        return Err(write_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it exists and is not a regular file, and a report never replaces one",
+        )));
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -68,6 +77,32 @@ impl Staged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    // Regression: written as root, an output path of `/dev/null` renamed a file over the
+    // device, and every later `>/dev/null` on the machine wrote into a file.
+    #[test]
+    fn a_device_or_pipe_is_never_renamed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = stage(&fifo, b"{}").err().expect("refused");
+        assert!(format!("{err:?}").contains("not a regular file"), "{err:?}");
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo(),
+            "the pipe is still a pipe"
+        );
+        assert!(stage(Path::new("/dev/null"), b"{}").is_err());
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -99,13 +134,13 @@ mod tests {
     }
 
     #[test]
-    fn renaming_onto_a_directory_fails_and_cleans_up() {
+    fn a_directory_in_the_way_is_refused_before_anything_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("taken");
         std::fs::create_dir(&path).unwrap();
         std::fs::write(path.join("keep"), b"").unwrap();
         let err = write(&path, b"x").unwrap_err();
-        assert!(matches!(err, WriteError::Persist { .. }), "{err:?}");
+        assert!(matches!(err, WriteError::Write { .. }), "{err:?}");
         assert_eq!(names(dir.path()), ["taken"]);
     }
 }

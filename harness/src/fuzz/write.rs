@@ -284,6 +284,7 @@ fn cell(text: &str) -> String {
 
 /// Writes `text` to `path` atomically (a temporary file in the same folder, renamed).
 pub(crate) fn atomically(path: &Path, text: &str) -> std::io::Result<PathBuf> {
+    crate::source::refuse_non_regular(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
