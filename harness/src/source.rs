@@ -54,6 +54,21 @@ pub(crate) fn read(path: &Path) -> Result<String, LoadError> {
     })
 }
 
+/// Refuses to write over `path` when it exists and is not a regular file: renaming a
+/// finished file over a device or a pipe replaces it (as root, `/dev/null` itself).
+pub(crate) fn refuse_non_regular(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "`{}` exists and is not a regular file; the harness writes only files (hint: give a path to a file)",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,20 +114,5 @@ mod tests {
             Err(LoadError::Invalid(d)) => assert_eq!(d.line_column(), (2, 1)),
             other => panic!("{other:?}"),
         }
-    }
-}
-
-/// Refuses to write over `path` when it exists and is not a regular file: renaming a
-/// finished file over a device or a pipe replaces it (as root, `/dev/null` itself).
-pub(crate) fn refuse_non_regular(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.is_file() => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "`{}` exists and is not a regular file; the harness writes only files (hint: give a path to a file)",
-                path.display()
-            ),
-        )),
-        _ => Ok(()),
     }
 }
