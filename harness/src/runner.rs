@@ -294,6 +294,8 @@ pub async fn run_scenario(p: &Planned) -> ScenarioResult {
 
 /// Runs one scenario within a run's context (its warm workers).
 pub async fn run_scenario_in(ctx: &RunContext, p: &Planned) -> ScenarioResult {
+    #[cfg(test)]
+    tests::failpoint(p);
     let started = Instant::now();
     match try_run(ctx, p, started).await {
         Ok(result) => result,
@@ -710,6 +712,14 @@ fn finish(
         ),
     };
     failures.extend(extra);
+    // A fault that was not applied: the scenario did not test what it says.
+    failures.extend(injected.iter().filter_map(|i| {
+        i.not_applied.as_ref().map(|why| Failure {
+            kind: "fault".into(),
+            message: format!("{} was not applied: {why}", i.what),
+            detail: String::new(),
+        })
+    }));
     let mut journal: Vec<JournalEntry> = exchanges
         .iter()
         .map(|e| JournalEntry {
@@ -731,7 +741,10 @@ fn finish(
         agent: None,
         request: String::new(),
         rule: None,
-        served: i.what.clone(),
+        served: match &i.not_applied {
+            Some(why) => format!("{} not applied: {why}", i.what),
+            None => i.what.clone(),
+        },
     }));
     journal.sort_by_key(|e| e.at);
     let exit_code = match outcome.exit {
@@ -852,6 +865,87 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Scenarios (by name) whose task panics as soon as it starts: a failpoint for the
+    /// join loop's tests.
+    static PANIC_IN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    pub(super) fn failpoint(p: &Planned) {
+        let name = &p.scenario.spec.name;
+        if PANIC_IN.lock().unwrap().contains(name) {
+            panic!("failpoint: `{name}` panics");
+        }
+    }
+
+    /// Creates a file once the first scenario has finished (been joined and reported).
+    struct FlagOnFirstFinish(std::path::PathBuf);
+
+    impl Reporter for FlagOnFirstFinish {
+        fn event(&mut self, event: RunEvent<'_>) {
+            if let RunEvent::ScenarioFinished { .. } = event {
+                std::fs::write(&self.0, b"").unwrap();
+            }
+        }
+    }
+
+    // See: issue 13, "a panic in one scenario's task is given to the first unfilled
+    // result slot, which may belong to another scenario still running".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_in_one_scenarios_task_is_that_scenarios_failure_not_anothers() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("first-finished");
+        // The first scenario runs until another has finished: the second, which panics at
+        // once, is joined while the first is still running.
+        std::fs::write(
+            dir.path().join("targets.toml"),
+            r#"
+[waits]
+kind = "command"
+program = "/bin/sh"
+args = ["-c", "cat >/dev/null; while [ ! -e \"$FLAG\" ]; do sleep 0.01; done; echo '{\"status\": \"completed\"}'"]
+"#,
+        )
+        .unwrap();
+        for (file, name) in [("a.toml", "keeps running"), ("b.toml", "panics at once")] {
+            std::fs::write(
+                dir.path().join(file),
+                format!(
+                    "name = \"{name}\"\ntarget = \"waits\"\ntimeout = \"20s\"\n\n[expect]\nstatus = \"completed\"\n"
+                ),
+            )
+            .unwrap();
+        }
+        PANIC_IN.lock().unwrap().push("panics at once".into());
+        let selection = crate::plan::Selection {
+            paths: vec![dir.path().to_path_buf()],
+            env: vec![("FLAG".into(), flag.display().to_string())],
+            ..Default::default()
+        };
+        let planned = crate::plan::plan(&selection, 1).unwrap().scenarios;
+        let names: Vec<&str> = planned
+            .iter()
+            .map(|p| p.scenario.spec.name.as_str())
+            .collect();
+        assert_eq!(names, ["keeps running", "panics at once"]);
+
+        let config = RunConfig::new(2, 1);
+        let mut reporter = FlagOnFirstFinish(flag);
+        let mut report = run_all(planned, &config, &mut reporter, std::future::pending()).await;
+
+        let (kept, panicked) = (&report.scenarios[0], &report.scenarios[1]);
+        assert_eq!(kept.outcome, Outcome::Passed, "{kept:?}");
+        assert!(kept.failures.is_empty(), "{kept:?}");
+        assert_eq!(panicked.outcome, Outcome::Error, "{panicked:?}");
+        assert_eq!(panicked.failures[0].kind, "panic");
+        assert!(
+            panicked.failures[0]
+                .message
+                .contains("failpoint: `panics at once` panics"),
+            "{panicked:?}"
+        );
+        report.verdict = crate::gates::verdict_without_gates(&report);
+        assert_eq!(report.verdict, reports::Verdict::Fail);
+    }
 
     #[test]
     fn output_is_the_whole_stdout_or_its_last_line() {
