@@ -520,6 +520,28 @@ mod tests {
         assert!(why.contains("before its time"), "{why}");
     }
 
+    // See: issue 13, "`kill` / `pause` with a huge `at`" panicked the fault's task on
+    // `Instant + Duration`: the fault was never injected and the scenario passed.
+    #[tokio::test]
+    async fn a_kill_or_pause_at_a_time_beyond_the_clock_is_not_applied_instead_of_panicking() {
+        let specs = [
+            kill_at(Duration::MAX),
+            ProcessFaultSpec::Pause {
+                at: Duration::MAX,
+                duration: Duration::MAX,
+            },
+        ];
+        let armed = ProcessFaults::new(&specs).arm(vanished_group(), Instant::now());
+        tokio::task::yield_now().await;
+        let injected = armed.injected();
+        assert_eq!(injected.len(), 2, "{injected:?}");
+        for i in &injected {
+            let why = i.not_applied.as_deref().unwrap();
+            assert!(why.contains("before its time"), "{i:?}");
+            assert!(!why.contains("panicked"), "{i:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_fault_that_was_applied_is_journaled_as_applied() {
         use std::os::unix::process::CommandExt;
