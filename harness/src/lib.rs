@@ -51,6 +51,7 @@ pub mod runner;
 mod sampler;
 pub mod scenario;
 mod source;
+mod spans;
 mod steady;
 mod stubs;
 mod stubs_cmd;
