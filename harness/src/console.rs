@@ -205,6 +205,6 @@ pub fn print_gates(report: &reports::RunReport) {
 pub fn render_load_error(e: &crate::errors::LoadError) -> String {
     match e {
         crate::errors::LoadError::Invalid(d) => d.render(),
-        other => format!("error: {}", crate::runner::error_chain(other)),
+        other => format!("error: {}", crate::errors::error_chain(other)),
     }
 }

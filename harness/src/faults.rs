@@ -76,7 +76,7 @@ impl ScenarioProxies {
             // Each proxy its own stream of draws, all from the scenario's seed.
             let proxy = FaultProxy::start(config, seed.wrapping_add(i as u64 + 1))
                 .await
-                .map_err(|e| bad(crate::runner::error_chain(&e)))?;
+                .map_err(|e| bad(crate::errors::error_chain(&e)))?;
             proxies.push((spec.name.clone(), proxy));
         }
         Ok(ScenarioProxies { proxies })

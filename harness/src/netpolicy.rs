@@ -93,9 +93,9 @@ fn at_address(
     else {
         return refusal;
     };
-    let (message, help) = match crate::runner::error_chain(&refusal).split_once(" (hint: ") {
+    let (message, help) = match crate::errors::error_chain(&refusal).split_once(" (hint: ") {
         Some((m, h)) => (m.to_string(), Some(h.trim_end_matches(')').to_string())),
-        None => (crate::runner::error_chain(&refusal), None),
+        None => (crate::errors::error_chain(&refusal), None),
     };
     // The message without the file name the diagnostic shows anyway.
     let message = message

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use crate::cli::RunArgs;
 use crate::console::ConsoleReporter;
+use crate::errors::error_chain;
 use crate::exit_codes;
 use crate::gates::{self, Gate};
 use crate::plan::{Selection, plan};
-use crate::runner::{RunConfig, error_chain, run_all_in};
+use crate::runner::{RunConfig, run_all_in};
 
 /// How a drill changes a run: hosts it may reach, when to abort, or only print the plan.
 #[derive(Debug, Default)]

@@ -13,7 +13,7 @@ use reports::metrics::{Histo, LoadMetrics};
 use reports::{FailedAttempt, Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
 use tokio::task::JoinSet;
 
-use crate::errors::RunError;
+use crate::errors::{RunError, error_chain};
 use crate::expect::{Observed, evaluate};
 use crate::faults::ScenarioProxies;
 use crate::load::ScenarioLoad;
@@ -27,8 +27,7 @@ use crate::target::{
     inherited_env, locate_program,
 };
 
-/// A scenario's timeout when it names none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::scenario::DEFAULT_TIMEOUT;
 
 /// A scenario ready to run: its target resolved and its seed chosen.
 #[derive(Debug, Clone)]
@@ -849,17 +848,6 @@ fn error_kind(e: &RunError) -> &'static str {
         RunError::Proxy { .. } => "proxy",
         RunError::Reports { .. } => "reports",
     }
-}
-
-/// The error and its causes, one per line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!("\n  caused by: {s}"));
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

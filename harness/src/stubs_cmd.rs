@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use crate::cli::StubsArgs;
 use crate::console::render_load_error;
+use crate::errors::error_chain;
 use crate::exit_codes;
 use crate::plan::{Selection, plan};
-use crate::runner::error_chain;
 use crate::stubs::ScenarioStubs;
 
 pub fn execute(args: &StubsArgs) -> ExitCode {

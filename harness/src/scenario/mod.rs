@@ -36,6 +36,9 @@ pub use load::{LoadModel, LoadSpec};
 pub use matrix::MAX_CASES;
 pub use steps::{PollSpec, StepSpec};
 
+/// A scenario's timeout when it names none.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The hard bounds of any load: at most this many runs, for at most this long.
 pub fn load_bounds() -> (u64, std::time::Duration) {
     (load::MAX_RUNS, load::MAX_DURATION)
