@@ -45,11 +45,13 @@ pub struct ScenarioProxies {
 }
 
 impl ScenarioProxies {
-    /// Starts one proxy per spec; `stub_addr` resolves `llm` / `executor.NAME` upstreams.
+    /// Starts one proxy per spec; `stub_addr` resolves `llm` / `executor.NAME` upstreams,
+    /// and `off_loopback_allowed` says whether an upstream beyond loopback is allowed
+    /// (the network policy's answer, already checked when the scenario was planned).
     pub async fn start(
         specs: &[ProxySpec],
         stub_addr: impl Fn(&str) -> Option<String>,
-        allow_hosts: &[String],
+        off_loopback_allowed: impl Fn(&str) -> bool,
         seed: u64,
     ) -> Result<ScenarioProxies, RunError> {
         let mut proxies = Vec::new();
@@ -68,11 +70,7 @@ impl ScenarioProxies {
             let mut config = ProxyConfig::new(upstream);
             config.name = spec.name.clone();
             config.toxics = spec.toxics.clone();
-            // The plan already refused hosts off loopback that the drill did not allow.
-            config.allow_non_loopback = !allow_hosts.is_empty()
-                && allow_hosts.iter().any(|a| {
-                    crate::netpolicy::host_of(a) == crate::netpolicy::host_of(&upstream_text)
-                });
+            config.allow_non_loopback = off_loopback_allowed(&upstream_text);
             // Each proxy its own stream of draws, all from the scenario's seed.
             let proxy = FaultProxy::start(config, seed.wrapping_add(i as u64 + 1))
                 .await

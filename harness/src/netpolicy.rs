@@ -59,7 +59,7 @@ pub(crate) fn check(s: &Scenario, target: &TargetSpec, allow: &[String]) -> Resu
             continue;
         }
         let host = host_of(&reach.address);
-        if is_loopback(&host) || allow.iter().any(|a| host_of(a) == host) {
+        if is_loopback(&host) || allowed_off_loopback(allow, &reach.address) {
             continue;
         }
         let refusal = LoadError::NotLoopback {
@@ -119,6 +119,12 @@ fn is_own_stub(s: &Scenario, address: &str) -> bool {
         || address
             .strip_prefix("executor.")
             .is_some_and(|name| s.spec.executor.contains_key(name))
+}
+
+/// Whether `address` is a host a drill's `allow` list names (beyond loopback).
+pub(crate) fn allowed_off_loopback(allow: &[String], address: &str) -> bool {
+    let host = host_of(address);
+    allow.iter().any(|a| host_of(a) == host)
 }
 
 /// The host of `http://host:port/path`, `host:port` or `[v6]:port`.

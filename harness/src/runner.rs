@@ -333,8 +333,13 @@ async fn try_run(
         };
         Some(url.trim_start_matches("http://").to_string())
     };
-    let proxies =
-        ScenarioProxies::start(&scenario.spec.proxy, stub_addr, &p.allow_hosts, p.seed).await?;
+    let proxies = ScenarioProxies::start(
+        &scenario.spec.proxy,
+        stub_addr,
+        |upstream| crate::netpolicy::allowed_off_loopback(&p.allow_hosts, upstream),
+        p.seed,
+    )
+    .await?;
     let proxy_addrs = proxies.addrs();
     let llm = |provider: &str| stubs.llm.base_url(provider);
     let scratch = tempfile::Builder::new()
