@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reports::{Outcome, ScenarioResult};
 
-use crate::runner::{Reporter, RunEvent};
+use crate::events::{Reporter, RunEvent};
 
 /// Writes to stderr; stdout stays free for machine-readable output.
 pub struct ConsoleReporter {

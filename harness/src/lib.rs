@@ -34,6 +34,7 @@ pub mod console;
 pub mod diagnostic;
 pub mod drill;
 pub mod errors;
+pub mod events;
 pub mod exit_codes;
 mod expect;
 mod faults;

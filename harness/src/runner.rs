@@ -23,52 +23,13 @@ use crate::scenario::Scenario;
 use crate::steady::{self, Phase};
 use crate::stubs::ScenarioStubs;
 use crate::target::{
-    Exit, RunContext, RunOutcome, RunSetup, Session, StubUrls, TargetKind, TargetSpec, expand,
-    inherited_env, locate_program,
+    Exit, RunContext, RunOutcome, RunSetup, Session, StubUrls, TargetKind, expand, inherited_env,
+    locate_program,
 };
 
+pub use crate::events::{NoopReporter, Reporter, RunEvent};
+pub use crate::plan::{Planned, scenario_seed};
 pub use crate::scenario::DEFAULT_TIMEOUT;
-
-/// A scenario ready to run: its target resolved and its seed chosen.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    pub scenario: Arc<Scenario>,
-    pub target: TargetSpec,
-    pub seed: u64,
-    /// Non-loopback hosts this scenario may reach (checked when it was planned).
-    pub allow_hosts: Arc<[String]>,
-    /// Environment forced on the target (`--env`), after everything else.
-    pub env: Arc<[(String, String)]>,
-}
-
-/// What the runner tells reporters, in order.
-#[derive(Debug)]
-pub enum RunEvent<'a> {
-    Started {
-        total: usize,
-        jobs: usize,
-        seed: u64,
-    },
-    ScenarioStarted {
-        planned: &'a Planned,
-    },
-    ScenarioFinished {
-        result: &'a ScenarioResult,
-        done: usize,
-        total: usize,
-    },
-    Interrupted {
-        running: usize,
-    },
-    /// A drill's abort condition held: the running scenarios were stopped.
-    Aborted {
-        reason: &'a str,
-        running: usize,
-    },
-    Finished {
-        report: &'a RunReport,
-    },
-}
 
 /// How a run proceeds.
 #[derive(Debug, Clone)]
@@ -107,31 +68,6 @@ impl RunConfig {
             abort: None,
         }
     }
-}
-
-/// Consumes the runner's events (console output, progress).
-pub trait Reporter {
-    fn event(&mut self, event: RunEvent<'_>);
-}
-
-/// A reporter that ignores everything; useful for tests and library use.
-pub struct NoopReporter;
-
-impl Reporter for NoopReporter {
-    fn event(&mut self, _: RunEvent<'_>) {}
-}
-
-/// The seed of one scenario: its own `seed` if the file fixes one, else one derived from
-/// the run's seed and the scenario's id (so adding a scenario changes no other's seed).
-pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
-    if let Some(seed) = scenario.spec.seed {
-        return seed;
-    }
-    // The id's stable hash, then a splitmix64 finaliser.
-    let mut z = run_seed ^ scenario.id.stable_hash();
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    z ^ (z >> 31)
 }
 
 /// Runs every planned scenario, `config.jobs` at a time, until all finish or `interrupt`
