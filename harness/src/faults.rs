@@ -194,7 +194,10 @@ fn timed(spec: &ProcessFaultSpec) -> Option<Duration> {
     match spec {
         ProcessFaultSpec::Kill { at, .. }
         | ProcessFaultSpec::Pause { at, .. }
-        | ProcessFaultSpec::CpuHog { at, .. } => Some(*at),
+        | ProcessFaultSpec::CpuHog { at, .. }
+        | ProcessFaultSpec::KillDescendant { at, .. } => Some(*at),
+        // Applied to the scenario's services, by `service.rs`.
+        ProcessFaultSpec::KillService { .. } | ProcessFaultSpec::PauseService { .. } => None,
         ProcessFaultSpec::MemoryLimit { .. }
         | ProcessFaultSpec::FileSizeLimit { .. }
         | ProcessFaultSpec::DiskFull { .. } => None,
@@ -220,6 +223,14 @@ fn describe(spec: &ProcessFaultSpec) -> String {
             t(*at),
             t(*duration)
         ),
+        ProcessFaultSpec::KillDescendant {
+            descendant,
+            at,
+            signal,
+        } => format!(
+            "the `kill` fault on `{descendant}` ({signal} at +{})",
+            t(*at)
+        ),
         ProcessFaultSpec::MemoryLimit { bytes } => {
             format!("the `memory_limit` fault ({bytes} bytes)")
         }
@@ -227,6 +238,24 @@ fn describe(spec: &ProcessFaultSpec) -> String {
             format!("the `file_size_limit` fault ({bytes} bytes)")
         }
         ProcessFaultSpec::DiskFull { path } => format!("the `disk_full` fault (`{path}`)"),
+        ProcessFaultSpec::KillService {
+            service,
+            at,
+            signal,
+            ..
+        } => format!(
+            "the `kill` fault on service `{service}` ({signal} at +{})",
+            t(*at)
+        ),
+        ProcessFaultSpec::PauseService {
+            service,
+            at,
+            duration,
+        } => format!(
+            "the `pause` fault on service `{service}` (at +{} for {})",
+            t(*at),
+            t(*duration)
+        ),
     }
 }
 
@@ -430,13 +459,40 @@ async fn run_timed(
                 Err(e) => failed(format!("the hog could not be started: {}", with_causes(&e))),
             }
         }
-        ProcessFaultSpec::MemoryLimit { .. }
+        ProcessFaultSpec::KillDescendant {
+            descendant,
+            at,
+            signal,
+        } => {
+            wait_until(at).await;
+            let sig = parse_signal(&signal);
+            let hit = process::group_members(pgid)
+                .into_iter()
+                .filter(|p| p.command.contains(&descendant))
+                .filter(|p| process::kill(process::Target::Process(p.pid), sig).is_ok())
+                .map(|p| p.pid.to_string())
+                .collect::<Vec<_>>();
+            if hit.is_empty() {
+                failed(format!(
+                    "{signal} not sent: no process of the target's group has `{descendant}` in its command line"
+                ));
+            } else {
+                record(format!(
+                    "sent {signal} to the target's process(es) matching `{descendant}` (pid {})",
+                    hit.join(", ")
+                ));
+            }
+        }
+        // A service's faults are the runner's (service.rs): services outlive one run.
+        ProcessFaultSpec::KillService { .. }
+        | ProcessFaultSpec::PauseService { .. }
+        | ProcessFaultSpec::MemoryLimit { .. }
         | ProcessFaultSpec::FileSizeLimit { .. }
         | ProcessFaultSpec::DiskFull { .. } => {}
     }
 }
 
-fn parse_signal(name: &str) -> Signal {
+pub(crate) fn parse_signal(name: &str) -> Signal {
     match name {
         "SIGTERM" => Signal::SIGTERM,
         "SIGINT" => Signal::SIGINT,

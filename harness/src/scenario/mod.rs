@@ -19,7 +19,8 @@ mod load;
 mod matrix;
 mod model;
 mod predicate;
-mod serde_util;
+pub(crate) mod serde_util;
+mod service;
 mod steps;
 mod thresholds;
 
@@ -34,6 +35,7 @@ pub use id::ScenarioId;
 pub(crate) use id::fnv1a;
 pub use load::{LoadModel, LoadSpec};
 pub use matrix::MAX_CASES;
+pub use service::{DEFAULT_READY_TIMEOUT, Ready, ServiceSpec};
 pub use steps::{PollSpec, StepSpec};
 
 /// A scenario's timeout when it names none.
@@ -302,6 +304,14 @@ fn build(
     for defaults_file in defaults::chain(dir) {
         defaults::apply(&mut spec, defaults::load(&defaults_file)?);
     }
+    service::check(&mut spec, dir).map_err(|p| {
+        located.error_at_text(
+            &p.needle,
+            format!("{}{}", p.message, in_case()),
+            "here",
+            p.help,
+        )
+    })?;
 
     let mut output_paths = Vec::new();
     for (expr, pred) in &spec.expect.output {
@@ -374,6 +384,29 @@ impl Located<'_> {
             }
         });
         self.map.original_span(&found.unwrap_or(0..0))
+    }
+
+    /// The error at the first occurrence of `needle` in the file as written: a text
+    /// search, for the `[[service]]` checks that do not give a path yet.
+    fn error_at_text(
+        &self,
+        needle: &str,
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) -> LoadError {
+        let span = self
+            .original
+            .find(needle)
+            .map_or(0..0, |i| i..i + needle.len());
+        LoadError::Invalid(Box::new(Diagnostic {
+            path: self.shown.to_string(),
+            span,
+            source: self.original.to_string(),
+            message,
+            label: label.to_string(),
+            help,
+        }))
     }
 
     fn error(
