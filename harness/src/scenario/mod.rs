@@ -277,6 +277,17 @@ fn build(
     read_inputs(dir, &mut spec, &at)?;
     check_expect(&spec.expect, &located)?;
     for (i, step) in spec.step.iter().enumerate() {
+        if let Some(both) = step.conflicting_bodies() {
+            return Err(at(
+                &[Seg::Key("step"), Seg::Index(i), Seg::Key("request")],
+                format!(
+                    "the step `{}` gives {both}: a request has one body",
+                    step.request
+                ),
+                "this step",
+                Some("keep one of `input = true`, `json = { … }` and `body = \"…\"`".into()),
+            ));
+        }
         let values = step
             .capture
             .iter()
