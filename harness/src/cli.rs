@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit_codes;
+pub use crate::merge_cmd::MergeArgs;
+pub use crate::run_cmd::RunArgs;
+pub use crate::stubs_cmd::StubsArgs;
 
 /// agent-harness: runs declarative scenarios against multi-agent LLM pipelines, with LLM
 /// stubs and fake executors on loopback, injects faults, measures latency and memory, and
@@ -64,20 +67,6 @@ pub enum ReportCommand {
     Merge(MergeArgs),
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct MergeArgs {
-    /// The shards' output folders (each with a results.json).
-    #[arg(required = true)]
-    pub dirs: Vec<PathBuf>,
-    /// Where to write the merged reports.
-    #[arg(long, default_value = "target/harness")]
-    pub out: PathBuf,
-    /// The gates to evaluate over the merged results [default: scenarios/gates.toml, when
-    /// it exists].
-    #[arg(long)]
-    pub gates: Option<PathBuf>,
-}
-
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0    the verdict is pass: every gate held (or only non-critical ones failed, with a
@@ -89,53 +78,6 @@ Exit codes:
        (`fuzz`: 1 when a case broke an invariant; the minimal case is written)
   130  interrupted (reports are still written)";
 
-/// Which scenarios to run and where to write the reports.
-#[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    /// Scenario files or folders (searched recursively for *.toml).
-    #[arg(default_value = "scenarios")]
-    pub paths: Vec<PathBuf>,
-    /// Where to write junit.xml, results.json, summary.md, report.html and the journals.
-    #[arg(long, default_value = "target/harness")]
-    pub out: PathBuf,
-    /// How many scenarios run at once [default: the number of cores].
-    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
-    /// Run only scenarios whose id (path) or name contains this text.
-    #[arg(long, short = 'E')]
-    pub filter: Option<String>,
-    /// Run only scenarios with this tag (repeat for any of several).
-    #[arg(long = "tag", short = 't')]
-    pub tags: Vec<String>,
-    /// The run's seed; each scenario derives its own from it. Printed at the start, so a
-    /// run can be replayed exactly [default: random].
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// The quality gates to evaluate after the scenarios [default: gates.toml in the first
-    /// PATH, when it is a folder that has one; without gates every scenario must pass].
-    #[arg(long)]
-    pub gates: Option<PathBuf>,
-    /// Run only shard K of N (`hash:K/N`, K from 1): scenarios are assigned by a hash of
-    /// their path, so adding a scenario moves no other. Merge shards with `report merge`.
-    #[arg(long, value_parser = crate::plan::Partition::parse)]
-    pub partition: Option<crate::plan::Partition>,
-    /// Set an environment variable for every target, over the target's and the
-    /// scenario's own (e.g. `--env REFPIPE_FRAGILE=1`). Repeatable.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
-    /// Run every scenario against this target instead of the one it names (e.g. the
-    /// same pack against a fragile build, or a staging service).
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Rerun a failed scenario up to N times; one that passes on a rerun is reported flaky.
-    #[arg(long, default_value_t = 0)]
-    pub retries: u32,
-    /// Stop launching scenarios after the first failure (running ones finish); the rest
-    /// are reported as not run.
-    #[arg(long)]
-    pub fail_fast: bool,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct DrillArgs {
     /// The drill file.
@@ -145,18 +87,6 @@ pub struct DrillArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub run: RunArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct StubsArgs {
-    /// The scenario whose stubs to start.
-    pub scenario: PathBuf,
-    /// The seed for the stubs' fault schedules.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// For a file with a `[matrix]`: the case whose id contains this (e.g. `size=5`).
-    #[arg(long)]
-    pub filter: Option<String>,
 }
 
 /// Parses `args` and runs the command; the process's exit code.
@@ -228,13 +158,6 @@ pub fn run_drill(drill_file: &std::path::Path, args: &RunArgs, dry_run: bool) ->
         dry_run,
     };
     crate::run_cmd::execute_with(&args, &settings)
-}
-
-pub(crate) fn parse_env(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not KEY=VALUE")),
-    }
 }
 
 /// Runs `harness perf` (for `cargo xtask perf`).

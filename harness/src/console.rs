@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reports::{Outcome, ScenarioResult};
 
-use crate::runner::{Reporter, RunEvent};
+use crate::events::{Reporter, RunEvent};
 
 /// Writes to stderr; stdout stays free for machine-readable output.
 pub struct ConsoleReporter {
@@ -205,6 +205,6 @@ pub fn print_gates(report: &reports::RunReport) {
 pub fn render_load_error(e: &crate::errors::LoadError) -> String {
     match e {
         crate::errors::LoadError::Invalid(d) => d.render(),
-        other => format!("error: {}", crate::runner::error_chain(other)),
+        other => format!("error: {}", crate::errors::error_chain(other)),
     }
 }

@@ -51,6 +51,7 @@ impl Diagnostic {
         // An error without a span is a limit (nesting too deep): point at the deepest
         // place rather than at 1:1.
         let span = err.span().unwrap_or_else(|| deepest_nesting(source));
+        let span = narrow(source, span, &raw);
         let mut d = Diagnostic {
             path: path.to_string(),
             source: source.to_string(),
@@ -136,6 +137,29 @@ static MISSING_FIELD: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"missing field `([^`]*)`").expect("static regex"));
 static BACKTICKED: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"`([^`]*)`").expect("static regex"));
+
+/// Serde reports an error raised while a table is built (a range check, an unknown
+/// kind) at the whole table. When the message names one of its keys
+/// (`` `threads = 100000` is out of range ``) or one of its string values
+/// (`` unknown process fault `pasue` ``), the error points there instead, by the parser's
+/// spans.
+fn narrow(source: &str, span: Range<usize>, message: &str) -> Range<usize> {
+    let Some(spans) = crate::spans::Spans::parse(source) else {
+        return span;
+    };
+    if let Some(caps) = KEY_IS.captures(message)
+        && let Some(at) = spans.narrow_to_key(&span, &caps[1])
+    {
+        return at;
+    }
+    BACKTICKED
+        .captures_iter(message)
+        .find_map(|caps| spans.narrow_to_string(&span, &caps[1]))
+        .unwrap_or(span)
+}
+
+static KEY_IS: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^`([A-Za-z_][A-Za-z0-9_]*) = ").expect("static regex"));
 
 /// The candidate nearest to `word`, if it is near enough to be what was meant.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {

@@ -61,11 +61,18 @@ impl Drill {
         if let Some(a) = drill.abort
             && !(0.0..=1.0).contains(&a.error_rate)
         {
-            let at = source.find("error_rate").unwrap_or(0);
+            let span = crate::spans::Spans::parse(&source)
+                .and_then(|spans| {
+                    spans.value(&[
+                        crate::spans::Seg::Key("abort"),
+                        crate::spans::Seg::Key("error_rate"),
+                    ])
+                })
+                .unwrap_or(0..0);
             return Err(LoadError::Invalid(Box::new(Diagnostic {
                 path: shown,
                 source: source.clone(),
-                span: at..at + "error_rate".len(),
+                span,
                 message: format!(
                     "`error_rate = {}` is a fraction of the scenarios",
                     a.error_rate

@@ -143,3 +143,14 @@ pub enum WorkerStartError {
         stderr: String,
     },
 }
+
+/// The error and its causes, one per line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!("\n  caused by: {s}"));
+        source = s.source();
+    }
+    text
+}

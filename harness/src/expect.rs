@@ -78,7 +78,7 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
                     scenario
                         .spec
                         .timeout
-                        .unwrap_or(crate::runner::DEFAULT_TIMEOUT)
+                        .unwrap_or(crate::scenario::DEFAULT_TIMEOUT)
                 )
             ),
             detail: lines(&[requests_so_far(seen.journal), stderr_note.clone()]),

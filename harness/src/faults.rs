@@ -4,11 +4,13 @@
 //! dropped on Ctrl-C (a paused group is continued, a CPU hog stopped, a proxy closed).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chaos::process::{self, Signal};
 use chaos::proxy::{FaultProxy, ProxyConfig, Upstream};
+use futures_util::FutureExt;
 
 use crate::errors::RunError;
 use crate::scenario::{ProcessFaultSpec, ProxySpec};
@@ -19,6 +21,21 @@ pub struct Injected {
     pub at: Instant,
     pub source: String,
     pub what: String,
+    /// Why the fault named in `what` could not be applied (its system call failed, it
+    /// panicked, or the run ended before its time); `None` when it was. A fault that was
+    /// not applied fails its scenario: the scenario did not test what it says.
+    pub not_applied: Option<String>,
+}
+
+impl Injected {
+    fn applied(at: Instant, source: &str, what: String) -> Injected {
+        Injected {
+            at,
+            source: source.into(),
+            what,
+            not_applied: None,
+        }
+    }
 }
 
 /// The running proxies of one scenario; dropping them closes every connection.
@@ -28,11 +45,13 @@ pub struct ScenarioProxies {
 }
 
 impl ScenarioProxies {
-    /// Starts one proxy per spec; `stub_addr` resolves `llm` / `executor.NAME` upstreams.
+    /// Starts one proxy per spec; `stub_addr` resolves `llm` / `executor.NAME` upstreams,
+    /// and `off_loopback_allowed` says whether an upstream beyond loopback is allowed
+    /// (the network policy's answer, already checked when the scenario was planned).
     pub async fn start(
         specs: &[ProxySpec],
         stub_addr: impl Fn(&str) -> Option<String>,
-        allow_hosts: &[String],
+        off_loopback_allowed: impl Fn(&str) -> bool,
         seed: u64,
     ) -> Result<ScenarioProxies, RunError> {
         let mut proxies = Vec::new();
@@ -51,15 +70,11 @@ impl ScenarioProxies {
             let mut config = ProxyConfig::new(upstream);
             config.name = spec.name.clone();
             config.toxics = spec.toxics.clone();
-            // The plan already refused hosts off loopback that the drill did not allow.
-            config.allow_non_loopback = !allow_hosts.is_empty()
-                && allow_hosts.iter().any(|a| {
-                    crate::netpolicy::host_of(a) == crate::netpolicy::host_of(&upstream_text)
-                });
+            config.allow_non_loopback = off_loopback_allowed(&upstream_text);
             // Each proxy its own stream of draws, all from the scenario's seed.
             let proxy = FaultProxy::start(config, seed.wrapping_add(i as u64 + 1))
                 .await
-                .map_err(|e| bad(crate::runner::error_chain(&e)))?;
+                .map_err(|e| bad(crate::errors::error_chain(&e)))?;
             proxies.push((spec.name.clone(), proxy));
         }
         Ok(ScenarioProxies { proxies })
@@ -78,11 +93,11 @@ impl ScenarioProxies {
         let mut out = Vec::new();
         for (name, proxy) in &self.proxies {
             for event in proxy.journal() {
-                out.push(Injected {
-                    at: event.at,
-                    source: format!("proxy.{name}"),
-                    what: event.to_string(),
-                });
+                out.push(Injected::applied(
+                    event.at,
+                    &format!("proxy.{name}"),
+                    event.to_string(),
+                ));
             }
         }
         out
@@ -124,11 +139,7 @@ impl<'a> ProcessFaults<'a> {
                     }
                     _ => return None,
                 };
-                Some(Injected {
-                    at: started,
-                    source: "chaos.process".into(),
-                    what,
-                })
+                Some(Injected::applied(started, "chaos.process", what))
             })
             .collect()
     }
@@ -144,29 +155,144 @@ impl<'a> ProcessFaults<'a> {
     /// returned handle is dropped, which undoes whatever is still in force.
     pub fn arm(&self, pgid: u32, started: Instant) -> Armed {
         let log = Arc::new(Mutex::new(self.limits(started)));
-        let timed: Vec<ProcessFaultSpec> = self
-            .specs
-            .iter()
-            .filter(|s| {
-                matches!(
-                    s,
-                    ProcessFaultSpec::Kill { .. }
-                        | ProcessFaultSpec::Pause { .. }
-                        | ProcessFaultSpec::CpuHog { .. }
-                        | ProcessFaultSpec::KillDescendant { .. }
-                )
-            })
-            .cloned()
-            .collect();
-        let tasks = timed
-            .into_iter()
-            .map(|spec| {
-                let log = Arc::clone(&log);
-                tokio::spawn(async move { run_timed(spec, pgid, started, log).await })
-            })
-            .collect();
-        Armed { tasks, log }
+        let mut due = Vec::new();
+        let mut tasks = Vec::new();
+        for spec in self.specs.iter().filter(|s| timed(s).is_some()) {
+            let reached = Arc::new(AtomicBool::new(false));
+            due.push(Due {
+                what: describe(spec),
+                reached: Arc::clone(&reached),
+            });
+            let log = Arc::clone(&log);
+            let spec = spec.clone();
+            tasks.push(tokio::spawn(async move {
+                let what = describe(&spec);
+                let applying = run_timed(spec, pgid, started, Arc::clone(&log), reached.clone());
+                // A panic while applying a fault is that fault's failure, caught here where
+                // it happens rather than lost with the task.
+                if let Err(panic) = std::panic::AssertUnwindSafe(applying).catch_unwind().await {
+                    reached.store(true, Ordering::SeqCst);
+                    not_applied(
+                        &log,
+                        what,
+                        format!("it panicked: {}", panic_message(&*panic)),
+                    );
+                }
+            }));
+        }
+        Armed {
+            tasks,
+            log,
+            due,
+            started,
+        }
     }
+}
+
+/// The time a timed fault (`kill`, `pause`, `cpu_hog`) is due; `None` for the others.
+fn timed(spec: &ProcessFaultSpec) -> Option<Duration> {
+    match spec {
+        ProcessFaultSpec::Kill { at, .. }
+        | ProcessFaultSpec::Pause { at, .. }
+        | ProcessFaultSpec::CpuHog { at, .. }
+        | ProcessFaultSpec::KillDescendant { at, .. } => Some(*at),
+        // Applied to the scenario's services, by `service.rs`.
+        ProcessFaultSpec::KillService { .. } | ProcessFaultSpec::PauseService { .. } => None,
+        ProcessFaultSpec::MemoryLimit { .. }
+        | ProcessFaultSpec::FileSizeLimit { .. }
+        | ProcessFaultSpec::DiskFull { .. } => None,
+    }
+}
+
+/// A timed fault as a scenario's reader knows it: "the `kill` fault (SIGKILL at +300ms)".
+fn describe(spec: &ProcessFaultSpec) -> String {
+    let t = humantime::format_duration;
+    match spec {
+        ProcessFaultSpec::Kill { at, signal, .. } => {
+            format!("the `kill` fault ({signal} at +{})", t(*at))
+        }
+        ProcessFaultSpec::Pause { at, duration } => {
+            format!("the `pause` fault (at +{} for {})", t(*at), t(*duration))
+        }
+        ProcessFaultSpec::CpuHog {
+            at,
+            duration,
+            threads,
+        } => format!(
+            "the `cpu_hog` fault ({threads} thread(s) at +{} for {})",
+            t(*at),
+            t(*duration)
+        ),
+        ProcessFaultSpec::KillDescendant {
+            descendant,
+            at,
+            signal,
+        } => format!(
+            "the `kill` fault on `{descendant}` ({signal} at +{})",
+            t(*at)
+        ),
+        ProcessFaultSpec::MemoryLimit { bytes } => {
+            format!("the `memory_limit` fault ({bytes} bytes)")
+        }
+        ProcessFaultSpec::FileSizeLimit { bytes } => {
+            format!("the `file_size_limit` fault ({bytes} bytes)")
+        }
+        ProcessFaultSpec::DiskFull { path } => format!("the `disk_full` fault (`{path}`)"),
+        ProcessFaultSpec::KillService {
+            service,
+            at,
+            signal,
+            ..
+        } => format!(
+            "the `kill` fault on service `{service}` ({signal} at +{})",
+            t(*at)
+        ),
+        ProcessFaultSpec::PauseService {
+            service,
+            at,
+            duration,
+        } => format!(
+            "the `pause` fault on service `{service}` (at +{} for {})",
+            t(*at),
+            t(*duration)
+        ),
+    }
+}
+
+fn not_applied(log: &Mutex<Vec<Injected>>, what: String, why: String) {
+    if let Ok(mut l) = log.lock() {
+        l.push(Injected {
+            at: Instant::now(),
+            source: "chaos.process".into(),
+            what,
+            not_applied: Some(why),
+        });
+    }
+}
+
+/// An error and its causes on one line, for a failure's message.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// A timed fault and whether its time came (it was applied, or its application failed).
+struct Due {
+    what: String,
+    reached: Arc<AtomicBool>,
 }
 
 /// Full-disk files made in the scenario's scratch directory; dropping them removes them.
@@ -192,11 +318,11 @@ impl DiskFaults {
                     name: "disk_full".into(),
                     problem: format!("cannot make `{}` a full disk: {e}", full.display()),
                 })?;
-                injected.push(Injected {
-                    at: Instant::now(),
-                    source: "chaos.process".into(),
-                    what: format!("{} is a full disk: writes fail with ENOSPC", full.display()),
-                });
+                injected.push(Injected::applied(
+                    Instant::now(),
+                    "chaos.process",
+                    format!("{} is a full disk: writes fail with ENOSPC", full.display()),
+                ));
                 files.push(file);
             }
         }
@@ -211,11 +337,39 @@ impl DiskFaults {
 pub struct Armed {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     log: Arc<Mutex<Vec<Injected>>>,
+    due: Vec<Due>,
+    started: Instant,
 }
 
 impl Armed {
+    /// What was injected so far, and the faults whose time has not come: the run ended
+    /// before them, so they were not applied (and fail the scenario).
     pub fn injected(&self) -> Vec<Injected> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        let mut out = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        let ended = self.started.elapsed();
+        for due in &self.due {
+            if !due.reached.load(Ordering::SeqCst) {
+                out.push(Injected {
+                    at: Instant::now(),
+                    source: "chaos.process".into(),
+                    what: due.what.clone(),
+                    not_applied: Some(format!(
+                        "the run ended at +{} before its time (hint: make `at` earlier than the target takes)",
+                        humantime::format_duration(Duration::from_millis(ended.as_millis() as u64))
+                    )),
+                });
+            }
+        }
+        out
+    }
+
+    /// Waits until every timed fault has run its course (tests only: a real run ends
+    /// when its target does).
+    #[cfg(test)]
+    async fn settled(&mut self) {
+        for task in &mut self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -232,22 +386,25 @@ async fn run_timed(
     pgid: u32,
     started: Instant,
     log: Arc<Mutex<Vec<Injected>>>,
+    reached: Arc<AtomicBool>,
 ) {
+    let what = describe(&spec);
     let record = |what: String| {
         if let Ok(mut l) = log.lock() {
-            l.push(Injected {
-                at: Instant::now(),
-                source: "chaos.process".into(),
-                what,
-            });
+            l.push(Injected::applied(Instant::now(), "chaos.process", what));
         }
     };
+    let failed = |why: String| not_applied(&log, what.clone(), why);
     // A time too far for the clock never comes: wait until the run ends (which aborts
     // this task) instead of panicking on the addition.
-    let wait_until = |at: Duration| async move {
-        match started.checked_add(at) {
-            Some(when) => tokio::time::sleep_until(when.into()).await,
-            None => std::future::pending().await,
+    let wait_until = |at: Duration| {
+        let reached = Arc::clone(&reached);
+        async move {
+            match started.checked_add(at) {
+                Some(when) => tokio::time::sleep_until(when.into()).await,
+                None => std::future::pending().await,
+            }
+            reached.store(true, Ordering::SeqCst);
         }
     };
     let group = process::Target::Group(pgid);
@@ -257,7 +414,7 @@ async fn run_timed(
             let sig = parse_signal(&signal);
             match process::kill(group, sig) {
                 Ok(()) => record(format!("sent {signal} to the target's process group")),
-                Err(e) => record(format!("{signal} not sent: {e}")),
+                Err(e) => failed(format!("{signal} could not be sent: {}", with_causes(&e))),
             }
         }
         ProcessFaultSpec::Pause { at, duration } => {
@@ -276,7 +433,10 @@ async fn run_timed(
                         Err(e) => record(format!("SIGCONT failed: {e}")),
                     }
                 }
-                Err(e) => record(format!("pause failed: {e}")),
+                Err(e) => failed(format!(
+                    "the group could not be stopped: {}",
+                    with_causes(&e)
+                )),
             }
         }
         ProcessFaultSpec::CpuHog {
@@ -296,7 +456,7 @@ async fn run_timed(
                     tokio::time::sleep(duration).await;
                     drop(hog);
                 }
-                Err(e) => record(format!("cpu hog failed: {e}")),
+                Err(e) => failed(format!("the hog could not be started: {}", with_causes(&e))),
             }
         }
         ProcessFaultSpec::KillDescendant {
@@ -313,7 +473,7 @@ async fn run_timed(
                 .map(|p| p.pid.to_string())
                 .collect::<Vec<_>>();
             if hit.is_empty() {
-                record(format!(
+                failed(format!(
                     "{signal} not sent: no process of the target's group has `{descendant}` in its command line"
                 ));
             } else {
@@ -340,5 +500,121 @@ pub(crate) fn parse_signal(name: &str) -> Signal {
         "SIGABRT" => Signal::SIGABRT,
         "SIGHUP" => Signal::SIGHUP,
         _ => Signal::SIGKILL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process group that existed and is gone: its leader ran in a group of its own,
+    /// exited and was reaped.
+    fn vanished_group() -> u32 {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id();
+        child.wait().unwrap();
+        pgid
+    }
+
+    fn kill_at(at: Duration) -> ProcessFaultSpec {
+        ProcessFaultSpec::Kill {
+            at,
+            signal: "SIGTERM".into(),
+            restart: false,
+        }
+    }
+
+    // See: issue 13, "a fault that cannot be applied fails the scenario".
+    #[tokio::test]
+    async fn a_kill_that_cannot_be_sent_is_not_applied_and_says_why() {
+        let specs = [kill_at(Duration::ZERO)];
+        let mut armed = ProcessFaults::new(&specs).arm(vanished_group(), Instant::now());
+        armed.settled().await;
+        let injected = armed.injected();
+        assert_eq!(injected.len(), 1, "{injected:?}");
+        assert_eq!(injected[0].what, "the `kill` fault (SIGTERM at +0s)");
+        let why = injected[0].not_applied.as_deref().unwrap();
+        assert!(why.contains("SIGTERM could not be sent"), "{why}");
+        assert!(why.contains("ESRCH"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_pause_of_a_vanished_group_is_not_applied() {
+        let specs = [ProcessFaultSpec::Pause {
+            at: Duration::ZERO,
+            duration: Duration::from_secs(1),
+        }];
+        let mut armed = ProcessFaults::new(&specs).arm(vanished_group(), Instant::now());
+        armed.settled().await;
+        let injected = armed.injected();
+        assert_eq!(injected.len(), 1, "{injected:?}");
+        assert!(
+            injected[0]
+                .not_applied
+                .as_deref()
+                .unwrap()
+                .contains("could not be stopped"),
+            "{injected:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fault_whose_time_never_came_is_not_applied() {
+        let specs = [kill_at(Duration::from_secs(3600))];
+        let armed = ProcessFaults::new(&specs).arm(vanished_group(), Instant::now());
+        let injected = armed.injected();
+        assert_eq!(injected.len(), 1, "{injected:?}");
+        assert_eq!(injected[0].what, "the `kill` fault (SIGTERM at +1h)");
+        let why = injected[0].not_applied.as_deref().unwrap();
+        assert!(why.contains("the run ended at +"), "{why}");
+        assert!(why.contains("before its time"), "{why}");
+    }
+
+    // See: issue 13, "`kill` / `pause` with a huge `at`" panicked the fault's task on
+    // `Instant + Duration`: the fault was never injected and the scenario passed.
+    #[tokio::test]
+    async fn a_kill_or_pause_at_a_time_beyond_the_clock_is_not_applied_instead_of_panicking() {
+        let specs = [
+            kill_at(Duration::MAX),
+            ProcessFaultSpec::Pause {
+                at: Duration::MAX,
+                duration: Duration::MAX,
+            },
+        ];
+        let armed = ProcessFaults::new(&specs).arm(vanished_group(), Instant::now());
+        tokio::task::yield_now().await;
+        let injected = armed.injected();
+        assert_eq!(injected.len(), 2, "{injected:?}");
+        for i in &injected {
+            let why = i.not_applied.as_deref().unwrap();
+            assert!(why.contains("before its time"), "{i:?}");
+            assert!(!why.contains("panicked"), "{i:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fault_that_was_applied_is_journaled_as_applied() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let specs = [kill_at(Duration::ZERO)];
+        let mut armed = ProcessFaults::new(&specs).arm(child.id(), Instant::now());
+        armed.settled().await;
+        let injected = armed.injected();
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        assert_eq!(injected.len(), 1, "{injected:?}");
+        assert_eq!(injected[0].not_applied, None, "{injected:?}");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(15)
+        );
     }
 }

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Args;
 use reports::RunReport;
 
-use crate::cli::MergeArgs;
 use crate::exit_codes;
 use crate::gates;
 
@@ -107,4 +107,19 @@ fn merge(shards: Vec<(PathBuf, RunReport)>) -> Result<RunReport, String> {
     merged.partition = None;
     merged.gates.clear();
     Ok(merged)
+}
+
+/// `harness report merge`: the shards' folders, where to write, which gates.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders (each with a results.json).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged reports.
+    #[arg(long, default_value = "target/harness")]
+    pub out: PathBuf,
+    /// The gates to evaluate over the merged results [default: scenarios/gates.toml, when
+    /// it exists].
+    #[arg(long)]
+    pub gates: Option<PathBuf>,
 }

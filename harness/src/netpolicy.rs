@@ -16,8 +16,9 @@ pub(crate) struct Reach {
     pub what: String,
     /// The address as written: a URL, `host:port`, or a stub name (`llm`, `executor.NAME`).
     pub address: String,
-    /// The key that writes it in the scenario file (`upstream`, `get`), when it is there.
-    pub key: Option<&'static str>,
+    /// Where the scenario file writes it, when it does: the array of tables and the key
+    /// (`proxy` / `upstream`, `steady_state` / `get`).
+    pub key: Option<(&'static str, &'static str)>,
 }
 
 /// Every address `s` reaches when run against `target`, in a stable order.
@@ -36,7 +37,7 @@ pub(crate) fn reached(s: &Scenario, target: &TargetSpec) -> Vec<Reach> {
             out.push(Reach {
                 what: format!("steady-state probe `{}`", probe.name),
                 address: probe.get.clone(),
-                key: Some("get"),
+                key: Some(("steady_state", "get")),
             });
         }
     }
@@ -44,7 +45,7 @@ pub(crate) fn reached(s: &Scenario, target: &TargetSpec) -> Vec<Reach> {
         out.push(Reach {
             what: format!("proxy `{}`", p.name),
             address: p.upstream.clone(),
-            key: Some("upstream"),
+            key: Some(("proxy", "upstream")),
         });
     }
     out
@@ -58,7 +59,7 @@ pub(crate) fn check(s: &Scenario, target: &TargetSpec, allow: &[String]) -> Resu
             continue;
         }
         let host = host_of(&reach.address);
-        if is_loopback(&host) || allow.iter().any(|a| host_of(a) == host) {
+        if is_loopback(&host) || allowed_off_loopback(allow, &reach.address) {
             continue;
         }
         let refusal = LoadError::NotLoopback {
@@ -75,26 +76,26 @@ pub(crate) fn check(s: &Scenario, target: &TargetSpec, allow: &[String]) -> Resu
 }
 
 /// The refusal as a diagnostic at the address, where the scenario file writes it as
-/// `KEY = "ADDRESS"` (a proxy's `upstream`, a probe's `get`): the first such place.
-fn at_address(refusal: LoadError, s: &Scenario, key: &str, address: &str) -> LoadError {
+/// `KEY = "ADDRESS"` in an entry of `array` (a proxy's `upstream`, a probe's `get`), by
+/// the parser's spans. An address the file does not write itself (from a defaults file)
+/// keeps the plain error.
+fn at_address(
+    refusal: LoadError,
+    s: &Scenario,
+    (array, key): (&str, &str),
+    address: &str,
+) -> LoadError {
     let Ok(source) = crate::source::read(&s.file_path) else {
         return refusal;
     };
-    let Ok(quoted) = serde_json::to_string(address) else {
+    let Some(span) = crate::spans::Spans::parse(&source)
+        .and_then(|spans| spans.string_in_array(&[crate::spans::Seg::Key(array)], key, address))
+    else {
         return refusal;
     };
-    let written_by_key = |&(start, _): &(usize, &str)| {
-        source[..start]
-            .trim_end()
-            .strip_suffix('=')
-            .is_some_and(|before| before.trim_end().ends_with(key))
-    };
-    let Some((start, _)) = source.match_indices(quoted.as_str()).find(written_by_key) else {
-        return refusal;
-    };
-    let (message, help) = match crate::runner::error_chain(&refusal).split_once(" (hint: ") {
+    let (message, help) = match crate::errors::error_chain(&refusal).split_once(" (hint: ") {
         Some((m, h)) => (m.to_string(), Some(h.trim_end_matches(')').to_string())),
-        None => (crate::runner::error_chain(&refusal), None),
+        None => (crate::errors::error_chain(&refusal), None),
     };
     // The message without the file name the diagnostic shows anyway.
     let message = message
@@ -103,7 +104,7 @@ fn at_address(refusal: LoadError, s: &Scenario, key: &str, address: &str) -> Loa
     LoadError::Invalid(Box::new(crate::diagnostic::Diagnostic {
         path: s.file_path.display().to_string(),
         source,
-        span: start..start + quoted.len(),
+        span,
         message,
         label: "not on loopback".into(),
         help,
@@ -122,6 +123,12 @@ fn is_own_stub(s: &Scenario, address: &str) -> bool {
         || address
             .strip_prefix("service.")
             .is_some_and(|name| s.spec.service.iter().any(|v| v.name == name))
+}
+
+/// Whether `address` is a host a drill's `allow` list names (beyond loopback).
+pub(crate) fn allowed_off_loopback(allow: &[String], address: &str) -> bool {
+    let host = host_of(address);
+    allow.iter().any(|a| host_of(a) == host)
 }
 
 /// The host of `http://host:port/path`, `host:port` or `[v6]:port`.

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::baseline::{self, Baseline, Verdict};
-use crate::cli::RunArgs;
 use crate::exit_codes;
+use crate::run_cmd::RunArgs;
 
 /// The flags of `harness perf` and `cargo xtask perf`.
 #[derive(Debug, Clone, Args)]

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::errors::LoadError;
-use crate::runner::{Planned, scenario_seed};
 use crate::scenario::{self, Scenario, ScenarioId};
-use crate::target::Targets;
+use crate::target::{TargetSpec, Targets};
 
 /// Which scenarios to plan.
 #[derive(Debug, Clone, Default)]
@@ -249,4 +248,29 @@ mod tests {
             "the hash spreads ids: {sizes:?}"
         );
     }
+}
+
+/// A scenario ready to run: its target resolved and its seed chosen.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub scenario: Arc<Scenario>,
+    pub target: TargetSpec,
+    pub seed: u64,
+    /// Non-loopback hosts this scenario may reach (checked when it was planned).
+    pub allow_hosts: Arc<[String]>,
+    /// Environment forced on the target (`--env`), after everything else.
+    pub env: Arc<[(String, String)]>,
+}
+
+/// The seed of one scenario: its own `seed` if the file fixes one, else one derived from
+/// the run's seed and the scenario's id (so adding a scenario changes no other's seed).
+pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
+    if let Some(seed) = scenario.spec.seed {
+        return seed;
+    }
+    // The id's stable hash, then a splitmix64 finaliser.
+    let mut z = run_seed ^ scenario.id.stable_hash();
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
 }

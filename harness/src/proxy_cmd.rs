@@ -8,8 +8,8 @@ use chaos::proxy::{FaultProxy, ProxyConfig, ProxyConfigError, ProxyError, Toxic,
 use clap::Args;
 use serde::Deserialize;
 
+use crate::errors::error_chain;
 use crate::exit_codes;
-use crate::runner::error_chain;
 
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {

@@ -1,13 +1,16 @@
 //! `harness run` / `cargo xtask gate`: plan, run, report, and map the outcome to an exit code.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::RunArgs;
+use clap::Args;
+
 use crate::console::ConsoleReporter;
+use crate::errors::error_chain;
 use crate::exit_codes;
 use crate::gates::{self, Gate};
 use crate::plan::{Selection, plan};
-use crate::runner::{RunConfig, error_chain, run_all_in};
+use crate::runner::{RunConfig, run_all_in};
 
 /// How a drill changes a run: hosts it may reach, when to abort, or only print the plan.
 #[derive(Debug, Default)]
@@ -235,4 +238,59 @@ pub(crate) fn random_seed() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64);
     // Mix in the pid so two runs started in the same instant differ.
     (nanos ^ (u64::from(std::process::id()) << 32)) % 1_000_000_000
+}
+
+/// Which scenarios to run and where to write the reports.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario files or folders (searched recursively for *.toml).
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Where to write junit.xml, results.json, summary.md, report.html and the journals.
+    #[arg(long, default_value = "target/harness")]
+    pub out: PathBuf,
+    /// How many scenarios run at once [default: the number of cores].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Run only scenarios whose id (path) or name contains this text.
+    #[arg(long, short = 'E')]
+    pub filter: Option<String>,
+    /// Run only scenarios with this tag (repeat for any of several).
+    #[arg(long = "tag", short = 't')]
+    pub tags: Vec<String>,
+    /// The run's seed; each scenario derives its own from it. Printed at the start, so a
+    /// run can be replayed exactly [default: random].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The quality gates to evaluate after the scenarios [default: gates.toml in the first
+    /// PATH, when it is a folder that has one; without gates every scenario must pass].
+    #[arg(long)]
+    pub gates: Option<PathBuf>,
+    /// Run only shard K of N (`hash:K/N`, K from 1): scenarios are assigned by a hash of
+    /// their path, so adding a scenario moves no other. Merge shards with `report merge`.
+    #[arg(long, value_parser = crate::plan::Partition::parse)]
+    pub partition: Option<crate::plan::Partition>,
+    /// Set an environment variable for every target, over the target's and the
+    /// scenario's own (e.g. `--env REFPIPE_FRAGILE=1`). Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Run every scenario against this target instead of the one it names (e.g. the
+    /// same pack against a fragile build, or a staging service).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Rerun a failed scenario up to N times; one that passes on a rerun is reported flaky.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Stop launching scenarios after the first failure (running ones finish); the rest
+    /// are reported as not run.
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+/// `KEY=VALUE`, for `--env`.
+pub(crate) fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }

@@ -13,7 +13,7 @@ use reports::metrics::{Histo, LoadMetrics};
 use reports::{FailedAttempt, Failure, JournalEntry, Outcome, RunReport, ScenarioResult};
 use tokio::task::JoinSet;
 
-use crate::errors::RunError;
+use crate::errors::{RunError, error_chain};
 use crate::expect::{Observed, evaluate};
 use crate::faults::ScenarioProxies;
 use crate::load::ScenarioLoad;
@@ -24,53 +24,13 @@ use crate::service::ScenarioServices;
 use crate::steady::{self, Phase};
 use crate::stubs::ScenarioStubs;
 use crate::target::{
-    Exit, RunContext, RunOutcome, RunSetup, Session, StubUrls, TargetKind, TargetSpec, expand,
-    inherited_env, locate_program,
+    Exit, RunContext, RunOutcome, RunSetup, Session, StubUrls, TargetKind, expand, inherited_env,
+    locate_program,
 };
 
-/// A scenario's timeout when it names none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A scenario ready to run: its target resolved and its seed chosen.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    pub scenario: Arc<Scenario>,
-    pub target: TargetSpec,
-    pub seed: u64,
-    /// Non-loopback hosts this scenario may reach (checked when it was planned).
-    pub allow_hosts: Arc<[String]>,
-    /// Environment forced on the target (`--env`), after everything else.
-    pub env: Arc<[(String, String)]>,
-}
-
-/// What the runner tells reporters, in order.
-#[derive(Debug)]
-pub enum RunEvent<'a> {
-    Started {
-        total: usize,
-        jobs: usize,
-        seed: u64,
-    },
-    ScenarioStarted {
-        planned: &'a Planned,
-    },
-    ScenarioFinished {
-        result: &'a ScenarioResult,
-        done: usize,
-        total: usize,
-    },
-    Interrupted {
-        running: usize,
-    },
-    /// A drill's abort condition held: the running scenarios were stopped.
-    Aborted {
-        reason: &'a str,
-        running: usize,
-    },
-    Finished {
-        report: &'a RunReport,
-    },
-}
+pub use crate::events::{NoopReporter, Reporter, RunEvent};
+pub use crate::plan::{Planned, scenario_seed};
+pub use crate::scenario::DEFAULT_TIMEOUT;
 
 /// How a run proceeds.
 #[derive(Debug, Clone)]
@@ -109,31 +69,6 @@ impl RunConfig {
             abort: None,
         }
     }
-}
-
-/// Consumes the runner's events (console output, progress).
-pub trait Reporter {
-    fn event(&mut self, event: RunEvent<'_>);
-}
-
-/// A reporter that ignores everything; useful for tests and library use.
-pub struct NoopReporter;
-
-impl Reporter for NoopReporter {
-    fn event(&mut self, _: RunEvent<'_>) {}
-}
-
-/// The seed of one scenario: its own `seed` if the file fixes one, else one derived from
-/// the run's seed and the scenario's id (so adding a scenario changes no other's seed).
-pub fn scenario_seed(run_seed: u64, scenario: &Scenario) -> u64 {
-    if let Some(seed) = scenario.spec.seed {
-        return seed;
-    }
-    // The id's stable hash, then a splitmix64 finaliser.
-    let mut z = run_seed ^ scenario.id.stable_hash();
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    z ^ (z >> 31)
 }
 
 /// Runs every planned scenario, `config.jobs` at a time, until all finish or `interrupt`
@@ -310,6 +245,8 @@ pub async fn run_scenario(p: &Planned) -> ScenarioResult {
 
 /// Runs one scenario within a run's context (its warm workers).
 pub async fn run_scenario_in(ctx: &RunContext, p: &Planned) -> ScenarioResult {
+    #[cfg(test)]
+    tests::failpoint(p);
     let started = Instant::now();
     match try_run(ctx, p, started).await {
         Ok(result) => result,
@@ -361,8 +298,13 @@ async fn try_run(
         };
         Some(url.trim_start_matches("http://").to_string())
     };
-    let proxies =
-        ScenarioProxies::start(&scenario.spec.proxy, stub_addr, &p.allow_hosts, p.seed).await?;
+    let proxies = ScenarioProxies::start(
+        &scenario.spec.proxy,
+        stub_addr,
+        |upstream| crate::netpolicy::allowed_off_loopback(&p.allow_hosts, upstream),
+        p.seed,
+    )
+    .await?;
     let proxy_addrs = proxies.addrs();
     let llm = |provider: &str| stubs.llm.base_url(provider);
     let disk_faults = crate::faults::DiskFaults::make(&scenario.spec.process, scratch.path())?;
@@ -743,6 +685,14 @@ fn finish(
         ),
     };
     failures.extend(extra);
+    // A fault that was not applied: the scenario did not test what it says.
+    failures.extend(injected.iter().filter_map(|i| {
+        i.not_applied.as_ref().map(|why| Failure {
+            kind: "fault".into(),
+            message: format!("{} was not applied: {why}", i.what),
+            detail: String::new(),
+        })
+    }));
     let mut journal: Vec<JournalEntry> = exchanges
         .iter()
         .map(|e| JournalEntry {
@@ -764,7 +714,10 @@ fn finish(
         agent: None,
         request: String::new(),
         rule: None,
-        served: i.what.clone(),
+        served: match &i.not_applied {
+            Some(why) => format!("{} not applied: {why}", i.what),
+            None => i.what.clone(),
+        },
     }));
     journal.sort_by_key(|e| e.at);
     let exit_code = match outcome.exit {
@@ -872,20 +825,90 @@ fn error_kind(e: &RunError) -> &'static str {
     }
 }
 
-/// The error and its causes, one per line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!("\n  caused by: {s}"));
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Scenarios (by name) whose task panics as soon as it starts: a failpoint for the
+    /// join loop's tests.
+    static PANIC_IN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    pub(super) fn failpoint(p: &Planned) {
+        let name = &p.scenario.spec.name;
+        if PANIC_IN.lock().unwrap().contains(name) {
+            panic!("failpoint: `{name}` panics");
+        }
+    }
+
+    /// Creates a file once the first scenario has finished (been joined and reported).
+    struct FlagOnFirstFinish(std::path::PathBuf);
+
+    impl Reporter for FlagOnFirstFinish {
+        fn event(&mut self, event: RunEvent<'_>) {
+            if let RunEvent::ScenarioFinished { .. } = event {
+                std::fs::write(&self.0, b"").unwrap();
+            }
+        }
+    }
+
+    // See: issue 13, "a panic in one scenario's task is given to the first unfilled
+    // result slot, which may belong to another scenario still running".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_in_one_scenarios_task_is_that_scenarios_failure_not_anothers() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("first-finished");
+        // The first scenario runs until another has finished: the second, which panics at
+        // once, is joined while the first is still running.
+        std::fs::write(
+            dir.path().join("targets.toml"),
+            r#"
+[waits]
+kind = "command"
+program = "/bin/sh"
+args = ["-c", "cat >/dev/null; while [ ! -e \"$FLAG\" ]; do sleep 0.01; done; echo '{\"status\": \"completed\"}'"]
+"#,
+        )
+        .unwrap();
+        for (file, name) in [("a.toml", "keeps running"), ("b.toml", "panics at once")] {
+            std::fs::write(
+                dir.path().join(file),
+                format!(
+                    "name = \"{name}\"\ntarget = \"waits\"\ntimeout = \"20s\"\n\n[expect]\nstatus = \"completed\"\n"
+                ),
+            )
+            .unwrap();
+        }
+        PANIC_IN.lock().unwrap().push("panics at once".into());
+        let selection = crate::plan::Selection {
+            paths: vec![dir.path().to_path_buf()],
+            env: vec![("FLAG".into(), flag.display().to_string())],
+            ..Default::default()
+        };
+        let planned = crate::plan::plan(&selection, 1).unwrap().scenarios;
+        let names: Vec<&str> = planned
+            .iter()
+            .map(|p| p.scenario.spec.name.as_str())
+            .collect();
+        assert_eq!(names, ["keeps running", "panics at once"]);
+
+        let config = RunConfig::new(2, 1);
+        let mut reporter = FlagOnFirstFinish(flag);
+        let mut report = run_all(planned, &config, &mut reporter, std::future::pending()).await;
+
+        let (kept, panicked) = (&report.scenarios[0], &report.scenarios[1]);
+        assert_eq!(kept.outcome, Outcome::Passed, "{kept:?}");
+        assert!(kept.failures.is_empty(), "{kept:?}");
+        assert_eq!(panicked.outcome, Outcome::Error, "{panicked:?}");
+        assert_eq!(panicked.failures[0].kind, "panic");
+        assert!(
+            panicked.failures[0]
+                .message
+                .contains("failpoint: `panics at once` panics"),
+            "{panicked:?}"
+        );
+        report.verdict = crate::gates::verdict_without_gates(&report);
+        assert_eq!(report.verdict, reports::Verdict::Fail);
+    }
 
     #[test]
     fn output_is_the_whole_stdout_or_its_last_line() {

@@ -368,6 +368,7 @@ fn record(log: &Mutex<Vec<Injected>>, name: &str, what: String) {
         at: Instant::now(),
         source: format!("service.{name}"),
         what,
+        not_applied: None,
     });
 }
 
@@ -399,7 +400,7 @@ async fn apply(
             s.launch().await.map_err(|e| {
                 format!(
                     "service `{name}` could not be started again after its `kill`: {}",
-                    crate::runner::error_chain(&e)
+                    crate::errors::error_chain(&e)
                 )
             })?;
             record(

@@ -78,7 +78,7 @@ mod tests {
         for path in ["/dev/zero", "/dev/urandom", "/tmp"] {
             let err = read(Path::new(path)).unwrap_err();
             assert!(
-                crate::runner::error_chain(&err).contains("not a regular file"),
+                crate::errors::error_chain(&err).contains("not a regular file"),
                 "{path}: {err}"
             );
         }
@@ -100,7 +100,7 @@ mod tests {
         f.set_len(MAX_SOURCE_BYTES + 1).unwrap();
         let err = read(&big).unwrap_err();
         assert!(
-            crate::runner::error_chain(&err).contains("more than the"),
+            crate::errors::error_chain(&err).contains("more than the"),
             "{err}"
         );
     }

@@ -1,12 +1,14 @@
 //! `harness stubs SCENARIO`: start a scenario's stubs and serve until interrupted.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::StubsArgs;
+use clap::Args;
+
 use crate::console::render_load_error;
+use crate::errors::error_chain;
 use crate::exit_codes;
 use crate::plan::{Selection, plan};
-use crate::runner::error_chain;
 use crate::stubs::ScenarioStubs;
 
 pub fn execute(args: &StubsArgs) -> ExitCode {
@@ -81,4 +83,17 @@ pub fn execute(args: &StubsArgs) -> ExitCode {
         }
         ExitCode::from(exit_codes::OK)
     })
+}
+
+/// `harness stubs`: which scenario's stubs, with which seed.
+#[derive(Debug, Clone, Args)]
+pub struct StubsArgs {
+    /// The scenario whose stubs to start.
+    pub scenario: PathBuf,
+    /// The seed for the stubs' fault schedules.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// For a file with a `[matrix]`: the case whose id contains this (e.g. `size=5`).
+    #[arg(long)]
+    pub filter: Option<String>,
 }

@@ -79,7 +79,7 @@ pub struct FuzzArgs {
     pub target: Option<String>,
     /// Set an environment variable for the target (e.g. `--env REFPIPE_PLANTED_BUG=…`),
     /// over the target's and the scenario's own. Repeatable.
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::cli::parse_env)]
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = crate::run_cmd::parse_env)]
     pub env: Vec<(String, String)>,
 }
 

@@ -83,14 +83,10 @@ pub(crate) fn load(file: &Path) -> Result<DefaultsFile, LoadError> {
     let mut defaults: DefaultsFile = toml::from_str(&source)
         .map_err(|e| LoadError::Invalid(Box::new(Diagnostic::from_toml(&shown, &source, &e))))?;
     let dir = file.parent().unwrap_or(Path::new("."));
-    super::resolve_reply_files(
-        dir,
-        &mut defaults.llm,
-        &mut defaults.executor,
-        &shown,
-        &source,
-    )?;
-    super::check_expect(&defaults.expect, &shown, &source)?;
+    let map = crate::template::SourceMap::default();
+    let located = super::Located::plain(&shown, &source, &map);
+    super::resolve_reply_files(dir, &mut defaults.llm, &mut defaults.executor, &located)?;
+    super::check_expect(&defaults.expect, &located)?;
     Ok(defaults)
 }
 

@@ -26,6 +26,8 @@ mod thresholds;
 
 use std::path::{Path, PathBuf};
 
+use crate::spans::{Seg, Spans};
+
 pub use adversarial::{AdversarialSpec, Invariants, VariantKind, VaryTarget};
 pub use defaults::{DEFAULTS_FILE, DefaultsFile};
 pub use files::MAX_FILE_BYTES;
@@ -35,6 +37,9 @@ pub use load::{LoadModel, LoadSpec};
 pub use matrix::MAX_CASES;
 pub use service::{DEFAULT_READY_TIMEOUT, Ready, ServiceSpec};
 pub use steps::{PollSpec, StepSpec};
+
+/// A scenario's timeout when it names none.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The hard bounds of any load: at most this many runs, for at most this long.
 pub fn load_bounds() -> (u64, std::time::Duration) {
@@ -258,24 +263,23 @@ fn build(
         d.message.push_str(&in_case());
         LoadError::Invalid(Box::new(d))
     })?;
-    let at = |needle: &str, message: String, label: &str, help: Option<String>| {
-        LoadError::Invalid(Box::new(Diagnostic {
-            path: shown.to_string(),
-            span: find_span(original, needle),
-            source: original.to_string(),
-            message: format!("{message}{}", in_case()),
-            label: label.to_string(),
-            help,
-        }))
+    let located = Located {
+        shown,
+        original,
+        rendered,
+        map,
+    };
+    let at = |path: &[Seg<'_>], message: String, label: &str, help: Option<String>| {
+        located.error(path, format!("{message}{}", in_case()), label, help)
     };
 
-    resolve_reply_files(dir, &mut spec.llm, &mut spec.executor, shown, original)?;
+    resolve_reply_files(dir, &mut spec.llm, &mut spec.executor, &located)?;
     read_inputs(dir, &mut spec, &at)?;
-    check_expect(&spec.expect, shown, original)?;
-    for step in &spec.step {
+    check_expect(&spec.expect, &located)?;
+    for (i, step) in spec.step.iter().enumerate() {
         if let Some(both) = step.conflicting_bodies() {
             return Err(at(
-                &step.request,
+                &[Seg::Key("step"), Seg::Index(i), Seg::Key("request")],
                 format!(
                     "the step `{}` gives {both}: a request has one body",
                     step.request
@@ -284,10 +288,23 @@ fn build(
                 Some("keep one of `input = true`, `json = { … }` and `body = \"…\"`".into()),
             ));
         }
-        for expr in step.json_paths() {
+        let values = step
+            .capture
+            .iter()
+            .map(|(name, expr)| (step_path(i, "capture", name), expr.as_str()));
+        let keys = step
+            .check
+            .keys()
+            .map(|expr| (step_path(i, "check", expr), expr.as_str()))
+            .chain(step.poll.iter().flat_map(|p| {
+                p.until
+                    .keys()
+                    .map(|expr| (step_path(i, "poll.until", expr), expr.as_str()))
+            }));
+        for (path, expr) in values.chain(keys) {
             serde_json_path::JsonPath::parse(expr).map_err(|e| {
                 at(
-                    expr,
+                    &path,
                     format!("invalid JSONPath `{expr}` in a step: {e}"),
                     "here",
                     Some("JSONPath starts with `$`, e.g. `\"$.id\"`".into()),
@@ -298,14 +315,21 @@ fn build(
     for defaults_file in defaults::chain(dir) {
         defaults::apply(&mut spec, defaults::load(&defaults_file)?);
     }
-    service::check(&mut spec, dir).map_err(|p| at(&p.needle, p.message, "here", p.help))?;
+    service::check(&mut spec, dir).map_err(|p| {
+        located.error_at_text(
+            &p.needle,
+            format!("{}{}", p.message, in_case()),
+            "here",
+            p.help,
+        )
+    })?;
 
     let mut output_paths = Vec::new();
     for (expr, pred) in &spec.expect.output {
         // Checked above, or in the defaults file that gave it.
         let path = serde_json_path::JsonPath::parse(expr).map_err(|e| {
             at(
-                expr,
+                &[Seg::Key("expect"), Seg::Key("output"), Seg::Key(expr)],
                 format!("invalid JSONPath `{expr}`: {e}"),
                 "in this key",
                 None,
@@ -322,8 +346,97 @@ fn build(
     })
 }
 
-/// Builds the error at the first occurrence of a text: (needle, message, label, help).
-type PositionedError<'a> = dyn Fn(&str, String, &str, Option<String>) -> LoadError + 'a;
+/// `step[i].WHAT.EXPR`, `WHAT` dotted (`poll.until`).
+fn step_path<'a>(i: usize, what: &'a str, expr: &'a str) -> Vec<Seg<'a>> {
+    [Seg::Key("step"), Seg::Index(i)]
+        .into_iter()
+        .chain(what.split('.').map(Seg::Key))
+        .chain([Seg::Key(expr)])
+        .collect()
+}
+
+/// Builds the error at a path in the file: (path, message, label, help).
+type PositionedError<'a> = dyn Fn(&[Seg<'_>], String, &str, Option<String>) -> LoadError + 'a;
+
+/// Where the checks after parsing point: a path into the (rendered) text, from the TOML
+/// parser's spans, mapped back to the file as written.
+pub(crate) struct Located<'a> {
+    pub shown: &'a str,
+    pub original: &'a str,
+    pub rendered: &'a str,
+    pub map: &'a SourceMap,
+}
+
+impl Located<'_> {
+    /// The file as written and its own text (a defaults file: nothing rendered).
+    pub(crate) fn plain<'a>(shown: &'a str, source: &'a str, map: &'a SourceMap) -> Located<'a> {
+        Located {
+            shown,
+            original: source,
+            rendered: source,
+            map,
+        }
+    }
+
+    /// The span of `path` (its last key's, for a check on a key such as a JSONPath),
+    /// else of the nearest enclosing part of it that is in the file.
+    fn span(&self, path: &[Seg<'_>]) -> std::ops::Range<usize> {
+        let Some(spans) = Spans::parse(self.rendered) else {
+            return 0..0;
+        };
+        // JSONPaths written as keys: `output."$.x"`, a step's `check` and `poll.until`.
+        let key_checked = path.len() >= 2
+            && matches!(path[path.len() - 2], Seg::Key("output" | "check" | "until"));
+        let found = (1..=path.len()).rev().find_map(|n| {
+            if key_checked && n == path.len() {
+                spans.key(&path[..n])
+            } else {
+                spans.value(&path[..n])
+            }
+        });
+        self.map.original_span(&found.unwrap_or(0..0))
+    }
+
+    /// The error at the first occurrence of `needle` in the file as written: a text
+    /// search, for the `[[service]]` checks that do not give a path yet.
+    fn error_at_text(
+        &self,
+        needle: &str,
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) -> LoadError {
+        let span = self
+            .original
+            .find(needle)
+            .map_or(0..0, |i| i..i + needle.len());
+        LoadError::Invalid(Box::new(Diagnostic {
+            path: self.shown.to_string(),
+            span,
+            source: self.original.to_string(),
+            message,
+            label: label.to_string(),
+            help,
+        }))
+    }
+
+    fn error(
+        &self,
+        path: &[Seg<'_>],
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) -> LoadError {
+        LoadError::Invalid(Box::new(Diagnostic {
+            path: self.shown.to_string(),
+            span: self.span(path),
+            source: self.original.to_string(),
+            message,
+            label: label.to_string(),
+            help,
+        }))
+    }
+}
 
 /// `input_file`, then `[input_files]`, then `[input]`: later keys win.
 fn read_inputs(
@@ -334,9 +447,9 @@ fn read_inputs(
     if spec.input_file.is_none() && spec.input_files.is_empty() {
         return Ok(());
     }
-    let refused = |name: &str, e: String| {
+    let refused = |path: &[Seg<'_>], name: &str, e: String| {
         at(
-            name,
+            path,
             format!("cannot use input file `{name}`: {e}"),
             "referenced here",
             Some(format!(
@@ -346,10 +459,12 @@ fn read_inputs(
     };
     let mut input = serde_json::Map::new();
     if let Some(name) = &spec.input_file {
-        match files::read_json(dir, name).map_err(|e| refused(name, e))? {
+        let path = [Seg::Key("input_file")];
+        match files::read_json(dir, name).map_err(|e| refused(&path, name, e))? {
             serde_json::Value::Object(map) => input = map,
             other => {
                 return Err(refused(
+                    &path,
                     name,
                     format!("its JSON is not an object (found `{}`)", type_name(&other)),
                 ));
@@ -357,7 +472,8 @@ fn read_inputs(
         }
     }
     for (key, name) in &spec.input_files {
-        let text = files::read_text(dir, name).map_err(|e| refused(name, e))?;
+        let path = [Seg::Key("input_files"), Seg::Key(key)];
+        let text = files::read_text(dir, name).map_err(|e| refused(&path, name, e))?;
         input.insert(key.clone(), serde_json::Value::String(text));
     }
     input.extend(spec.input.take().unwrap_or_default());
@@ -382,39 +498,55 @@ pub(crate) fn resolve_reply_files(
     dir: &Path,
     llm: &mut [LlmRuleSpec],
     executor: &mut std::collections::BTreeMap<String, Vec<ExecRuleSpec>>,
-    shown: &str,
-    source: &str,
+    located: &Located<'_>,
 ) -> Result<(), LoadError> {
-    let at = |name: &str, e: String| {
-        LoadError::Invalid(Box::new(Diagnostic {
-            path: shown.to_string(),
-            span: find_span(source, name),
-            source: source.to_string(),
-            message: format!("cannot read reply file `{name}`: {e}"),
-            label: "referenced here".into(),
-            help: Some("the path is relative to the scenario file".into()),
-        }))
+    let at = |path: &[Seg<'_>], name: &str, e: String| {
+        located.error(
+            path,
+            format!("cannot read reply file `{name}`: {e}"),
+            "referenced here",
+            Some("the path is relative to the scenario file".into()),
+        )
     };
-    for rule in llm {
-        for reply in &mut rule.reply.0 {
+    for (i, rule) in llm.iter_mut().enumerate() {
+        for (j, reply) in rule.reply.0.iter_mut().enumerate() {
+            let path = |key| {
+                [
+                    Seg::Key("llm"),
+                    Seg::Index(i),
+                    Seg::Key("reply"),
+                    Seg::Index(j),
+                    Seg::Key(key),
+                ]
+            };
             match &reply.body {
                 LlmBodySpec::JsonFile(name) => {
-                    let value = files::read_json(dir, name).map_err(|e| at(name, e))?;
+                    let value =
+                        files::read_json(dir, name).map_err(|e| at(&path("json_file"), name, e))?;
                     reply.body = LlmBodySpec::Json(value);
                 }
                 LlmBodySpec::TextFile(name) => {
-                    let text = files::read_text(dir, name).map_err(|e| at(name, e))?;
+                    let text =
+                        files::read_text(dir, name).map_err(|e| at(&path("text_file"), name, e))?;
                     reply.body = LlmBodySpec::Text(text);
                 }
                 _ => {}
             }
         }
     }
-    for rules in executor.values_mut() {
-        for rule in rules {
-            for reply in &mut rule.reply.0 {
+    for (executor_name, rules) in executor.iter_mut() {
+        for (i, rule) in rules.iter_mut().enumerate() {
+            for (j, reply) in rule.reply.0.iter_mut().enumerate() {
                 if let ExecBodySpec::JsonFile(name) = &reply.body {
-                    let value = files::read_json(dir, name).map_err(|e| at(name, e))?;
+                    let path = [
+                        Seg::Key("executor"),
+                        Seg::Key(executor_name),
+                        Seg::Index(i),
+                        Seg::Key("reply"),
+                        Seg::Index(j),
+                        Seg::Key("json_file"),
+                    ];
+                    let value = files::read_json(dir, name).map_err(|e| at(&path, name, e))?;
                     reply.body = ExecBodySpec::Json(value);
                 }
             }
@@ -424,26 +556,12 @@ pub(crate) fn resolve_reply_files(
 }
 
 /// Checks what `[expect]` holds that serde could not: the signal name, the JSONPaths.
-pub(crate) fn check_expect(
-    expect: &ExpectSpec,
-    shown: &str,
-    source: &str,
-) -> Result<(), LoadError> {
-    let at = |needle: &str, message: String, label: &str, help: Option<String>| {
-        LoadError::Invalid(Box::new(Diagnostic {
-            path: shown.to_string(),
-            span: find_span(source, needle),
-            source: source.to_string(),
-            message,
-            label: label.to_string(),
-            help,
-        }))
-    };
+pub(crate) fn check_expect(expect: &ExpectSpec, located: &Located<'_>) -> Result<(), LoadError> {
     if let Some(signal) = &expect.signal
         && !model::SIGNALS.contains(&signal.as_str())
     {
-        return Err(at(
-            signal,
+        return Err(located.error(
+            &[Seg::Key("expect"), Seg::Key("signal")],
             format!("`signal = \"{signal}\"` is not a signal the harness knows"),
             "here",
             Some(format!(
@@ -454,8 +572,8 @@ pub(crate) fn check_expect(
     }
     for expr in expect.output.keys() {
         serde_json_path::JsonPath::parse(expr).map_err(|e| {
-            at(
-                expr,
+            located.error(
+                &[Seg::Key("expect"), Seg::Key("output"), Seg::Key(expr)],
                 format!("invalid JSONPath `{expr}`: {e}"),
                 "in this key",
                 Some("JSONPath starts with `$`, e.g. `output.\"$.critic.score\"`".into()),
@@ -463,16 +581,6 @@ pub(crate) fn check_expect(
         })?;
     }
     Ok(())
-}
-
-/// The span of the first quoted occurrence of `needle` (the key or value the user wrote).
-fn find_span(source: &str, needle: &str) -> std::ops::Range<usize> {
-    let quoted = format!("\"{needle}\"");
-    source
-        .find(&quoted)
-        .map(|i| i..i + quoted.len())
-        .or_else(|| source.find(needle).map(|i| i..i + needle.len()))
-        .unwrap_or(0..0)
 }
 
 #[cfg(test)]

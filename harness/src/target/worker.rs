@@ -255,7 +255,7 @@ impl Session for WorkerSession {
             let mut worker = match self.pool.acquire().await {
                 Ok(w) => w,
                 Err(e) => {
-                    return RunOutcome::failed_to_start(crate::runner::error_chain(&e));
+                    return RunOutcome::failed_to_start(crate::errors::error_chain(&e));
                 }
             };
             let (mut outcome, alive) = worker.run(&self.setup, self.pool.isolation).await;
