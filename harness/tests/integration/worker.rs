@@ -210,3 +210,41 @@ fn a_fork_worker_serves_any_number_of_runs_at_once_from_one_warm_process() {
     assert_eq!(rooms.len(), 1, "one parent for every run");
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// A fork worker's children put off loading a CA bundle that loaded fine in an earlier
+/// run until the context is used; what the contexts hold, and the error a missing bundle
+/// raises, stay the same. What was learned is kept for the next start in TMPDIR.
+#[test]
+fn ca_loads_put_off_in_forked_children_change_nothing_the_pipeline_sees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let put_off = |round: u32| -> Vec<serde_json::Value> {
+        let out = tempfile::tempdir().unwrap();
+        let o = harness()
+            .args(["run", "--out"])
+            .arg(out.path())
+            .args(["tests/fixtures/worker/tls", "--jobs", "1"])
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        let r = results(out.path());
+        (1..=3)
+            .map(|i| {
+                let s = scenario(&r, &format!("run_{i}.toml"));
+                assert_eq!(
+                    s["outcome"],
+                    "passed",
+                    "start {round}, run {i}: {}\n{}",
+                    s["failures"],
+                    stderr(&o)
+                );
+                s["output"]["put_off"].clone()
+            })
+            .collect()
+    };
+    let (no, yes) = (
+        serde_json::json!([false, false]),
+        serde_json::json!([true, true]),
+    );
+    assert_eq!(put_off(1), [no.clone(), yes.clone(), yes.clone()]);
+    assert_eq!(put_off(2), [yes.clone(), yes.clone(), yes]);
+}
