@@ -540,6 +540,10 @@ impl Zygote {
         let (tx, mut answers) = mpsc::unbounded_channel();
         lock(&self.waiting).insert(id, tx);
         let _unregister = Unregister(&self.waiting, id);
+        if self.gone() {
+            // Gone before this run was registered: no answer will ever come for it.
+            return self.died(started, None, None).await;
+        }
         let request = request(id, setup);
         let sent = {
             let mut stdin = self.stdin.lock().await;
