@@ -121,6 +121,18 @@ const PREREQUISITES: &[Prerequisite] = &[
         ),
     },
     Prerequisite {
+        what: "redis-server (Debian package `redis-server`) and the `redis` Python package",
+        why: "`[[service]]` scenarios start a real redis-server per scenario; the workflow platform's results store runs on it",
+        check: &[
+            "sh",
+            "-c",
+            "command -v redis-server && command -v redis-cli && python3 -c 'import redis'",
+        ],
+        install: Install::Shell(
+            "(command -v redis-server >/dev/null || (apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)) && python3 -m pip install -q 'redis>=5,<7'",
+        ),
+    },
+    Prerequisite {
         what: "the `langchain-anthropic` Python package",
         why: "`cargo xtask examples` runs the QA orchestrator example, built on it",
         check: &["python3", "-c", "import langchain_anthropic"],

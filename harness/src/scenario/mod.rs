@@ -19,7 +19,8 @@ mod load;
 mod matrix;
 mod model;
 mod predicate;
-mod serde_util;
+pub(crate) mod serde_util;
+mod service;
 mod steps;
 mod thresholds;
 
@@ -32,6 +33,7 @@ pub use id::ScenarioId;
 pub(crate) use id::fnv1a;
 pub use load::{LoadModel, LoadSpec};
 pub use matrix::MAX_CASES;
+pub use service::{DEFAULT_READY_TIMEOUT, Ready, ServiceSpec};
 pub use steps::{PollSpec, StepSpec};
 
 /// The hard bounds of any load: at most this many runs, for at most this long.
@@ -285,6 +287,7 @@ fn build(
     for defaults_file in defaults::chain(dir) {
         defaults::apply(&mut spec, defaults::load(&defaults_file)?);
     }
+    service::check(&mut spec, dir).map_err(|p| at(&p.needle, p.message, "here", p.help))?;
 
     let mut output_paths = Vec::new();
     for (expr, pred) in &spec.expect.output {
