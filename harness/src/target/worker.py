@@ -401,6 +401,8 @@ class Warm:
         """At start: what the last workers of this pipeline learned."""
         try:
             with open(self.memo) as f:
+                if os.fstat(f.fileno()).st_uid != os.getuid():
+                    return  # only what this user's own workers wrote
                 memo = json.load(f)
         except (OSError, ValueError):
             return
