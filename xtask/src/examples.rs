@@ -55,6 +55,18 @@ const EXAMPLES: &[Example] = &[
         fragile: Some("AGENTFLOW_FRAGILE=1"),
         imports: "openai, httpx, redis",
     },
+    Example {
+        name: "execapi",
+        target: None,
+        fragile: Some("EXECAPI_FRAGILE=1"),
+        imports: "openai, httpx, sqlite3",
+    },
+    Example {
+        name: "webtestgen",
+        target: None,
+        fragile: Some("WEBTESTGEN_FRAGILE=1"),
+        imports: "openai, redis, setproctitle",
+    },
 ];
 
 #[derive(Debug, clap::Args)]

@@ -121,8 +121,14 @@ const PREREQUISITES: &[Prerequisite] = &[
         ),
     },
     Prerequisite {
+        what: "the `setproctitle` Python package",
+        why: "`cargo xtask examples` runs the web-test generator example, whose agents name their processes (`webtestgen agent NAME`), which is how a scenario aims a kill at one of them",
+        check: &["python3", "-c", "import setproctitle"],
+        install: Install::Pip("setproctitle>=1.3,<2"),
+    },
+    Prerequisite {
         what: "redis-server (Debian package `redis-server`) and the `redis` Python package",
-        why: "`[[service]]` scenarios start a real redis-server per scenario; the workflow platform's results store runs on it",
+        why: "`[[service]]` scenarios start a real redis-server per scenario; the workflow platform's results store and the web-test generator's message bus run on it",
         check: &[
             "sh",
             "-c",

@@ -273,6 +273,17 @@ fn build(
     read_inputs(dir, &mut spec, &at)?;
     check_expect(&spec.expect, shown, original)?;
     for step in &spec.step {
+        if let Some(both) = step.conflicting_bodies() {
+            return Err(at(
+                &step.request,
+                format!(
+                    "the step `{}` gives {both}: a request has one body",
+                    step.request
+                ),
+                "this step",
+                Some("keep one of `input = true`, `json = { … }` and `body = \"…\"`".into()),
+            ));
+        }
         for expr in step.json_paths() {
             serde_json_path::JsonPath::parse(expr).map_err(|e| {
                 at(
