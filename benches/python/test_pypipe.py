@@ -27,6 +27,20 @@ def test_happy_path(fake):
     assert fake.count("executor") == 1
 
 
+
+def test_fenced_plan(fake):
+    # flow/fenced_plan.toml: a planner reply in a Markdown code fence is read as its JSON.
+    usual(fake)
+    fake.reply("planner", '```\n{"subtasks":["model the blade","model the hilt","apply materials"]}\n```')
+    fake.env()
+    out, code = pypipe.run(SWORD)
+    assert code == 0 and out["status"] == "completed"
+    assert out["refinement_iterations"] == 0
+    assert out["critic"]["score"] >= 8
+    assert "sword.blend" in out["execution"]["artifacts"]
+    assert [fake.count(a) for a in ("planner", "coder", "critic")] == [1, 1, 1]
+    assert fake.count("executor") == 1
+
 def test_subtasks_kept(fake):
     usual(fake, plan={"subtasks": ["shape", "emblem", "paint"]}, code={"code": "make_shield()"})
     fake.env()

@@ -37,7 +37,8 @@ enum Comparison {
     /// scenario the harness spends beyond the targets', and its own CPU per scenario.
     Scenarios,
     /// The Python example's pack (examples/pypipe) --runs times with --jobs, as a process
-    /// per scenario, a fork worker and a reuse worker, beside the same checks as a pytest
+    /// per scenario, a fork worker (a first start and a learned one) and a reuse worker,
+    /// beside the same checks as a pytest
     /// suite (benches/python); and the time the harness adds to a worker scenario. Goals:
     /// fork ≥ 5× process per scenario, ≥ 2× pytest; ≤ 15 ms added. Not in the default set.
     Python,
@@ -111,7 +112,7 @@ Examples:
   cargo xtask bench throughput --baseline-benchkit /tmp/benchkit-before
   cargo xtask bench llmposter --duration 8s
   cargo xtask bench memory --requests 200000 --memory-wiremock
-  cargo xtask bench python --runs 2          the Python example four ways, ~3 minutes";
+  cargo xtask bench python --runs 2          the Python example five ways, ~3 minutes";
 
 /// One line of the final table.
 pub struct Row {

@@ -13,14 +13,21 @@
 //! `program [args…] adapter.py --entry E --isolation I`. Without `entry`, `program` itself
 //! speaks the protocol the adapter documents.
 //!
+//! A fork worker is one process per target, a zygote: it takes any number of requests at
+//! once and forks a child for each, so every run finds it warm whatever the concurrency
+//! (a load, `--jobs` above the cores). Its answers come back in the order children end;
+//! a reader routes each to its run by id. A reuse worker runs one request at a time, so
+//! there is one per job slot.
+//!
 //! Failures are the scenario's, never the run's: a child that crashes, hangs past the
 //! timeout (its process group is killed), prints no JSON or raises is a failed scenario
 //! with its stderr tail; a worker that dies mid-run fails that scenario with what it left
 //! and is replaced for the next. A worker that cannot start (an import error) fails the
 //! run before anything runs (see [`super::RunContext::warm_up`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +37,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::{mpsc, watch};
 
 use super::command::{Exit, GroupGuard, RunOutcome, exit_of, spawn_in_group, tail};
 use super::session::{BoxFuture, Closed, Opened, RunSetup, Session, Target};
@@ -75,9 +83,12 @@ pub(crate) struct WorkerPool {
     env: Vec<(String, String)>,
     cwd: Option<PathBuf>,
     isolation: Isolation,
+    /// Reuse workers not running a scenario.
     idle: Mutex<Vec<Worker>>,
-    /// Idle workers kept: the run's job slots.
+    /// Idle reuse workers kept: the run's job slots.
     keep: usize,
+    /// The fork worker, started on first use and again after it died.
+    zygote: tokio::sync::Mutex<Option<Arc<Zygote>>>,
     warnings: Mutex<Vec<String>>,
     warned: AtomicBool,
 }
@@ -118,14 +129,19 @@ impl WorkerPool {
             isolation,
             idle: Mutex::new(Vec::new()),
             keep: jobs.max(1),
+            zygote: tokio::sync::Mutex::new(None),
             warnings: Mutex::new(Vec::new()),
             warned: AtomicBool::new(false),
         })
     }
 
-    /// Starts a worker per job slot now, side by side, so that scenarios find them warm
-    /// and a pipeline that cannot be imported is reported before anything runs.
+    /// Starts the fork worker, or a reuse worker per job slot side by side, now, so that
+    /// scenarios find them warm and a pipeline that cannot be imported is reported before
+    /// anything runs.
     pub async fn warm_up(self: &Arc<Self>) -> Result<(), WorkerStartError> {
+        if self.isolation == Isolation::Fork {
+            return self.zygote().await.map(drop);
+        }
         let missing = self.keep.saturating_sub(lock(&self.idle).len());
         let mut starting = tokio::task::JoinSet::new();
         for _ in 0..missing {
@@ -149,6 +165,17 @@ impl WorkerPool {
             Some(w) => Ok(w),
             None => self.start().await,
         }
+    }
+
+    /// The running fork worker, started (again) when there is none.
+    async fn zygote(&self) -> Result<Arc<Zygote>, WorkerStartError> {
+        let mut current = self.zygote.lock().await;
+        if let Some(z) = current.as_ref().filter(|z| !z.gone()) {
+            return Ok(Arc::clone(z));
+        }
+        let z = Zygote::new(self.start().await?);
+        *current = Some(Arc::clone(&z));
+        Ok(z)
     }
 
     fn release(&self, worker: Worker) {
@@ -186,7 +213,6 @@ impl WorkerPool {
             drain: Some(drain),
             pid,
             next_id: 0,
-            running_child: None,
             running_stderr: None,
         };
         let ready = tokio::time::timeout(READY_TIMEOUT, worker.ready()).await;
@@ -252,18 +278,22 @@ impl Target for WorkerTarget {
 impl Session for WorkerSession {
     fn run(self: Arc<Self>) -> BoxFuture<'static, RunOutcome> {
         Box::pin(async move {
-            let mut worker = match self.pool.acquire().await {
-                Ok(w) => w,
-                Err(e) => {
-                    return RunOutcome::failed_to_start(crate::errors::error_chain(&e));
-                }
+            let mut outcome = match self.pool.isolation {
+                Isolation::Fork => match self.pool.zygote().await {
+                    Ok(zygote) => zygote.run(&self.setup).await,
+                    Err(e) => RunOutcome::failed_to_start(crate::errors::error_chain(&e)),
+                },
+                Isolation::Reuse => match self.pool.acquire().await {
+                    Ok(mut worker) => {
+                        let (outcome, alive) = worker.run(&self.setup).await;
+                        if alive {
+                            self.pool.release(worker);
+                        }
+                        outcome
+                    }
+                    Err(e) => RunOutcome::failed_to_start(crate::errors::error_chain(&e)),
+                },
             };
-            let (mut outcome, alive) = worker.run(&self.setup, self.pool.isolation).await;
-            if alive {
-                self.pool.release(worker);
-            } else {
-                drop(worker);
-            }
             let failed = !matches!(outcome.exit, Exit::Code(0));
             let warnings = lock(&self.pool.warnings).clone();
             if failed && !warnings.is_empty() {
@@ -282,7 +312,7 @@ impl Session for WorkerSession {
     }
 }
 
-/// One warm worker process.
+/// One warm worker process: a reuse worker, or the start of a zygote.
 struct Worker {
     child: Child,
     _guard: GroupGuard,
@@ -292,8 +322,6 @@ struct Worker {
     drain: Option<tokio::task::JoinHandle<()>>,
     pid: u32,
     next_id: u64,
-    /// The forked child of the run in progress (its own process group).
-    running_child: Option<u32>,
     /// Where the run in progress writes its stderr (read if the worker dies under it).
     running_stderr: Option<PathBuf>,
 }
@@ -318,14 +346,6 @@ struct Answer {
 struct Ready {
     #[serde(default)]
     warnings: Vec<String>,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Some(child) = self.running_child.take() {
-            let _ = killpg(Pid::from_raw(child as i32), Signal::SIGKILL);
-        }
-    }
 }
 
 impl Worker {
@@ -362,8 +382,8 @@ impl Worker {
         tail(&lock(&self.stderr))
     }
 
-    /// One run; the outcome, and whether the worker can take another.
-    async fn run(&mut self, setup: &RunSetup, isolation: Isolation) -> (RunOutcome, bool) {
+    /// One run of a reuse worker; the outcome, and whether the worker can take another.
+    async fn run(&mut self, setup: &RunSetup) -> (RunOutcome, bool) {
         let started = Instant::now();
         let deadline = started + setup.timeout;
         self.next_id += 1;
@@ -374,18 +394,18 @@ impl Worker {
         {
             return (self.died(started, None).await, false);
         }
-        let no_faults = crate::faults::ProcessFaults::new(&[]);
-        let faults = if setup.under_load {
-            no_faults
-        } else {
-            crate::faults::ProcessFaults::new(&setup.process)
-        };
+        let faults = process_faults(setup);
         let mut armed = None;
-        let mut runner = None;
         loop {
             let line = match tokio::time::timeout_at(deadline.into(), self.lines.next_line()).await
             {
-                Err(_) => return self.timed_out(started, runner, armed, isolation).await,
+                Err(_) => {
+                    // The worker is itself the run: it is killed and replaced.
+                    let injected = armed.map(|a: crate::faults::Armed| a.injected());
+                    let mut outcome = self.died(started, Some(injected.unwrap_or_default())).await;
+                    stopped_at_timeout(&mut outcome);
+                    return (outcome, false);
+                }
                 Ok(Ok(Some(line))) => line,
                 Ok(_) => {
                     let injected = armed.map(|a: crate::faults::Armed| a.injected());
@@ -399,67 +419,17 @@ impl Worker {
                 continue;
             }
             if let Some(pid) = answer.started {
-                runner = Some(pid);
                 self.running_stderr = answer.stderr_path;
-                if isolation == Isolation::Fork {
-                    self.running_child = Some(pid);
-                }
                 setup.sampler.watch(pid);
                 armed = Some(faults.arm(pid, started));
                 continue;
             }
-            self.running_child = None;
             self.running_stderr = None;
-            if let (Some(kb), Isolation::Fork) = (answer.maxrss_kb, isolation) {
-                setup.sampler.report_peak(kb * 1024);
-            }
             let mut outcome = outcome_of(answer, started);
             outcome.injected = armed.map(|a| a.injected()).unwrap_or_default();
-            if isolation == Isolation::Reuse {
-                outcome.kept_rss = Some((self.pid, crate::sampler::rss_of(self.pid)));
-            }
+            outcome.kept_rss = Some((self.pid, crate::sampler::rss_of(self.pid)));
             return (outcome, true);
         }
-    }
-
-    /// The run passed its timeout: a forked child's group is killed and the worker goes
-    /// on; a reused worker is itself the run, so it is killed and replaced.
-    async fn timed_out(
-        &mut self,
-        started: Instant,
-        runner: Option<u32>,
-        armed: Option<crate::faults::Armed>,
-        isolation: Isolation,
-    ) -> (RunOutcome, bool) {
-        let injected = armed.map(|a| a.injected()).unwrap_or_default();
-        if let (Isolation::Fork, Some(child)) = (isolation, runner) {
-            let _ = killpg(Pid::from_raw(child as i32), Signal::SIGKILL);
-            self.running_child = None;
-            let answer = tokio::time::timeout(GRACE, async {
-                while let Ok(Some(line)) = self.lines.next_line().await {
-                    if let Ok(a) = serde_json::from_str::<Answer>(&line)
-                        && a.exit.is_some() | a.signal.is_some()
-                    {
-                        return Some(a);
-                    }
-                }
-                None
-            })
-            .await;
-            if let Ok(Some(answer)) = answer {
-                let mut outcome = outcome_of(answer, started);
-                outcome.exit = Exit::TimedOut;
-                outcome.injected = injected;
-                return (outcome, true);
-            }
-        }
-        let mut outcome = self.died(started, Some(injected)).await;
-        outcome.exit = Exit::TimedOut;
-        outcome.stderr_tail = outcome.stderr_tail.replace(
-            "died while running",
-            "was stopped at the timeout while running",
-        );
-        (outcome, false)
     }
 
     /// The worker ended (or was ended) during a run: the run fails with what it left.
@@ -469,31 +439,294 @@ impl Worker {
         injected: Option<Vec<crate::faults::Injected>>,
     ) -> RunOutcome {
         let exit = self.end().await;
-        if let Some(child) = self.running_child.take() {
-            let _ = killpg(Pid::from_raw(child as i32), Signal::SIGKILL);
-        }
-        let mut stderr = self.stderr_tail().await;
-        // The run's own stderr, which the dead worker can no longer pass on.
-        if let Some(path) = self.running_stderr.take() {
-            let run = std::fs::read(&path).unwrap_or_default();
-            let _ = std::fs::remove_file(&path);
-            stderr = format!("{stderr}\n{}", tail(&run)).trim().to_string();
-        }
-        let note = format!(
-            "(harness: the worker (pid {}) died while running this scenario ({}); the next scenario gets a new worker)",
+        let stderr = self.stderr_tail().await;
+        died_outcome(
             self.pid,
-            describe_exit(exit)
-        );
-        let mut outcome = RunOutcome::not_run(Vec::new());
-        outcome.exit = exit.unwrap_or(Exit::Signal(Signal::SIGKILL as i32));
-        if outcome.exit == Exit::Code(0) {
-            outcome.exit = Exit::Code(-1);
+            exit,
+            stderr,
+            self.running_stderr.take(),
+            injected,
+            started,
+        )
+    }
+}
+
+/// The fork worker: one warm process that forks a child per request, any number at once.
+struct Zygote {
+    pid: u32,
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    /// The runs waiting for answers, by request id.
+    waiting: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>>,
+    next_id: AtomicU64,
+    /// Set once the zygote is known to be gone (its output ended, or it was killed).
+    gone: Arc<AtomicBool>,
+    /// How it ended and its stderr tail, once its output has ended.
+    ended: watch::Receiver<Option<Arc<Ended>>>,
+    _guard: GroupGuard,
+    _reader: AbortOnDrop,
+}
+
+struct Ended {
+    exit: Option<Exit>,
+    stderr: String,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Kills a forked child's process group when dropped before its answer came: the run
+/// timed out, or was dropped (Ctrl-C, the end of a load).
+struct RunningChild(Option<u32>);
+
+impl Drop for RunningChild {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
-        outcome.stderr_tail = format!("{stderr}\n{note}").trim().to_string();
-        outcome.injected = injected.unwrap_or_default();
-        outcome.duration = started.elapsed();
+    }
+}
+
+impl Zygote {
+    fn new(worker: Worker) -> Arc<Zygote> {
+        let Worker {
+            child,
+            _guard,
+            stdin,
+            lines,
+            stderr,
+            drain,
+            pid,
+            ..
+        } = worker;
+        let waiting = Arc::new(Mutex::new(HashMap::new()));
+        let gone = Arc::new(AtomicBool::new(false));
+        let (tell, ended) = watch::channel(None);
+        let reader = tokio::spawn(route(
+            lines,
+            child,
+            pid,
+            Arc::clone(&waiting),
+            Arc::clone(&gone),
+            tell,
+            (stderr, drain),
+        ));
+        Arc::new(Zygote {
+            pid,
+            stdin: tokio::sync::Mutex::new(stdin),
+            waiting,
+            next_id: AtomicU64::new(0),
+            gone,
+            ended,
+            _guard,
+            _reader: AbortOnDrop(reader),
+        })
+    }
+
+    fn gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// One run: a request, the child's pid, then its answer.
+    async fn run(&self, setup: &RunSetup) -> RunOutcome {
+        let started = Instant::now();
+        let deadline = started + setup.timeout;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, mut answers) = mpsc::unbounded_channel();
+        lock(&self.waiting).insert(id, tx);
+        let _unregister = Unregister(&self.waiting, id);
+        if self.gone() {
+            // Gone before this run was registered: no answer will ever come for it.
+            return self.died(started, None, None).await;
+        }
+        let request = request(id, setup);
+        let sent = {
+            let mut stdin = self.stdin.lock().await;
+            stdin.write_all(request.as_bytes()).await.is_ok() && stdin.flush().await.is_ok()
+        };
+        if !sent {
+            return self.died(started, None, None).await;
+        }
+        let faults = process_faults(setup);
+        let mut armed = None;
+        let mut running = RunningChild(None);
+        let mut stderr_path = None;
+        loop {
+            let answer = match tokio::time::timeout_at(deadline.into(), answers.recv()).await {
+                Ok(Some(answer)) => answer,
+                Ok(None) => {
+                    let injected = armed.map(|a: crate::faults::Armed| a.injected());
+                    running.0 = None; // gone with the zygote's group, or to be killed below
+                    return self.died(started, injected, stderr_path).await;
+                }
+                Err(_) => {
+                    let injected = armed.map(|a| a.injected()).unwrap_or_default();
+                    return self
+                        .timed_out(started, running, &mut answers, injected, stderr_path)
+                        .await;
+                }
+            };
+            if let Some(pid) = answer.started {
+                running.0 = Some(pid);
+                stderr_path = answer.stderr_path;
+                setup.sampler.watch(pid);
+                armed = Some(faults.arm(pid, started));
+                continue;
+            }
+            running.0 = None;
+            if let Some(kb) = answer.maxrss_kb {
+                setup.sampler.report_peak(kb * 1024);
+            }
+            let mut outcome = outcome_of(answer, started);
+            outcome.injected = armed.map(|a| a.injected()).unwrap_or_default();
+            return outcome;
+        }
+    }
+
+    /// The run passed its timeout: the child's group is killed and the zygote answers for
+    /// it; a zygote that did not even fork it in time is stuck, and is killed.
+    async fn timed_out(
+        &self,
+        started: Instant,
+        mut running: RunningChild,
+        answers: &mut mpsc::UnboundedReceiver<Answer>,
+        injected: Vec<crate::faults::Injected>,
+        stderr_path: Option<PathBuf>,
+    ) -> RunOutcome {
+        if let Some(child) = running.0.take() {
+            let _ = killpg(Pid::from_raw(child as i32), Signal::SIGKILL);
+            if let Ok(Some(answer)) = tokio::time::timeout(GRACE, answers.recv()).await {
+                let mut outcome = outcome_of(answer, started);
+                outcome.exit = Exit::TimedOut;
+                outcome.injected = injected;
+                return outcome;
+            }
+        }
+        self.gone.store(true, Ordering::Release);
+        let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        let mut outcome = self.died(started, Some(injected), stderr_path).await;
+        stopped_at_timeout(&mut outcome);
         outcome
     }
+
+    /// The zygote ended during a run: the run fails with what both left.
+    async fn died(
+        &self,
+        started: Instant,
+        injected: Option<Vec<crate::faults::Injected>>,
+        stderr_path: Option<PathBuf>,
+    ) -> RunOutcome {
+        self.gone.store(true, Ordering::Release);
+        let mut ended = self.ended.clone();
+        let how = tokio::time::timeout(GRACE * 2, ended.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(|r| r.ok().and_then(|e| e.clone()));
+        let (exit, stderr) = how.map_or((None, String::new()), |e| (e.exit, e.stderr.clone()));
+        died_outcome(self.pid, exit, stderr, stderr_path, injected, started)
+    }
+}
+
+/// Takes a run's entry out of the routing table when the run ends, however it ends.
+struct Unregister<'a>(&'a Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>, u64);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        lock(self.0).remove(&self.1);
+    }
+}
+
+/// Reads the zygote's answers and hands each to its run; when the output ends, records
+/// how the zygote ended and closes every run's channel.
+async fn route(
+    mut lines: Lines<BufReader<ChildStdout>>,
+    mut child: Child,
+    pid: u32,
+    waiting: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>>,
+    gone: Arc<AtomicBool>,
+    tell: watch::Sender<Option<Arc<Ended>>>,
+    (stderr, drain): (Arc<Mutex<Vec<u8>>>, Option<tokio::task::JoinHandle<()>>),
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Ok(answer) = serde_json::from_str::<Answer>(&line) else {
+            continue; // not the protocol: a stray print of a custom worker
+        };
+        let Some(id) = answer.id else { continue };
+        let fin = answer.started.is_none();
+        let mut waiting = lock(&waiting);
+        if let Some(run) = waiting.get(&id) {
+            let _ = run.send(answer);
+        }
+        if fin {
+            waiting.remove(&id);
+        }
+    }
+    gone.store(true, Ordering::Release);
+    let exit = match tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+        Ok(Ok(status)) => Some(exit_of(status)),
+        _ => {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            child.wait().await.ok().map(exit_of)
+        }
+    };
+    if let Some(d) = drain {
+        let _ = tokio::time::timeout(GRACE, d).await;
+    }
+    let stderr = tail(&lock(&stderr));
+    let _ = tell.send(Some(Arc::new(Ended { exit, stderr })));
+    lock(&waiting).clear();
+}
+
+fn process_faults(setup: &RunSetup) -> crate::faults::ProcessFaults<'_> {
+    if setup.under_load {
+        crate::faults::ProcessFaults::new(&[])
+    } else {
+        crate::faults::ProcessFaults::new(&setup.process)
+    }
+}
+
+fn stopped_at_timeout(outcome: &mut RunOutcome) {
+    outcome.exit = Exit::TimedOut;
+    outcome.stderr_tail = outcome.stderr_tail.replace(
+        "died while running",
+        "was stopped at the timeout while running",
+    );
+}
+
+/// A run whose worker died under it: the worker's stderr tail, the run's own stderr
+/// (which the dead worker can no longer pass on) and a note saying what happened.
+fn died_outcome(
+    pid: u32,
+    exit: Option<Exit>,
+    worker_stderr: String,
+    run_stderr: Option<PathBuf>,
+    injected: Option<Vec<crate::faults::Injected>>,
+    started: Instant,
+) -> RunOutcome {
+    let mut stderr = worker_stderr;
+    if let Some(path) = run_stderr {
+        let run = std::fs::read(&path).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        stderr = format!("{stderr}\n{}", tail(&run)).trim().to_string();
+    }
+    let note = format!(
+        "(harness: the worker (pid {pid}) died while running this scenario ({}); the next scenario gets a new worker)",
+        describe_exit(exit)
+    );
+    let mut outcome = RunOutcome::not_run(Vec::new());
+    outcome.exit = exit.unwrap_or(Exit::Signal(Signal::SIGKILL as i32));
+    if outcome.exit == Exit::Code(0) {
+        outcome.exit = Exit::Code(-1);
+    }
+    outcome.stderr_tail = format!("{stderr}\n{note}").trim().to_string();
+    outcome.injected = injected.unwrap_or_default();
+    outcome.duration = started.elapsed();
+    outcome
 }
 
 fn outcome_of(answer: Answer, started: Instant) -> RunOutcome {

@@ -176,3 +176,75 @@ fn process_faults_reach_the_forked_child_and_spare_the_worker() {
     assert!(killed.contains("sent SIGKILL"), "{killed}");
     assert_eq!(o.status.code(), Some(0));
 }
+
+// See: issue 8 (runs beyond the warm workers started cold workers). Four runs at once each
+// wait until four runs have checked in under their parent's pid: they pass only if one warm
+// worker forked all four side by side.
+#[test]
+fn a_fork_worker_serves_any_number_of_runs_at_once_from_one_warm_process() {
+    let out = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let o = harness()
+        .args(["run", "--out"])
+        .arg(out.path())
+        .args(["tests/fixtures/worker/zygote", "--jobs", "4"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let r = results(out.path());
+    for i in 1..=4 {
+        let s = scenario(&r, &format!("run_{i}.toml"));
+        assert_eq!(
+            s["outcome"],
+            "passed",
+            "run {i}: {}\n{}",
+            s["failures"],
+            stderr(&o)
+        );
+    }
+    let rooms: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("gather-"))
+        .collect();
+    assert_eq!(rooms.len(), 1, "one parent for every run");
+    assert_eq!(o.status.code(), Some(0));
+}
+
+/// A fork worker's children put off loading a CA bundle that loaded fine in an earlier
+/// run until the context is used; what the contexts hold, and the error a missing bundle
+/// raises, stay the same. What was learned is kept for the next start in TMPDIR.
+#[test]
+fn ca_loads_put_off_in_forked_children_change_nothing_the_pipeline_sees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let put_off = |round: u32| -> Vec<serde_json::Value> {
+        let out = tempfile::tempdir().unwrap();
+        let o = harness()
+            .args(["run", "--out"])
+            .arg(out.path())
+            .args(["tests/fixtures/worker/tls", "--jobs", "1"])
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        let r = results(out.path());
+        (1..=3)
+            .map(|i| {
+                let s = scenario(&r, &format!("run_{i}.toml"));
+                assert_eq!(
+                    s["outcome"],
+                    "passed",
+                    "start {round}, run {i}: {}\n{}",
+                    s["failures"],
+                    stderr(&o)
+                );
+                s["output"]["put_off"].clone()
+            })
+            .collect()
+    };
+    let (no, yes) = (
+        serde_json::json!([false, false]),
+        serde_json::json!([true, true]),
+    );
+    assert_eq!(put_off(1), [no.clone(), yes.clone(), yes.clone()]);
+    assert_eq!(put_off(2), [yes.clone(), yes.clone(), yes]);
+}
