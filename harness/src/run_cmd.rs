@@ -120,23 +120,46 @@ pub(crate) fn run(
     // Warm workers start before anything runs: a pipeline that cannot be imported stops
     // the run here, with its traceback, as invalid input.
     let ctx = std::sync::Arc::new(crate::target::RunContext::new(jobs));
-    let warm = runtime.block_on(
-        ctx.warm_up(
+    let mut console = ConsoleReporter::new();
+    let ran: Result<_, crate::errors::WorkerStartError> = runtime.block_on(async {
+        // Registered before the warm-up (a worker's imports can take seconds), so a signal
+        // that arrives early is not lost: the run then reports every scenario not run.
+        let (fire, fired) = tokio::sync::watch::channel(false);
+        let signal = interrupt_signal();
+        tokio::spawn(async move {
+            signal.await;
+            let _ = fire.send(true);
+        });
+        let interrupted = |mut fired: tokio::sync::watch::Receiver<bool>| async move {
+            if fired.wait_for(|f| *f).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let warm = ctx.warm_up(
             plan.scenarios
                 .iter()
                 .map(|p| (p.scenario.target_name(), &p.target)),
-        ),
-    );
-    if let Err(e) = warm {
-        eprintln!("error: {}", error_chain(&e));
-        return Err(ExitCode::from(exit_codes::INVALID_INPUT));
-    }
-    let mut console = ConsoleReporter::new();
-    let mut report = runtime.block_on(async {
-        // Register before anything starts, so a signal that arrives early is not lost.
-        let interrupt = interrupt_signal();
-        run_all_in(ctx, plan.scenarios, &config, &mut console, interrupt).await
+        );
+        tokio::select! {
+            warm = warm => warm?,
+            () = interrupted(fired.clone()) => {}
+        }
+        Ok(run_all_in(
+            ctx,
+            plan.scenarios,
+            &config,
+            &mut console,
+            interrupted(fired),
+        )
+        .await)
     });
+    let mut report = match ran {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return Err(ExitCode::from(exit_codes::INVALID_INPUT));
+        }
+    };
     report.partition = args.partition.map(|p| p.to_string());
     // Stop stray tasks (stub servers) before the runtime goes away.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

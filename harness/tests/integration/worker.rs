@@ -248,3 +248,55 @@ fn ca_loads_put_off_in_forked_children_change_nothing_the_pipeline_sees() {
     assert_eq!(put_off(1), [no.clone(), yes.clone(), yes.clone()]);
     assert_eq!(put_off(2), [yes.clone(), yes.clone(), yes]);
 }
+
+/// The pids of `parent`'s children (every thread's), from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+// Regression: a SIGINT while a worker was still importing its pipeline killed the harness
+// outright (the handler was installed only after the warm-up): no reports, no exit 130.
+#[test]
+fn a_signal_during_the_workers_warm_up_still_writes_reports_that_say_interrupted() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let out = tempfile::tempdir().unwrap();
+    let mut child = crate::support::spawn_harness(&[
+        "run",
+        "tests/fixtures/worker/slow_import",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let harness_pid = child.0.id();
+    // The worker (python3) is the harness's child once the warm-up has begun.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let worker = loop {
+        if let Some(&pid) = children_of(harness_pid).first() {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    kill(Pid::from_raw(harness_pid as i32), Signal::SIGINT).unwrap();
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let r = results(out.path());
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["summary"]["not_run"], 1, "{}", r["summary"]);
+    let gone = std::path::Path::new(&format!("/proc/{worker}/cmdline"))
+        .exists()
+        .then(|| std::fs::read(format!("/proc/{worker}/cmdline")).unwrap_or_default())
+        .is_none_or(|c| c.is_empty());
+    assert!(gone, "the importing worker {worker} was stopped");
+}
