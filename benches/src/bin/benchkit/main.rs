@@ -33,6 +33,13 @@ enum Command {
         /// The response body.
         #[arg(long)]
         body: PathBuf,
+        /// The response body to a request with `"stream":true` (an SSE body), sent as
+        /// `text/event-stream`; without it, every request gets --body.
+        #[arg(long)]
+        stream_body: Option<PathBuf>,
+        /// Threads, each with an accept loop on the one socket (as the LLM stub serves).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Send one request, as the load client does, and write the response body to a file.
     Fetch {
@@ -40,6 +47,9 @@ enum Command {
         url: String,
         #[arg(long)]
         out: PathBuf,
+        /// Ask for the streamed reply, as `load --stream` does.
+        #[arg(long)]
+        stream: bool,
     },
     /// Drive one or more servers with keep-alive connections in a closed loop.
     Load(load::LoadArgs),
@@ -48,8 +58,12 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Command::parse() {
         Command::LlmStub(args) => servers::llm_stub(&args),
-        Command::Floor { body } => servers::floor(&body),
-        Command::Fetch { url, out } => load::fetch(&url, &out),
+        Command::Floor {
+            body,
+            stream_body,
+            threads,
+        } => servers::floor(&body, stream_body.as_deref(), threads),
+        Command::Fetch { url, out, stream } => load::fetch(&url, &out, stream),
         Command::Load(args) => load::run(&args),
     };
     match result {
