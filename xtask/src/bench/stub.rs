@@ -124,7 +124,7 @@ pub fn stub(ctx: &Ctx<'_>) -> Result<Found> {
         }
         Err(e) => {
             found.lines.push(format!(
-                "WireMock left out: {e} (hint: /work/shared/tools/wiremock-java installs WireMock 3.13 from the npm registry on first use; point --wiremock at it)"
+                "WireMock left out: {e}; shared/tools/wiremock-java installs WireMock 3.13 on first use"
             ));
             None
         }
@@ -149,7 +149,7 @@ pub fn stub(ctx: &Ctx<'_>) -> Result<Found> {
         }
         Err(e) => {
             found.lines.push(format!(
-                "llmposter left out: {e} (hint: `cargo install llmposter --version 0.5.0`, then --llmposter pointing at a script that starts it, as shared/tools/llmposter does)"
+                "llmposter left out: {e}; shared/tools/llmposter runs `cargo install llmposter` on first use"
             ));
             None
         }

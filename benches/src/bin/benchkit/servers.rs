@@ -143,7 +143,8 @@ async fn answer(
         .unwrap_or_default();
     let streamed = stream_body.filter(|_| {
         // the load client's streamed request says `"stream":true`
-        sent.windows(14).any(|w| w == b"\"stream\":true")
+        let asked = b"\"stream\":true";
+        sent.windows(asked.len()).any(|w| w == asked)
     });
     let (bytes, content_type) = match streamed {
         Some(stream) => (stream, "text/event-stream"),
