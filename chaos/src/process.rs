@@ -123,6 +123,55 @@ pub fn kill(target: Target, signal: Signal) -> Result<(), ProcessFaultError> {
     })
 }
 
+/// One process of a group, as [`group_members`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub pid: u32,
+    /// Its command line, spaces between arguments.
+    pub command: String,
+}
+
+/// The processes whose process group is `pgid` (read from `/proc/PID/stat`), for a fault
+/// aimed at one of them by its command line. Processes that vanish while being read are
+/// left out.
+pub fn group_members(pgid: u32) -> Vec<Member> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses.
+        let group = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok());
+        if group != Some(pgid) {
+            continue;
+        }
+        let command = std::fs::read(entry.path().join("cmdline"))
+            .map(|raw| {
+                raw.split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        out.push(Member { pid, command });
+    }
+    out
+}
+
 /// Stops `target` now (`SIGSTOP`, which cannot be caught) until the returned guard is
 /// resumed or dropped (`SIGCONT`).
 pub fn pause(target: Target) -> Result<Pause, ProcessFaultError> {

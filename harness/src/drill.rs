@@ -226,6 +226,39 @@ pub fn describe(drill: &Drill, planned: &[Planned]) -> String {
                     humantime::format_duration(*at),
                     humantime::format_duration(*duration)
                 ),
+                ProcessFaultSpec::KillDescendant {
+                    descendant,
+                    at,
+                    signal,
+                } => format!(
+                    "{signal} to the target's processes matching `{descendant}` at +{}",
+                    humantime::format_duration(*at)
+                ),
+                ProcessFaultSpec::KillService {
+                    service,
+                    at,
+                    signal,
+                    restart,
+                } => format!(
+                    "{signal} to service `{service}` at +{}{}",
+                    humantime::format_duration(*at),
+                    match restart {
+                        Some(after) => format!(
+                            ", started again {} later",
+                            humantime::format_duration(*after)
+                        ),
+                        None => String::new(),
+                    }
+                ),
+                ProcessFaultSpec::PauseService {
+                    service,
+                    at,
+                    duration,
+                } => format!(
+                    "pause service `{service}` at +{} for {}",
+                    humantime::format_duration(*at),
+                    humantime::format_duration(*duration)
+                ),
             };
             out.push_str(&format!("    process: {text}\n"));
         }

@@ -74,11 +74,49 @@ pub enum RunError {
     },
     #[error("cannot start proxy `{name}`: {problem}")]
     Proxy { name: String, problem: String },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     #[error("`{template}` in the environment of target `{target}`: {problem}")]
     Template {
         target: String,
         template: String,
         problem: String,
+    },
+}
+
+/// A service that could not be started or did not become ready.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(
+        "service `{name}`: program `{program}` could not be started (hint: install it, e.g. `apt-get install redis-server`, or give its path)"
+    )]
+    Spawn {
+        name: String,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "service `{name}` exited with {status} before it was ready; its stderr ends:\n{stderr}"
+    )]
+    Exited {
+        name: String,
+        status: String,
+        stderr: String,
+    },
+    #[error(
+        "service `{name}` was not ready within {timeout} (hint: raise `ready_timeout`, or check `ready`); its stderr ends:\n{stderr}"
+    )]
+    NotReady {
+        name: String,
+        timeout: String,
+        stderr: String,
+    },
+    #[error("service `{name}`: no free loopback port")]
+    Port {
+        name: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 

@@ -57,6 +57,17 @@ pub fn evaluate(scenario: &Scenario, target: &TargetSpec, seen: &Observed) -> Ve
         });
     }
     let stderr_note = stderr_detail(&seen.outcome.stderr_tail);
+    if !seen.outcome.outlived.is_empty() {
+        failures.push(Failure {
+            kind: "leaked".into(),
+            message: format!(
+                "{} process(es) the target started outlived it and were killed: {} (hint: a target ends its children before it exits; daemonised ones are found by the harness's `AGENT_HARNESS_TAG`)",
+                seen.outcome.outlived.len(),
+                seen.outcome.outlived.join(", ")
+            ),
+            detail: String::new(),
+        });
+    }
 
     match seen.outcome.exit {
         Exit::TimedOut => failures.push(Failure {

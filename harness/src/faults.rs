@@ -153,6 +153,7 @@ impl<'a> ProcessFaults<'a> {
                     ProcessFaultSpec::Kill { .. }
                         | ProcessFaultSpec::Pause { .. }
                         | ProcessFaultSpec::CpuHog { .. }
+                        | ProcessFaultSpec::KillDescendant { .. }
                 )
             })
             .cloned()
@@ -298,13 +299,40 @@ async fn run_timed(
                 Err(e) => record(format!("cpu hog failed: {e}")),
             }
         }
-        ProcessFaultSpec::MemoryLimit { .. }
+        ProcessFaultSpec::KillDescendant {
+            descendant,
+            at,
+            signal,
+        } => {
+            wait_until(at).await;
+            let sig = parse_signal(&signal);
+            let hit = process::group_members(pgid)
+                .into_iter()
+                .filter(|p| p.command.contains(&descendant))
+                .filter(|p| process::kill(process::Target::Process(p.pid), sig).is_ok())
+                .map(|p| p.pid.to_string())
+                .collect::<Vec<_>>();
+            if hit.is_empty() {
+                record(format!(
+                    "{signal} not sent: no process of the target's group has `{descendant}` in its command line"
+                ));
+            } else {
+                record(format!(
+                    "sent {signal} to the target's process(es) matching `{descendant}` (pid {})",
+                    hit.join(", ")
+                ));
+            }
+        }
+        // A service's faults are the runner's (service.rs): services outlive one run.
+        ProcessFaultSpec::KillService { .. }
+        | ProcessFaultSpec::PauseService { .. }
+        | ProcessFaultSpec::MemoryLimit { .. }
         | ProcessFaultSpec::FileSizeLimit { .. }
         | ProcessFaultSpec::DiskFull { .. } => {}
     }
 }
 
-fn parse_signal(name: &str) -> Signal {
+pub(crate) fn parse_signal(name: &str) -> Signal {
     match name {
         "SIGTERM" => Signal::SIGTERM,
         "SIGINT" => Signal::SIGINT,

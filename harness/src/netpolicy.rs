@@ -110,14 +110,18 @@ fn at_address(refusal: LoadError, s: &Scenario, key: &str, address: &str) -> Loa
     }))
 }
 
-/// Whether `address` names one of the scenario's own stubs: exactly `llm`, or
-/// `executor.NAME` for an executor the scenario defines. Anything else (a host that
-/// merely starts with `executor.`) is an address, judged as one.
+/// Whether `address` names one of the scenario's own stubs or services: exactly `llm`,
+/// `executor.NAME` for an executor the scenario defines, or `service.NAME` for one of its
+/// `[[service]]`s (which listen on loopback). Anything else (a host that merely starts
+/// with `executor.`) is an address, judged as one.
 fn is_own_stub(s: &Scenario, address: &str) -> bool {
     address == "llm"
         || address
             .strip_prefix("executor.")
             .is_some_and(|name| s.spec.executor.contains_key(name))
+        || address
+            .strip_prefix("service.")
+            .is_some_and(|name| s.spec.service.iter().any(|v| v.name == name))
 }
 
 /// The host of `http://host:port/path`, `host:port` or `[v6]:port`.

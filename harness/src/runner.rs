@@ -20,6 +20,7 @@ use crate::load::ScenarioLoad;
 use crate::sampler::Sampler;
 use crate::scenario::LoadSpec;
 use crate::scenario::Scenario;
+use crate::service::ScenarioServices;
 use crate::steady::{self, Phase};
 use crate::stubs::ScenarioStubs;
 use crate::target::{
@@ -162,6 +163,21 @@ pub async fn run_all_in(
     let total = planned.len();
     let jobs = config.jobs.max(1);
     let seed = config.seed;
+    // What an earlier harness killed with SIGKILL left behind: its tagged processes (a
+    // daemonised descendant, a service whose parent-death signal could not reach it) and
+    // its scratch directories.
+    let orphans = crate::reaper::sweep_orphans();
+    let scratch_dirs = crate::reaper::sweep_stale_scratch();
+    if !orphans.is_empty() || scratch_dirs > 0 {
+        eprintln!(
+            "harness: ended {} process(es) and removed {scratch_dirs} scratch directorie(s) left by a harness run that was killed{}",
+            orphans.len(),
+            orphans
+                .iter()
+                .map(|o| format!("\n  pid {} `{}`", o.pid, o.command))
+                .collect::<String>()
+        );
+    }
     reporter.event(RunEvent::Started { total, jobs, seed });
 
     let mut results: Vec<Option<ScenarioResult>> = vec![None; total];
@@ -325,19 +341,8 @@ async fn try_run(
         (None, _) => return Err(not_found()),
     };
     let executor_urls = stubs.executor_urls();
-    let stub_addr = |name: &str| {
-        let url = match name {
-            "llm" => stubs.llm.uri(),
-            other => executor_urls.get(other.strip_prefix("executor.")?)?.clone(),
-        };
-        Some(url.trim_start_matches("http://").to_string())
-    };
-    let proxies =
-        ScenarioProxies::start(&scenario.spec.proxy, stub_addr, &p.allow_hosts, p.seed).await?;
-    let proxy_addrs = proxies.addrs();
-    let llm = |provider: &str| stubs.llm.base_url(provider);
     let scratch = tempfile::Builder::new()
-        .prefix("agent-harness-scenario-")
+        .prefix(&crate::reaper::scratch_prefix())
         .tempdir()
         .map_err(|e| RunError::Spawn {
             target: scenario.target_name().into(),
@@ -345,11 +350,27 @@ async fn try_run(
             problem: format!("could not create the scenario's scratch directory: {e}"),
         })?;
     let scratch_path = scratch.path().display().to_string();
+    // Services first: proxies may stand in front of them.
+    let mut services = ScenarioServices::start(&scenario.spec.service, scratch.path()).await?;
+    let stub_addr = |name: &str| {
+        let url = match name.split_once('.') {
+            None if name == "llm" => stubs.llm.uri(),
+            Some(("executor", exec)) => executor_urls.get(exec)?.clone(),
+            Some(("service", svc)) => return services.addrs().get(svc).cloned(),
+            _ => return None,
+        };
+        Some(url.trim_start_matches("http://").to_string())
+    };
+    let proxies =
+        ScenarioProxies::start(&scenario.spec.proxy, stub_addr, &p.allow_hosts, p.seed).await?;
+    let proxy_addrs = proxies.addrs();
+    let llm = |provider: &str| stubs.llm.base_url(provider);
     let disk_faults = crate::faults::DiskFaults::make(&scenario.spec.process, scratch.path())?;
     let urls = StubUrls {
         llm: &llm,
         executors: &executor_urls,
         proxies: &proxy_addrs,
+        services: services.addrs(),
         scratch: &scratch_path,
         seed: p.seed,
     };
@@ -407,24 +428,28 @@ async fn try_run(
     {
         Ok(session) => session,
         Err(not_started) => {
+            services.stop().await;
             return Ok(finish(
                 p,
                 started,
                 not_started,
                 Vec::new(),
                 &stubs,
-                &proxies,
+                (&proxies, &services),
                 &disk_faults,
                 None,
             ));
         }
     };
+    let armed_services = services.arm(&scenario.spec.process, Instant::now());
 
     // The steady state, in one place for every kind: before the first run, after the last.
     let probes = &scenario.spec.steady_state;
     let before = steady::check(probes, session.base_url().as_deref(), Phase::Before).await;
     if !before.is_empty() {
         let closed = session.close().await;
+        armed_services.disarm().await;
+        services.stop().await;
         let mut outcome = RunOutcome::not_run(before);
         outcome.stderr_tail = closed.stderr;
         outcome.injected = closed.injected;
@@ -434,7 +459,7 @@ async fn try_run(
             outcome,
             Vec::new(),
             &stubs,
-            &proxies,
+            (&proxies, &services),
             &disk_faults,
             None,
         ));
@@ -462,6 +487,13 @@ async fn try_run(
         outcome.probes.extend(after);
     }
     let closed = session.close().await;
+    armed_services.disarm().await;
+    services.stop().await;
+    load_failures.extend(services.unapplied().into_iter().map(|why| Failure {
+        kind: "fault".into(),
+        message: why,
+        detail: String::new(),
+    }));
     if !closed.stderr.is_empty() {
         outcome.stderr_tail = if outcome.stderr_tail.is_empty() {
             closed.stderr
@@ -486,7 +518,7 @@ async fn try_run(
         outcome,
         load_failures,
         &stubs,
-        &proxies,
+        (&proxies, &services),
         &disk_faults,
         load_report.as_ref(),
     );
@@ -668,7 +700,7 @@ fn finish(
     outcome: RunOutcome,
     extra: Vec<Failure>,
     stubs: &ScenarioStubs,
-    proxies: &ScenarioProxies,
+    (proxies, services): (&ScenarioProxies, &ScenarioServices),
     disk_faults: &crate::faults::DiskFaults,
     load: Option<&crate::load::ScenarioLoadOutcome>,
 ) -> ScenarioResult {
@@ -676,6 +708,7 @@ fn finish(
     let target = &p.target;
     let exchanges = stubs.journal();
     let mut injected = proxies.injected();
+    injected.extend(services.injected());
     injected.extend(disk_faults.injected.iter().cloned());
     injected.extend(outcome.injected.iter().cloned());
     let output = parse_output(&outcome.stdout);
@@ -834,6 +867,7 @@ fn error_kind(e: &RunError) -> &'static str {
         RunError::Spawn { .. } => "spawn",
         RunError::Template { .. } => "config",
         RunError::Proxy { .. } => "proxy",
+        RunError::Service(_) => "service",
         RunError::Reports { .. } => "reports",
     }
 }

@@ -53,7 +53,19 @@ const EXAMPLES: &[Example] = &[
         name: "workflows",
         target: None,
         fragile: Some("AGENTFLOW_FRAGILE=1"),
-        imports: "openai, httpx",
+        imports: "openai, httpx, redis",
+    },
+    Example {
+        name: "execapi",
+        target: None,
+        fragile: Some("EXECAPI_FRAGILE=1"),
+        imports: "openai, httpx, sqlite3",
+    },
+    Example {
+        name: "webtestgen",
+        target: None,
+        fragile: Some("WEBTESTGEN_FRAGILE=1"),
+        imports: "openai, redis, setproctitle",
     },
 ];
 
@@ -152,6 +164,14 @@ impl Examples {
                     run.wall.as_secs_f64()
                 ));
             }
+            let perf = pack.join("perf");
+            if perf.is_dir() {
+                match baseline_round_trip(&harness, &perf, example.target, &self.out, example.name)
+                {
+                    Ok(summary) => line.push_str(&format!("; {summary}")),
+                    Err(problem) => problems.push(format!("{}: {problem}", example.name)),
+                }
+            }
             lines.push(line);
         }
         println!();
@@ -172,6 +192,60 @@ impl Examples {
     }
 }
 
+/// The pack's `perf/` scenarios saved as a latency baseline, then run again and compared
+/// with it: the nightly job's round trip, with a bound of 100 % because CI machines are
+/// shared and noisy (the nightly job keeps the 20 % default).
+fn baseline_round_trip(
+    harness: &Path,
+    perf: &Path,
+    target: Option<&str>,
+    out: &Path,
+    name: &str,
+) -> Result<String, String> {
+    let baselines = out.join(format!("{name}-baselines"));
+    let _ = std::fs::remove_dir_all(&baselines);
+    let mut summary = String::new();
+    for (step, args) in [
+        ("save", vec!["--save-baseline", "examples"]),
+        (
+            "compare",
+            vec!["--baseline", "examples", "--max-regression", "100%"],
+        ),
+    ] {
+        eprintln!(
+            "    Running harness perf {} {}",
+            perf.display(),
+            args.join(" ")
+        );
+        let started = Instant::now();
+        let mut cmd = Command::new(harness);
+        cmd.arg("perf")
+            .arg(perf)
+            .args(&args)
+            .arg("--baselines")
+            .arg(&baselines)
+            .arg("--out")
+            .arg(out.join(format!("{name}-perf-{step}")));
+        if let Some(target) = target {
+            cmd.args(["--target", target]);
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| format!("cannot run `harness perf`: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "`harness perf {}` ({step} the baseline) exited {status}",
+                perf.display()
+            ));
+        }
+        summary = format!(
+            "latency baseline saved and compared ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(summary)
+}
+
 fn target_name(example: &Example) -> String {
     example
         .target
@@ -181,7 +255,7 @@ fn target_name(example: &Example) -> String {
 }
 
 /// Builds the harness binary and returns its path (next to this xtask's executable).
-fn build_harness() -> Result<PathBuf, ExitCode> {
+pub(crate) fn build_harness() -> Result<PathBuf, ExitCode> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("    Building the harness (cargo build -p harness --bin harness)");
     match Command::new(cargo)

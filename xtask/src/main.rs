@@ -5,6 +5,7 @@ mod bench;
 mod chaos;
 mod examples;
 mod gate;
+mod interrupt;
 mod perf;
 mod test;
 
@@ -31,6 +32,9 @@ enum Task {
     /// Run the example pipelines' packs, then prove each fragile build fails their
     /// `resilience` scenarios.
     Examples(examples::Examples),
+    /// Interrupt runs at random moments (SIGINT, SIGTERM, SIGKILL) and count what each
+    /// left behind: processes, listening sockets, scratch directories, reports.
+    Interrupt(interrupt::Interrupt),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +45,6 @@ fn main() -> ExitCode {
         Task::Perf(cmd) => cmd.run(),
         Task::Bench(cmd) => cmd.run(),
         Task::Examples(cmd) => cmd.run(),
+        Task::Interrupt(cmd) => cmd.run(),
     }
 }

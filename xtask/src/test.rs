@@ -121,6 +121,24 @@ const PREREQUISITES: &[Prerequisite] = &[
         ),
     },
     Prerequisite {
+        what: "the `setproctitle` Python package",
+        why: "`cargo xtask examples` runs the web-test generator example, whose agents name their processes (`webtestgen agent NAME`), which is how a scenario aims a kill at one of them",
+        check: &["python3", "-c", "import setproctitle"],
+        install: Install::Pip("setproctitle>=1.3,<2"),
+    },
+    Prerequisite {
+        what: "redis-server (Debian package `redis-server`) and the `redis` Python package",
+        why: "`[[service]]` scenarios start a real redis-server per scenario; the workflow platform's results store and the web-test generator's message bus run on it",
+        check: &[
+            "sh",
+            "-c",
+            "command -v redis-server && command -v redis-cli && python3 -c 'import redis'",
+        ],
+        install: Install::Shell(
+            "(command -v redis-server >/dev/null || (apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)) && python3 -m pip install -q 'redis>=5,<7'",
+        ),
+    },
+    Prerequisite {
         what: "the `langchain-anthropic` Python package",
         why: "`cargo xtask examples` runs the QA orchestrator example, built on it",
         check: &["python3", "-c", "import langchain_anthropic"],

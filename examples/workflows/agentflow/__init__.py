@@ -7,15 +7,18 @@ without duplicates. Four workflows are built in (carbon_audit, decarbonisation,
 energy_optimisation, predictive_maintenance); a request may also compose its own:
 `{"agents": ["emissions", "advisor"], "mode": "sequential" | "parallel"}`.
 
-Every step's result is written to the results store (an HTTP records API: POST
-{STORE_URL}/records, rollback with POST {STORE_URL}/rollback), every step is
+Every step's result is written to the results store — Redis when REDIS_URL is set (one
+hash per run, a rollback deletes the run's fields in one MULTI/EXEC transaction, and the
+run reads its records back at the end to check they are all there), else an HTTP records
+API (POST {STORE_URL}/records, rollback with POST {STORE_URL}/rollback) — every step is
 checkpointed on disk, and the report is written to the artifact store (a directory).
 
 Configuration, from the environment:
 
     OPENAI_BASE_URL, OPENAI_API_KEY   the LLM API
     AGENTFLOW_MODEL                   model (default gpt-4o-mini)
-    STORE_URL                         the results store
+    REDIS_URL                         the results store, when it is Redis (redis://HOST:PORT/DB)
+    STORE_URL                         the results store, when it is the HTTP API
     AGENTFLOW_STATE_DIR               checkpoints (default ./state)
     AGENTFLOW_ARTIFACT_DIR            artifacts (default ./artifacts)
     AGENTFLOW_CACHE_DIR               the LLM answer cache (default ./cache)
@@ -104,6 +107,7 @@ class Config:
 
         self.model = env.get("AGENTFLOW_MODEL", "gpt-4o-mini")
         self.store_url = env.get("STORE_URL", "http://127.0.0.1:8070").rstrip("/")
+        self.redis_url = env.get("REDIS_URL") or None
         self.state_dir = Path(env.get("AGENTFLOW_STATE_DIR", "state"))
         self.artifact_dir = Path(env.get("AGENTFLOW_ARTIFACT_DIR", "artifacts"))
         self.cache_dir = Path(env.get("AGENTFLOW_CACHE_DIR", "cache"))
@@ -282,6 +286,67 @@ class Store:
     def rollback(self, run_id, ids):
         self._post("/rollback", {"run_id": run_id, "ids": ids})
 
+    def verify(self, run_id, ids):
+        return None
+
+
+class RedisStore:
+    """The results store on Redis: hash `agentflow:run:RUN_ID`, one field per step. Every
+    command is retried on a lost or refused connection (a restarted server, a partition);
+    `reconnects` counts the attempts that failed."""
+
+    def __init__(self, config):
+        import redis
+
+        self.config, self.redis = config, redis
+        self.client = redis.Redis.from_url(config.redis_url, socket_timeout=config.store_timeout,
+                                           socket_connect_timeout=config.store_timeout)
+        self.reconnects = 0
+
+    def _call(self, what, command):
+        def attempt():
+            try:
+                return command()
+            except (self.redis.ConnectionError, self.redis.TimeoutError) as e:
+                self.reconnects += 1
+                self.client.connection_pool.disconnect()
+                raise Transient(f"redis could not be reached ({type(e).__name__})")
+            except self.redis.RedisError as e:
+                raise FlowError("store_error", f"redis: {what}: {e}")
+
+        return with_retries(self.config, f"store {what}", attempt)
+
+    @staticmethod
+    def key(run_id):
+        return f"agentflow:run:{run_id}"
+
+    def write(self, run_id, agent, result):
+        self._call("HSET", lambda: self.client.hset(self.key(run_id), agent, json.dumps(result)))
+        return f"{run_id}/{agent}"
+
+    def rollback(self, run_id, ids):
+        fields = [i.split("/", 1)[1] for i in ids]
+
+        def transaction():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.key(run_id), *fields)
+            return pipe.execute()
+
+        self._call("rollback", transaction)
+
+    def verify(self, run_id, ids):
+        """How many of `ids` the store holds, read back (consistency after failures)."""
+        fields = [i.split("/", 1)[1] for i in ids]
+        if not fields:
+            return {"backend": "redis", "verified": 0, "reconnects": self.reconnects}
+        values = self._call("HMGET", lambda: self.client.hmget(self.key(run_id), fields))
+        return {"backend": "redis", "verified": sum(v is not None for v in values),
+                "reconnects": self.reconnects}
+
+
+def open_store(config, http):
+    return RedisStore(config) if config.redis_url else Store(config, http)
+
 
 def stages_of(request):
     """The workflow's name and stages, from a built-in name or an ad-hoc composition."""
@@ -354,7 +419,7 @@ def run(request, env=None):
     context = {"facility": facility}
     try:
         with httpx.Client(verify=TLS) as http, ThreadPoolExecutor(max_workers=4) as pool:
-            store = Store(config, http)
+            store = open_store(config, http)
             for stage in stages:
                 todo = [a for a in stage if a not in done]
                 futures = {a: pool.submit(run_step, a, facility, dict(context), llm, config) for a in todo}
@@ -398,6 +463,9 @@ def run(request, env=None):
                 if config.fragile:
                     raise FlowError("artifact_store", f"the report could not be stored: {e.strerror} (fragile mode: no degraded completion)")
                 result["degraded"].append(f"artifact store: {e.strerror}; the report is only in this output")
+            checked = store.verify(run_id, result["records"])
+            if checked is not None:
+                result["store"] = checked
         if not config.fragile:
             checkpoint_path.unlink(missing_ok=True)
         result["status"] = "degraded" if result["degraded"] else "completed"
@@ -410,7 +478,7 @@ def run(request, env=None):
             else:
                 try:
                     with httpx.Client(verify=TLS) as http:
-                        Store(config, http).rollback(run_id, result["records"])
+                        open_store(config, http).rollback(run_id, result["records"])
                     result["error"]["message"] += f"; its {len(result['records'])} records were rolled back"
                     result["rolled_back"], result["records"] = True, []
                 except FlowError as rollback_error:

@@ -130,17 +130,66 @@ fn evaluate_one(gate: &Gate, report: &RunReport) -> GateResult {
             };
             (format!("{name} of `{pointer}` over {scope}"), measured)
         }
+        Metric::SuccessRate { .. } => {
+            let (succeeded, runs) = runs_of(&chosen);
+            let measured = (runs > 0).then(|| {
+                let rate = 100.0 * succeeded as f64 / runs as f64;
+                (
+                    rate,
+                    format!("{rate:.1}% ({succeeded}/{runs} runs)"),
+                    format!("{runs} runs over {} scenarios", chosen.len()),
+                )
+            });
+            (format!("run success rate of {scope}"), measured)
+        }
+        Metric::Latency { percentile } => {
+            let mut merged = reports::metrics::Histo::new();
+            for s in &chosen {
+                if let Some(h) = &s.metrics.end_to_end {
+                    merged.merge(h);
+                }
+            }
+            let measured = (!merged.is_empty()).then(|| {
+                let v = merged.percentile_us(*percentile) as f64 / 1e6;
+                (
+                    v,
+                    format!("{v:.3}s"),
+                    format!(
+                        "over {} runs of {} scenarios; max {:.3}s",
+                        merged.len(),
+                        chosen.len(),
+                        merged.max_us() as f64 / 1e6
+                    ),
+                )
+            });
+            (
+                format!("p{} of run latency over {scope}", fmt_num(*percentile)),
+                measured,
+            )
+        }
+    };
+    // Too few runs is a failure whatever they measured: the gate promises a sample size.
+    let too_few = match (&gate.metric, &measured) {
+        (Metric::SuccessRate { min_runs }, Some(_)) => {
+            let (_, runs) = runs_of(&chosen);
+            (runs < *min_runs).then(|| {
+                format!(
+                    "; only {runs} runs were measured, and the gate needs at least {min_runs} (hint: a `[load]` or a `[matrix]` makes more runs)"
+                )
+            })
+        }
+        _ => None,
     };
     match measured {
         Some((value, actual, detail)) => GateResult {
+            passed: gate.target.holds(value) && too_few.is_none(),
+            detail: detail + too_few.as_deref().unwrap_or(""),
             name: gate.name.clone(),
             critical: gate.critical,
             metric,
             target: gate.target_text.clone(),
             actual: Some(actual),
             value: Some(value),
-            passed: gate.target.holds(value),
-            detail,
         },
         // Nothing to measure is a failure: a gate over nothing guards nothing.
         None => GateResult {
@@ -155,6 +204,16 @@ fn evaluate_one(gate: &Gate, report: &RunReport) -> GateResult {
                 .into(),
         },
     }
+}
+
+/// (runs that succeeded, runs): each run of a load, and a scenario without one as one run.
+fn runs_of(chosen: &[&ScenarioResult]) -> (u64, u64) {
+    chosen
+        .iter()
+        .fold((0, 0), |(ok, all), s| match &s.metrics.load {
+            Some(l) => (ok + l.succeeded, all + l.succeeded + l.failed),
+            None => (ok + u64::from(s.outcome == Outcome::Passed), all + 1),
+        })
 }
 
 /// The nearest-rank percentile of sorted values.
@@ -344,6 +403,92 @@ mod tests {
             &sample(),
         );
         assert!(!res[0].passed && res[0].actual.is_none());
+    }
+
+    /// A load of `runs` runs, `failed` of them failed, each run taking `millis`.
+    fn load(path: &str, runs: u64, failed: u64, millis: u64) -> ScenarioResult {
+        let mut s = scenario(path, &["load"], Outcome::Passed, 5000, None);
+        let mut h = reports::metrics::Histo::new();
+        for _ in 0..runs {
+            h.record(Duration::from_millis(millis));
+        }
+        s.metrics.end_to_end = Some(h);
+        s.metrics.load = Some(reports::metrics::LoadMetrics {
+            started: runs,
+            succeeded: runs - failed,
+            failed,
+            ..Default::default()
+        });
+        s
+    }
+
+    #[test]
+    fn success_rate_counts_every_run_of_a_load_and_needs_its_sample() {
+        let r = report(vec![
+            load("perf/load.toml", 40, 4, 100),
+            scenario("flow/one.toml", &[], Outcome::Passed, 100, None),
+            scenario("flow/two.toml", &[], Outcome::Failed, 100, None),
+        ]);
+        let rate = |min_runs| {
+            evaluate(
+                &[gate(
+                    "e2e",
+                    true,
+                    Select::default(),
+                    Metric::SuccessRate { min_runs },
+                    Cmp::Gt,
+                    80.0,
+                )],
+                &r,
+            )
+            .0
+            .remove(0)
+        };
+        let g = rate(42);
+        assert_eq!(g.value, Some(100.0 * 37.0 / 42.0));
+        assert_eq!(g.actual.as_deref(), Some("88.1% (37/42 runs)"));
+        assert!(g.passed, "{g:?}");
+        let g = rate(50);
+        assert!(!g.passed, "42 runs are fewer than 50");
+        assert!(
+            g.detail.contains("only 42 runs were measured") && g.detail.contains("at least 50"),
+            "{}",
+            g.detail
+        );
+    }
+
+    #[test]
+    fn latency_merges_the_runs_of_every_selected_scenario() {
+        // 90 runs at 100ms and 10 at 2s: p95 is 2s, p50 100ms.
+        let r = report(vec![
+            load("perf/a.toml", 90, 0, 100),
+            load("perf/b.toml", 10, 0, 2000),
+            scenario("flow/x.toml", &[], Outcome::Passed, 100, None),
+        ]);
+        let p = |percentile| {
+            evaluate(
+                &[gate(
+                    "lat",
+                    false,
+                    Select {
+                        tag: Some("load".into()),
+                        folder: None,
+                    },
+                    Metric::Latency { percentile },
+                    Cmp::Lt,
+                    1.0,
+                )],
+                &r,
+            )
+            .0
+            .remove(0)
+        };
+        let g = p(95.0);
+        assert!((g.value.unwrap() - 2.0).abs() < 0.01, "{g:?}");
+        assert!(!g.passed && g.detail.contains("over 100 runs of 2 scenarios"));
+        let g = p(50.0);
+        assert!((g.value.unwrap() - 0.1).abs() < 0.001, "{g:?}");
+        assert!(g.passed);
     }
 
     #[test]

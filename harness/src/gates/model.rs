@@ -84,6 +84,13 @@ pub enum Metric {
         pointer: String,
         aggregate: Aggregate,
     },
+    /// Runs whose expectations held over runs, in percent, counting each run of a load
+    /// (a scenario without `[load]` is one run: it passed or not); fails when fewer than
+    /// `min_runs` runs were measured.
+    SuccessRate { min_runs: u64 },
+    /// A percentile of the run latency (end to end) over the selected scenarios, their
+    /// histograms merged: every run of a load counts, not just each scenario once.
+    Latency { percentile: f64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -121,13 +128,14 @@ pub struct RawGate {
     percentile: Option<f64>,
     pointer: Option<String>,
     aggregate: Option<Aggregate>,
+    min_runs: Option<u64>,
 }
 
 fn yes() -> bool {
     true
 }
 
-const METRICS: &[&str] = &["pass_rate", "duration", "output"];
+const METRICS: &[&str] = &["pass_rate", "duration", "output", "success_rate", "latency"];
 
 impl TryFrom<RawGate> for Gate {
     type Error = String;
@@ -135,7 +143,42 @@ impl TryFrom<RawGate> for Gate {
     fn try_from(raw: RawGate) -> Result<Gate, String> {
         let not_for =
             |key: &str, metric: &str| format!("`{key}` does not apply to `metric = \"{metric}\"`");
+        if raw.min_runs.is_some() && raw.metric != "success_rate" {
+            return Err(not_for("min_runs", &raw.metric));
+        }
+        let percentile_of = |p: Option<f64>| {
+            let percentile = p.unwrap_or(95.0);
+            if 0.0 < percentile && percentile <= 100.0 {
+                Ok(percentile)
+            } else {
+                Err(format!("`percentile = {percentile}` must be in (0, 100]"))
+            }
+        };
         let metric = match raw.metric.as_str() {
+            "success_rate" | "latency" => {
+                let metric = raw.metric.as_str();
+                for (key, given) in [
+                    ("pointer", raw.pointer.is_some()),
+                    ("aggregate", raw.aggregate.is_some()),
+                    (
+                        "percentile",
+                        metric == "success_rate" && raw.percentile.is_some(),
+                    ),
+                ] {
+                    if given {
+                        return Err(not_for(key, metric));
+                    }
+                }
+                if metric == "latency" {
+                    Metric::Latency {
+                        percentile: percentile_of(raw.percentile)?,
+                    }
+                } else {
+                    Metric::SuccessRate {
+                        min_runs: raw.min_runs.unwrap_or(1),
+                    }
+                }
+            }
             "pass_rate" => {
                 for (key, given) in [
                     ("percentile", raw.percentile.is_some()),
@@ -159,11 +202,9 @@ impl TryFrom<RawGate> for Gate {
                         "duration",
                     ));
                 }
-                let percentile = raw.percentile.unwrap_or(95.0);
-                if !(0.0 < percentile && percentile <= 100.0) {
-                    return Err(format!("`percentile = {percentile}` must be in (0, 100]"));
+                Metric::Duration {
+                    percentile: percentile_of(raw.percentile)?,
                 }
-                Metric::Duration { percentile }
             }
             "output" => {
                 if raw.percentile.is_some() {
@@ -223,7 +264,7 @@ fn parse_target(text: &str, metric: &Metric) -> Result<Target, String> {
         ));
     };
     let value = match metric {
-        Metric::PassRate => {
+        Metric::PassRate | Metric::SuccessRate { .. } => {
             let number = rest.strip_suffix('%').ok_or_else(|| {
                 format!(
                     "a pass rate target is a percentage: `{s}` (hint: write `\"{cmp} {rest}%\"`)"
@@ -238,7 +279,9 @@ fn parse_target(text: &str, metric: &Metric) -> Result<Target, String> {
             }
             v
         }
-        Metric::Duration { .. } => parse_duration(rest).map(|d: Duration| d.as_secs_f64())?,
+        Metric::Duration { .. } | Metric::Latency { .. } => {
+            parse_duration(rest).map(|d: Duration| d.as_secs_f64())?
+        }
         Metric::Output { .. } => rest.parse().map_err(|_| {
             format!(
                 "`{rest}` is not a number (an output target is a plain number, e.g. `\"<= 0.05\"`)"
@@ -281,6 +324,41 @@ mod tests {
         assert_eq!(names(""), [IMPLIED_GATE]);
     }
 
+    fn gate(toml_text: &str) -> Result<Gate, String> {
+        toml::from_str::<GatesFile>(toml_text)
+            .map(|f| f.gate.into_iter().next().unwrap())
+            .map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn run_metrics_take_their_own_keys_only() {
+        let g = gate("[[gate]]\nname = \"e2e\"\nmetric = \"success_rate\"\nmin_runs = 50\ntarget = \"> 80%\"\n").unwrap();
+        assert_eq!(g.metric, Metric::SuccessRate { min_runs: 50 });
+        let g = gate(
+            "[[gate]]\nname = \"l\"\nmetric = \"latency\"\npercentile = 99\ntarget = \"< 30s\"\n",
+        )
+        .unwrap();
+        assert_eq!(g.metric, Metric::Latency { percentile: 99.0 });
+        let e = gate(
+            "[[gate]]\nname = \"p\"\nmetric = \"pass_rate\"\nmin_runs = 5\ntarget = \"> 80%\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`min_runs` does not apply to `metric = \"pass_rate\"`"),
+            "{e}"
+        );
+        let e = gate(
+            "[[gate]]\nname = \"l\"\nmetric = \"latency\"\npointer = \"/x\"\ntarget = \"< 1s\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("`pointer` does not apply"), "{e}");
+        let e = gate(
+            "[[gate]]\nname = \"l\"\nmetric = \"latency\"\npercentile = 0\ntarget = \"< 1s\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("(0, 100]"), "{e}");
+    }
+
     #[test]
     fn targets_in_each_unit() {
         let t = parse_target(">= 80%", &Metric::PassRate).unwrap();
@@ -311,6 +389,15 @@ mod tests {
                 .contains("hint")
         );
         assert!(parse_target("80%", &Metric::PassRate).is_err());
+        let runs = Metric::SuccessRate { min_runs: 50 };
+        assert_eq!(parse_target("> 80%", &runs).unwrap().value, 80.0);
+        assert!(
+            parse_target("> 0.8", &runs)
+                .unwrap_err()
+                .contains("percentage")
+        );
+        let latency = Metric::Latency { percentile: 99.0 };
+        assert_eq!(parse_target("< 30s", &latency).unwrap().value, 30.0);
         assert!(parse_target(">= 120%", &Metric::PassRate).is_err());
     }
 }

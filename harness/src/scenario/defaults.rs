@@ -12,13 +12,23 @@
 //!
 //! [expect]                  # entries a scenario does not set itself
 //! exit_code = 0
+//!
+//! [[service]]               # a real server every scenario here gets its own of
+//! name = "redis"
+//! program = "redis-server"
+//! args = ["--port", "{port}", "--save", ""]
+//!
+//! [[proxy]]                 # and a fault proxy in front of it
+//! name = "bus"
+//! upstream = "service.redis"
 //! ```
 //!
 //! The nearest `defaults.toml` wins over those further up, and the scenario wins over all
 //! of them: a scalar (`target`, `timeout`, an `expect` entry, an `env` variable) is taken
 //! from the nearest file that sets it; tags are added; `[[llm]]` and `[[executor.NAME]]`
 //! rules come after the scenario's own, nearest file first (first match wins, so a
-//! scenario's rule always comes first).
+//! scenario's rule always comes first); a `[[service]]` or `[[proxy]]` is added unless the
+//! scenario (or a nearer file) has one of the same name.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +62,10 @@ pub struct DefaultsFile {
     pub executor: BTreeMap<String, Vec<ExecRuleSpec>>,
     #[serde(default)]
     pub expect: ExpectSpec,
+    #[serde(default)]
+    pub service: Vec<super::ServiceSpec>,
+    #[serde(default)]
+    pub proxy: Vec<super::ProxySpec>,
 }
 
 /// The `defaults.toml` files that apply to a scenario in `dir`, nearest first.
@@ -101,6 +115,16 @@ pub(crate) fn apply(spec: &mut ScenarioFile, d: DefaultsFile) {
         spec.executor.entry(name).or_default().extend(rules);
     }
     merge_expect(&mut spec.expect, d.expect);
+    for service in d.service {
+        if !spec.service.iter().any(|s| s.name == service.name) {
+            spec.service.push(service);
+        }
+    }
+    for proxy in d.proxy {
+        if !spec.proxy.iter().any(|p| p.name == proxy.name) {
+            spec.proxy.push(proxy);
+        }
+    }
 }
 
 /// Fills the entries of `own` that it does not set from `shared`.

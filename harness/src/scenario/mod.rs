@@ -19,7 +19,8 @@ mod load;
 mod matrix;
 mod model;
 mod predicate;
-mod serde_util;
+pub(crate) mod serde_util;
+mod service;
 mod steps;
 mod thresholds;
 
@@ -32,6 +33,7 @@ pub use id::ScenarioId;
 pub(crate) use id::fnv1a;
 pub use load::{LoadModel, LoadSpec};
 pub use matrix::MAX_CASES;
+pub use service::{DEFAULT_READY_TIMEOUT, Ready, ServiceSpec};
 pub use steps::{PollSpec, StepSpec};
 
 /// The hard bounds of any load: at most this many runs, for at most this long.
@@ -271,6 +273,17 @@ fn build(
     read_inputs(dir, &mut spec, &at)?;
     check_expect(&spec.expect, shown, original)?;
     for step in &spec.step {
+        if let Some(both) = step.conflicting_bodies() {
+            return Err(at(
+                &step.request,
+                format!(
+                    "the step `{}` gives {both}: a request has one body",
+                    step.request
+                ),
+                "this step",
+                Some("keep one of `input = true`, `json = { … }` and `body = \"…\"`".into()),
+            ));
+        }
         for expr in step.json_paths() {
             serde_json_path::JsonPath::parse(expr).map_err(|e| {
                 at(
@@ -285,6 +298,7 @@ fn build(
     for defaults_file in defaults::chain(dir) {
         defaults::apply(&mut spec, defaults::load(&defaults_file)?);
     }
+    service::check(&mut spec, dir).map_err(|p| at(&p.needle, p.message, "here", p.help))?;
 
     let mut output_paths = Vec::new();
     for (expr, pred) in &spec.expect.output {

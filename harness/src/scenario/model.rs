@@ -52,9 +52,13 @@ pub struct ScenarioFile {
     /// on loopback); `{proxy.NAME}` is the proxy's `127.0.0.1:PORT`.
     #[serde(default)]
     pub proxy: Vec<ProxySpec>,
-    /// Faults against the target's processes.
+    /// Faults against the target's processes, one of its descendants, or a service.
     #[serde(default)]
     pub process: Vec<ProcessFaultSpec>,
+    /// Real servers the scenario needs (redis-server, PostgreSQL): started before the
+    /// target, checked ready, stopped after it; `{service.NAME}` is `127.0.0.1:PORT`.
+    #[serde(default)]
+    pub service: Vec<super::ServiceSpec>,
     /// Probes of the system's health, checked before the faults and after them.
     #[serde(default)]
     pub steady_state: Vec<crate::steady::Probe>,
@@ -784,8 +788,9 @@ impl<'de> Deserialize<'de> for RegexSpec {
 pub struct ProxySpec {
     /// How the scenario refers to it: `{proxy.NAME}`.
     pub name: String,
-    /// What it forwards to: `llm`, `executor.NAME` (a stub of this scenario), or a
-    /// loopback `host:port` (a real service the target uses, e.g. `127.0.0.1:6379`).
+    /// What it forwards to: `llm`, `executor.NAME` (a stub of this scenario),
+    /// `service.NAME` (a `[[service]]` of this scenario), or a loopback `host:port` (a
+    /// real service the target uses, e.g. `127.0.0.1:6379`).
     pub upstream: String,
     /// The Toxiproxy-style faults it applies (see the README's "TCP faults").
     #[serde(default)]
@@ -819,6 +824,27 @@ pub enum ProcessFaultSpec {
     /// `path` (relative to the scenario's `{scratch}`) is a full disk: writes to it fail
     /// with ENOSPC ("No space left on device").
     DiskFull { path: String },
+    /// Send `signal` `at` after the target started to each process of its group whose
+    /// command line contains `descendant` (one agent of a pipeline, say).
+    KillDescendant {
+        descendant: String,
+        at: Duration,
+        signal: String,
+    },
+    /// Send `signal` to the `[[service]]` named `service` `at` after the target started;
+    /// with `restart`, start it again (same port) `restart_after` later.
+    KillService {
+        service: String,
+        at: Duration,
+        signal: String,
+        restart: Option<Duration>,
+    },
+    /// SIGSTOP the service `at` after the target started, SIGCONT it `duration` later.
+    PauseService {
+        service: String,
+        at: Duration,
+        duration: Duration,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -834,7 +860,13 @@ pub struct RawProcessFault {
     threads: Option<usize>,
     #[serde(default)]
     restart: bool,
+    #[serde(default, deserialize_with = "deserialize_opt_duration")]
+    restart_after: Option<Duration>,
     path: Option<String>,
+    /// Aims `kill` / `pause` at a `[[service]]` instead of the target.
+    service: Option<String>,
+    /// Aims `kill` at the target's processes whose command line contains this.
+    descendant: Option<String>,
 }
 
 const PROCESS_FAULTS: &[&str] = &[
@@ -872,21 +904,65 @@ impl TryFrom<RawProcessFault> for ProcessFaultSpec {
         if raw.restart && raw.fault != "kill" {
             return Err("`restart` goes with `fault = \"kill\"`".into());
         }
-        Ok(match raw.fault.as_str() {
-            "kill" => {
-                let signal = raw.signal.clone().unwrap_or_else(|| "SIGKILL".into());
-                if !SIGNALS.contains(&signal.as_str()) {
-                    return Err(format!(
-                        "`signal = \"{signal}\"` is not one the harness sends; use one of {}",
-                        crate::diagnostic::quoted_list(SIGNALS)
-                    ));
-                }
-                ProcessFaultSpec::Kill {
-                    at: need("at", raw.at)?,
-                    signal,
-                    restart: raw.restart,
-                }
+        if raw.restart_after.is_some() && !(raw.restart && raw.service.is_some()) {
+            return Err(
+                "`restart_after` goes with `restart = true` on a service's `kill` (`service = \"NAME\"`)".into(),
+            );
+        }
+        if raw.service.is_some() && raw.descendant.is_some() {
+            return Err("a fault aims at a `service` or at a `descendant`, not both".into());
+        }
+        let signal = || {
+            let signal = raw.signal.clone().unwrap_or_else(|| "SIGKILL".into());
+            if SIGNALS.contains(&signal.as_str()) {
+                Ok(signal)
+            } else {
+                Err(format!(
+                    "`signal = \"{signal}\"` is not one the harness sends; use one of {}",
+                    crate::diagnostic::quoted_list(SIGNALS)
+                ))
             }
+        };
+        if let Some(service) = raw.service.clone() {
+            if service.is_empty() {
+                return Err("`service` names a `[[service]]` of the scenario".into());
+            }
+            return match raw.fault.as_str() {
+                "kill" => Ok(ProcessFaultSpec::KillService {
+                    service,
+                    at: need("at", raw.at)?,
+                    signal: signal()?,
+                    restart: raw.restart.then(|| raw.restart_after.unwrap_or_default()),
+                }),
+                "pause" => Ok(ProcessFaultSpec::PauseService {
+                    service,
+                    at: need("at", raw.at)?,
+                    duration: need("duration", raw.duration)?,
+                }),
+                other => Err(format!(
+                    "`fault = \"{other}\"` cannot aim at a service; `kill` and `pause` can"
+                )),
+            };
+        }
+        if let Some(descendant) = raw.descendant.clone() {
+            if descendant.trim().is_empty() {
+                return Err("`descendant` is text of the command line of the process to kill, e.g. `\"agent analysis\"`".into());
+            }
+            if raw.fault != "kill" || raw.restart {
+                return Err("`descendant` goes with `fault = \"kill\"` (without `restart`)".into());
+            }
+            return Ok(ProcessFaultSpec::KillDescendant {
+                descendant,
+                at: need("at", raw.at)?,
+                signal: signal()?,
+            });
+        }
+        Ok(match raw.fault.as_str() {
+            "kill" => ProcessFaultSpec::Kill {
+                at: need("at", raw.at)?,
+                signal: signal()?,
+                restart: raw.restart,
+            },
             "pause" => ProcessFaultSpec::Pause {
                 at: need("at", raw.at)?,
                 duration: need("duration", raw.duration)?,

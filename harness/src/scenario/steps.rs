@@ -30,7 +30,8 @@
 //!
 //! Each step's response must have a 2xx status unless `status` says otherwise. `{vars.NAME}`
 //! works in `request`, `headers` and `json`; the target's `http.headers` go on every
-//! request. The scenario's output document is
+//! request. `body = "{not json"` sends a raw body instead (one of `input`, `json`, `body`);
+//! `check_header."Retry-After" = { ge = 1 }` checks a response header. The scenario's output document is
 //! `{ "result": <last response body>, "vars": {…}, "steps": [{ name, status, body, polls }] }`,
 //! so `[expect]` reads `output."$.vars.run"` or `output."$.result.state"`, and `status`
 //! is read from `result`. The first step that fails ends the run, and says why.
@@ -62,6 +63,10 @@ pub struct StepSpec {
     /// Send the scenario's `[input]` as the JSON body.
     #[serde(default)]
     pub input: bool,
+    /// A raw body, sent as it is (malformed JSON, a form, plain text), with no
+    /// `Content-Type` unless `headers` gives one; `{vars.NAME}` expands.
+    #[serde(default)]
+    pub body: Option<String>,
     /// The expected status; any 2xx when absent.
     #[serde(default)]
     pub status: Option<Predicate>,
@@ -71,6 +76,11 @@ pub struct StepSpec {
     /// Checks on the response body: JSONPath → predicate.
     #[serde(default)]
     pub check: BTreeMap<String, Predicate>,
+    /// Checks on the response headers: name (any case) → predicate over its value; a
+    /// value that is a JSON number compares as a number; an absent header is nothing
+    /// (`{ exists = false }` holds).
+    #[serde(default)]
+    pub check_header: BTreeMap<String, Predicate>,
     /// Repeat the request until a condition holds.
     #[serde(default)]
     pub poll: Option<PollSpec>,
@@ -92,6 +102,25 @@ pub struct PollSpec {
 }
 
 impl StepSpec {
+    /// The step's bodies, when it gives more than one of `input`, `json` and `body`.
+    pub fn conflicting_bodies(&self) -> Option<String> {
+        let given: Vec<&str> = [
+            ("input", self.input),
+            ("json", self.json.is_some()),
+            ("body", self.body.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        (given.len() > 1).then(|| {
+            given
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        })
+    }
+
     /// Every JSONPath the step holds, for checking when the file is loaded.
     pub fn json_paths(&self) -> impl Iterator<Item = &str> {
         self.capture

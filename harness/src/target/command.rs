@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::session::{BoxFuture, Closed, Opened, RunSetup, Session, Target};
+use crate::reaper::{Swept, Tag};
 
 /// Most stdout kept (the JSON document); more is cut and reported as invalid output.
 const STDOUT_LIMIT: usize = 16 << 20;
@@ -44,6 +45,9 @@ pub struct RunOutcome {
     /// The pid and resident set, right after the run, of the process that outlives it (a
     /// service, a reuse worker): the series `rss_growth_per_run` is fitted to.
     pub kept_rss: Option<(u32, u64)>,
+    /// Processes the target started that were still running when it ended (killed since),
+    /// as `pid N `command``: a leak the scenario fails for.
+    pub outlived: Vec<String>,
 }
 
 impl RunOutcome {
@@ -66,21 +70,51 @@ impl RunOutcome {
             stderr_tail: String::new(),
             duration: Duration::ZERO,
             kept_rss: None,
+            outlived: Vec::new(),
         }
     }
 }
 
-/// Kills the process group when dropped: on timeout, on Ctrl-C (the run's future is
-/// dropped), and after a normal exit, to reap anything the target left running.
-pub(super) struct GroupGuard(Option<Pid>);
+/// Ends everything a target started: on timeout, on Ctrl-C (the run's future is
+/// dropped), and after a normal exit. Every process carrying the target's [`Tag`] is
+/// killed (daemonised descendants too, see `reaper.rs`), then its process group.
+pub(super) struct GroupGuard {
+    pgid: Option<Pid>,
+    tag: Tag,
+}
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0.take() {
+impl GroupGuard {
+    /// Ends what is left of the target now, and says which processes other than `main`
+    /// (the target itself, when it has not exited) were still running.
+    pub(super) fn end(mut self, main: Option<u32>) -> Vec<Swept> {
+        let mut swept = match self.pgid {
+            Some(pgid) => self.tag.sweep_after(pgid.as_raw() as u32),
+            None => self.tag.sweep(),
+        };
+        if let Some(pgid) = self.pgid.take() {
             // ESRCH (already gone) is the common, fine case.
             let _ = killpg(pgid, Signal::SIGKILL);
         }
+        swept.retain(|s| Some(s.pid as u32) != main);
+        swept
     }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            self.tag.sweep_after(pgid.as_raw() as u32);
+        }
+    }
+}
+
+/// Describes processes that outlived their target, for the scenario's failure.
+pub(crate) fn outlived(swept: &[Swept]) -> Vec<String> {
+    swept
+        .iter()
+        .map(|s| format!("pid {} `{}`", s.pid, s.command))
+        .collect()
 }
 
 /// Runs `program` with `input` on stdin until it exits or `timeout` passes. Its
@@ -135,7 +169,10 @@ pub async fn run_command(run: CommandRun<'_>) -> std::io::Result<RunOutcome> {
     let duration = started.elapsed();
     // Undo faults still in force (a paused group is continued) before killing it.
     let injected = armed.map(|a| a.injected()).unwrap_or_default();
-    drop(guard); // kill the group now, so that pipes held by leftovers close
+    // End what the target left now, so that pipes held by leftovers (a daemon that kept
+    // stdout) close and the output read so far is complete.
+    let main = child.id();
+    let outlived = outlived(&guard.end(main));
     let _ = child.wait().await;
     writer.abort();
     let grace = Duration::from_secs(2);
@@ -158,6 +195,7 @@ pub async fn run_command(run: CommandRun<'_>) -> std::io::Result<RunOutcome> {
         stderr_tail: tail(&stderr),
         duration,
         kept_rss: None,
+        outlived,
     })
 }
 
@@ -232,8 +270,13 @@ pub(super) fn spawn_in_group(
         cmd.current_dir(dir);
     }
     configure(&mut cmd);
+    let tag = Tag::new();
+    tag.apply(&mut cmd);
     let child = cmd.spawn()?;
-    let guard = GroupGuard(child.id().map(|id| Pid::from_raw(id as i32)));
+    let guard = GroupGuard {
+        pgid: child.id().map(|id| Pid::from_raw(id as i32)),
+        tag,
+    };
     Ok((child, guard))
 }
 

@@ -634,6 +634,7 @@ fn outcome(
         stderr_tail,
         duration: started.elapsed(),
         kept_rss: None,
+        outlived: Vec::new(),
     }
 }
 

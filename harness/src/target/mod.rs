@@ -307,6 +307,8 @@ pub struct StubUrls<'a> {
     pub executors: &'a BTreeMap<String, String>,
     /// `name → 127.0.0.1:PORT` of the scenario's TCP fault proxies.
     pub proxies: &'a BTreeMap<String, String>,
+    /// `name → 127.0.0.1:PORT` of the scenario's `[[service]]`s.
+    pub services: &'a BTreeMap<String, String>,
     /// A directory of the scenario's own, removed when it ends (`{scratch}`).
     pub scratch: &'a str,
     pub seed: u64,
@@ -321,7 +323,7 @@ fn root_of(base_url: String) -> String {
 }
 
 /// Expands `{llm}`, `{llm.NAME}`, `{llm_root}`, `{llm_root.NAME}`, `{executor.NAME}`,
-/// `{proxy.NAME}`, `{seed}`, `{scratch}` and `${VAR}` in `value` (placeholders as
+/// `{proxy.NAME}`, `{service.NAME}`, `{seed}`, `{scratch}` and `${VAR}` in `value` (placeholders as
 /// `template.rs` reads them).
 pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunError> {
     use crate::template::Piece;
@@ -363,6 +365,16 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
                         problem: format!("the scenario declares no `[[proxy]]` named `{name}`"),
                     })?
             }
+            Some(("service", name)) => {
+                urls.services
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| RunError::Template {
+                        target: target.into(),
+                        template: format!("{{{key}}}"),
+                        problem: format!("the scenario declares no `[[service]]` named `{name}`"),
+                    })?
+            }
             Some(("executor", name)) => {
                 urls.executors
                     .get(name)
@@ -377,7 +389,7 @@ pub fn expand(target: &str, value: &str, urls: &StubUrls) -> Result<String, RunE
                 return Err(RunError::Template {
                     target: target.into(),
                     template: format!("{{{key}}}"),
-                    problem: "unknown placeholder; use `{llm}`, `{llm.NAME}`, `{executor.NAME}`, `{proxy.NAME}`, `{seed}`, `{scratch}` or `${VAR}`".into(),
+                    problem: "unknown placeholder; use `{llm}`, `{llm.NAME}`, `{executor.NAME}`, `{proxy.NAME}`, `{service.NAME}`, `{seed}`, `{scratch}` or `${VAR}`".into(),
                 });
             }
         };
@@ -494,6 +506,7 @@ mod tests {
             llm: &llm,
             executors: &executors,
             proxies: &proxies,
+            services: &BTreeMap::new(),
             scratch: "",
             seed: 0,
         };
@@ -528,6 +541,7 @@ mod tests {
             llm: &llm,
             executors: &executors,
             proxies: &proxies,
+            services: &BTreeMap::new(),
             scratch: "/tmp/s",
             seed: 7,
         };

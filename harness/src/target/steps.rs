@@ -138,11 +138,13 @@ async fn run_step(
         }
     }
     let body = if step.input {
-        Some(input.clone())
+        Some(Body::Json(input.clone()))
+    } else if let Some(raw) = &step.body {
+        Some(Body::Raw(expand_text(raw, vars).map_err(Stop::Failed)?))
     } else {
         step.json
             .as_ref()
-            .map(|j| expand_json(j, vars))
+            .map(|j| expand_json(j, vars).map(Body::Json))
             .transpose()
             .map_err(Stop::Failed)?
     };
@@ -167,7 +169,7 @@ async fn run_step(
             deadline,
         )
         .await;
-        let (status, body) = match sent {
+        let (status, response_headers, body) = match sent {
             Ok(r) => r,
             Err(e) if Instant::now() >= deadline => {
                 return Err(Stop::TimedOut(format!("`{request}`: {e}")));
@@ -215,6 +217,9 @@ async fn run_step(
             ));
         }
         if let Some(why) = body_problem(&step.check, &body) {
+            return Ok((Some(record), Err(format!("`{request}`: {why}"))));
+        }
+        if let Some(why) = header_problem(&step.check_header, &response_headers) {
             return Ok((Some(record), Err(format!("`{request}`: {why}"))));
         }
         let mut captured = BTreeMap::new();
@@ -273,6 +278,30 @@ fn body_problem(checks: &BTreeMap<String, Predicate>, body: &Value) -> Option<St
         }
     }
     None
+}
+
+/// The first entry of `checks` (header name → predicate) that the headers do not meet.
+fn header_problem(
+    checks: &BTreeMap<String, Predicate>,
+    headers: &reqwest::header::HeaderMap,
+) -> Option<String> {
+    for (name, pred) in checks {
+        let actual = headers.get(name.as_str()).map(header_value);
+        if let Err(why) = pred.eval(actual.as_ref()) {
+            return Some(format!("header `{name}`: {why}"));
+        }
+    }
+    None
+}
+
+/// A header's value as a predicate sees it: a number when it is one (`Retry-After: 5`),
+/// else its text.
+fn header_value(value: &reqwest::header::HeaderValue) -> Value {
+    let text = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+    match serde_json::from_str::<Value>(&text) {
+        Ok(n @ Value::Number(_)) => n,
+        _ => Value::String(text),
+    }
 }
 
 fn query(expr: &str, body: &Value) -> Vec<Value> {
@@ -364,14 +393,21 @@ fn expand_json(value: &Value, vars: &BTreeMap<String, Value>) -> Result<Value, S
     })
 }
 
+/// A step's request body.
+enum Body {
+    Json(Value),
+    /// Sent as it is.
+    Raw(String),
+}
+
 async fn send(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     headers: &[(String, String)],
-    body: Option<&Value>,
+    body: Option<&Body>,
     deadline: Instant,
-) -> Result<(u16, Value), reqwest::Error> {
+) -> Result<(u16, reqwest::header::HeaderMap, Value), reqwest::Error> {
     let mut req = client.request(method, url).timeout(
         deadline
             .saturating_duration_since(Instant::now())
@@ -380,11 +416,14 @@ async fn send(
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    if let Some(b) = body {
-        req = req.json(b);
+    match body {
+        Some(Body::Json(b)) => req = req.json(b),
+        Some(Body::Raw(text)) => req = req.body(text.clone()),
+        None => {}
     }
     let resp = req.send().await?;
     let status = resp.status().as_u16();
+    let response_headers = resp.headers().clone();
     let bytes = resp.bytes().await?;
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
         if bytes.is_empty() {
@@ -393,7 +432,7 @@ async fn send(
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         }
     });
-    Ok((status, body))
+    Ok((status, response_headers, body))
 }
 
 #[cfg(test)]
@@ -423,6 +462,34 @@ mod tests {
             e.contains("`{vars.nope}` was not captured") && e.contains("`id`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn header_checks_read_numbers_as_numbers_and_absent_headers_as_nothing() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "7".parse().unwrap());
+        headers.insert("www-authenticate", "Bearer realm=\"x\"".parse().unwrap());
+        let checks = |pairs: Value| -> BTreeMap<String, Predicate> {
+            serde_json::from_value(pairs).unwrap()
+        };
+        assert!(
+            header_problem(
+                &checks(
+                    json!({"Retry-After": {"ge": 1}, "WWW-Authenticate": {"contains": "Bearer"}})
+                ),
+                &headers
+            )
+            .is_none()
+        );
+        let why = header_problem(&checks(json!({"Retry-After": {"gt": 10}})), &headers).unwrap();
+        assert!(
+            why.starts_with("header `Retry-After`:") && why.contains('7'),
+            "{why}"
+        );
+        assert!(
+            header_problem(&checks(json!({"X-Absent": {"exists": false}})), &headers).is_none()
+        );
+        assert!(header_problem(&checks(json!({"X-Absent": "v"})), &headers).is_some());
     }
 
     #[test]

@@ -69,6 +69,53 @@ fn a_failing_critical_gate_fails_the_run_and_heads_every_report() {
 }
 
 #[test]
+fn run_gates_count_every_run_of_a_load_and_fail_below_their_sample_size() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(
+        &[
+            "../scenarios/refpipe/perf/concurrency_02.toml",
+            "../scenarios/refpipe/validation/empty_prompt.toml",
+            "--gates",
+            "tests/fixtures/gates/runs.toml",
+        ],
+        out.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = results(out.path());
+    assert_eq!(r["summary"]["failed"], 0, "{}", stderr(&o));
+    let gate = |name: &str| {
+        r["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap_or_else(|| panic!("no gate {name} in {}", r["gates"]))
+            .clone()
+    };
+    let runs = gate("runs succeed");
+    assert_eq!(runs["actual"], "100.0% (11/11 runs)");
+    assert_eq!(runs["passed"], true);
+    let sample = gate("a sample of 50 runs");
+    assert_eq!(sample["passed"], false);
+    assert!(
+        sample["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only 11 runs were measured, and the gate needs at least 50"),
+        "{sample}"
+    );
+    let latency = gate("run latency");
+    assert_eq!(latency["passed"], false);
+    assert!(
+        latency["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("over 10 runs of 1 scenarios"),
+        "{latency}"
+    );
+}
+
+#[test]
 fn a_failing_non_critical_gate_warns_and_exits_0() {
     let out = tempfile::tempdir().unwrap();
     let o = run_harness(

@@ -8,6 +8,7 @@
 //! - `gates`: gates and verdicts, shards and merge, retries, fail-fast, exit codes;
 //! - `netpolicy`: every address a scenario names is checked before anything runs;
 //! - `perf`: histograms merge exactly across shards; baselines catch a slowdown;
+//! - `services`: `[[service]]`s started, faulted and stopped; leftovers found; SIGKILL;
 //! - `stubs`: `harness stubs` serves a scenario's stubs until interrupted;
 //! - `suites`: matrices, folder defaults, paths from any working directory, implied gates,
 //!   `[[step]]`s against http targets, and the JSON Schemas of every file kind.
@@ -20,6 +21,7 @@ mod fuzz;
 mod gates;
 mod netpolicy;
 mod perf;
+mod services;
 mod stubs;
 mod suites;
 mod support;

@@ -247,8 +247,10 @@ fn steps_pass_against_a_service_that_asks_for_approval_and_explain_one_that_skip
     };
     let good = by_id("approval.toml[service=approval-service]");
     assert_eq!(good["outcome"], "passed", "{}", stderr(&o));
-    assert_eq!(good["output"]["steps"].as_array().unwrap().len(), 7);
+    assert_eq!(good["output"]["steps"].as_array().unwrap().len(), 8);
     assert_eq!(good["output"]["steps"][4]["status"], 401);
+    // A raw body that is not JSON reaches the service as it is.
+    assert_eq!(good["output"]["steps"][5]["status"], 400);
 
     let bad = by_id("approval.toml[service=skips-approval]");
     assert_eq!(bad["outcome"], "failed");
@@ -260,6 +262,54 @@ fn steps_pass_against_a_service_that_asks_for_approval_and_explain_one_that_skip
             && message.contains("never held")
             && message.contains("expected `\"waiting_approval\"`, got `\"done\"`"),
         "{message}"
+    );
+}
+
+#[test]
+fn a_step_checks_response_headers_and_says_which_one_did_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["approval_service.py", "targets.toml"] {
+        std::fs::copy(
+            Path::new("tests/fixtures/steps").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("headers.toml"),
+        "name = \"x\"\ntarget = \"approval-service\"\ntimeout = \"10s\"\n\
+         [[step]]\nrequest = \"GET /runs/run-1\"\nheaders = { Authorization = \"\" }\nstatus = 401\n\
+         check_header.\"WWW-Authenticate\" = { contains = \"Basic\" }\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[dir.path().to_str().unwrap()], out.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = results(out.path());
+    let message = r["scenarios"][0]["failures"][0]["message"].to_string();
+    assert!(
+        message.contains("header `WWW-Authenticate`") && message.contains("Bearer realm"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_step_with_two_bodies_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\n[[step]]\nrequest = \"POST /runs\"\njson = { a = 1 }\nbody = \"{\"\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_harness(&[file.to_str().unwrap()], out.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("gives `json` and `body`: a request has one body")
+            && err.contains("s.toml:3:"),
+        "{err}"
     );
 }
 

@@ -1,0 +1,5 @@
+import sys
+
+from execapi import main
+
+sys.exit(main())

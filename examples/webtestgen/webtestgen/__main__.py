@@ -1,0 +1,5 @@
+import sys
+
+from webtestgen import main
+
+sys.exit(main())
