@@ -152,18 +152,19 @@ pub fn ks_p_value(a: &Histo, b: &Histo) -> f64 {
     if na == 0.0 || nb == 0.0 {
         return 1.0;
     }
+    let (a, b) = (a.inner(), b.inner());
     let mut points: Vec<u64> = a
-        .inner()
         .iter_recorded()
-        .chain(b.inner().iter_recorded())
+        .chain(b.iter_recorded())
         .map(|v| v.value_iterated_to())
         .collect();
     points.sort_unstable();
     points.dedup();
-    let cdf = |h: &Histo, x: u64, n: f64| h.inner().count_between(0, x) as f64 / n;
+    let cdf_a = |x: u64| a.count_between(0, x) as f64 / na;
+    let cdf_b = |x: u64| b.count_between(0, x) as f64 / nb;
     let d = points
         .iter()
-        .map(|&x| (cdf(a, x, na) - cdf(b, x, nb)).abs())
+        .map(|&x| (cdf_a(x) - cdf_b(x)).abs())
         .fold(0.0, f64::max);
     let en = (na * nb / (na + nb)).sqrt();
     kolmogorov_q((en + 0.12 + 0.11 / en) * d)

@@ -57,6 +57,7 @@ pub fn assemble(parts: Parts) -> ScenarioMetrics {
         growth_per_run_bytes: parts.growth_per_run,
         timeline: parts.memory.timeline.clone(),
         harness_peak_rss_bytes: Some(parts.memory.harness_peak_rss_bytes).filter(|b| *b > 0),
+        sampler_cpu_seconds: Some(parts.memory.sampler_cpu_seconds),
     });
     let mut load = parts.load;
     if let Some(l) = load.as_mut() {

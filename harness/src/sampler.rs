@@ -18,6 +18,10 @@
 //!   the time so far, between [`MIN_INTERVAL`] and [`MAX_INTERVAL`]), so a long run costs
 //!   few reads.
 //!
+//! What sampling itself costs is measured too (the CPU of the sampler's thread and of the
+//! samples taken on the caller's thread, [`Observation::sampler_cpu_seconds`]), so a
+//! report shows the harness's own cost beside the target's.
+//!
 //! A process that has exited keeps the CPU time it was last seen with. The timeline is
 //! thinned as it grows, so memory stays bounded however long the target runs.
 
@@ -51,6 +55,8 @@ pub struct Observation {
     /// (seconds since `started`, bytes), at most 200 points.
     pub timeline: Vec<(f64, u64)>,
     pub harness_peak_rss_bytes: u64,
+    /// CPU time the sampling took (its thread, and samples taken on the caller's).
+    pub sampler_cpu_seconds: f64,
 }
 
 /// One process as `/proc/PID/stat` shows it.
@@ -80,6 +86,10 @@ struct Tree {
     /// Peaks reported by someone who saw more than a sample could (e.g. a child's maximum
     /// resident set from `wait4`).
     reported_peak: u64,
+    /// CPU the samples taken on callers' threads have used so far.
+    own_cpu: Duration,
+    /// CPU the sampler's own thread has used so far.
+    thread_cpu: Duration,
 }
 
 /// Samples process trees until stopped (or dropped).
@@ -102,12 +112,21 @@ impl Sampler {
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         let watching = take_sample(&tree, started);
+                        // this thread's CPU so far (a snapshot may come before it ends)
+                        let spent = thread_cpu();
+                        if let Ok(mut t) = tree.lock() {
+                            t.thread_cpu = spent;
+                        }
                         if watching {
                             std::thread::park_timeout(interval(started.elapsed()));
                         } else {
                             // Nothing to watch yet: wait for `watch` to wake us.
                             std::thread::park_timeout(MAX_INTERVAL);
                         }
+                    }
+                    let spent = thread_cpu();
+                    if let Ok(mut t) = tree.lock() {
+                        t.thread_cpu = spent;
                     }
                 })
                 .ok()
@@ -123,6 +142,7 @@ impl Sampler {
     /// Adds a process tree to watch (a run's target, a worker's child, a restarted
     /// service); a tree whose root has exited drops out by itself.
     pub fn watch(&self, root: u32) {
+        let cpu = thread_cpu();
         if let Ok(mut t) = self.tree.lock() {
             if !t.roots.contains(&root) {
                 t.roots.push(root);
@@ -157,8 +177,17 @@ impl Sampler {
             }
         }
         take_sample(&self.tree, self.started);
+        self.charge(cpu);
         if let Some(t) = &self.thread {
             t.thread().unpark();
+        }
+    }
+
+    /// Counts the CPU this thread spent since `before` as the sampler's.
+    fn charge(&self, before: Duration) {
+        let spent = thread_cpu().saturating_sub(before);
+        if let Ok(mut t) = self.tree.lock() {
+            t.own_cpu += spent;
         }
     }
 
@@ -173,14 +202,18 @@ impl Sampler {
     /// Takes one sample now (e.g. right after a run) and returns what has been seen so far,
     /// without stopping.
     pub fn snapshot(&self) -> Observation {
+        let cpu = thread_cpu();
         take_sample(&self.tree, self.started);
+        self.charge(cpu);
         observe(&self.tree)
     }
 
     /// Stops sampling, takes a last sample and returns everything seen.
     pub fn stop(mut self) -> Observation {
         self.halt();
+        let cpu = thread_cpu();
         take_sample(&self.tree, self.started);
+        self.charge(cpu);
         observe(&self.tree)
     }
 
@@ -378,7 +411,20 @@ fn observe(tree: &Mutex<Tree>) -> Observation {
         cpu_seconds: t.cpu_ticks.values().sum::<u64>() as f64 / TICKS_PER_SECOND,
         timeline: t.timeline.iter().copied().step_by(step).collect(),
         harness_peak_rss_bytes: t.harness_peak,
+        sampler_cpu_seconds: (t.own_cpu + t.thread_cpu).as_secs_f64(),
     }
+}
+
+/// The CPU time (user and system) the calling thread has used so far.
+fn thread_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_THREAD).map_or(Duration::ZERO, |usage| {
+        let micros = |t: nix::sys::time::TimeVal| {
+            Duration::from_secs(t.tv_sec().max(0) as u64)
+                + Duration::from_micros(t.tv_usec().max(0) as u64)
+        };
+        micros(usage.user_time()) + micros(usage.system_time())
+    })
 }
 
 /// The least-squares slope of `ys` against 0, 1, 2, …: growth per step. None for fewer
@@ -598,11 +644,20 @@ kid.stdin.close(); kid.wait()
             .unwrap()
             .count();
         let truth: u64 = tree_pids(root).iter().map(|p| vm_rss(*p)).sum();
-        let sampler = Sampler::start(Instant::now());
+        let started = Instant::now();
+        let sampler = Sampler::start(started);
         sampler.watch(root);
         let seen = sampler.stop();
+        let wall = started.elapsed().as_secs_f64();
         drop(child.stdin.take());
         let _ = child.wait();
+        // watching a running root lists /proc once: the sampling costs something, and
+        // less CPU than the time it took (two threads at most were busy with it)
+        assert!(
+            seen.sampler_cpu_seconds > 0.0 && seen.sampler_cpu_seconds <= 2.0 * wall,
+            "sampler CPU {}s over {wall}s",
+            seen.sampler_cpu_seconds
+        );
         assert!(threads >= 5, "the child holds {threads} threads");
         assert!(truth >= 64 << 20);
         assert!(

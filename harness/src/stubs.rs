@@ -30,7 +30,7 @@ impl ScenarioStubs {
         target: &TargetSpec,
         seed: u64,
     ) -> Result<ScenarioStubs, RunError> {
-        let llm = LlmStub::start(llm_config(scenario, target, seed)?)
+        let llm = LlmStub::start(llm_config(scenario, target, seed))
             .await
             .map_err(|source| RunError::Stub {
                 stub: "llm".into(),
@@ -78,19 +78,13 @@ impl ScenarioStubs {
     }
 }
 
-pub(crate) fn agent_recognition(target: &TargetSpec) -> Result<AgentRecognition, RunError> {
-    let system_prompt = match &target.agents.system_prompt {
-        Some(p) => Some(regex::Regex::new(p).map_err(|e| RunError::Template {
-            target: target.kind_name().into(),
-            template: p.clone(),
-            problem: format!("`agents.system_prompt` is not a valid regex: {e}"),
-        })?),
-        None => None,
-    };
-    Ok(AgentRecognition {
+/// The target's agent recognition; its regex was compiled when the target was read, and
+/// each scenario's stub shares it (a clone of a compiled regex, not a compilation).
+pub(crate) fn agent_recognition(target: &TargetSpec) -> AgentRecognition {
+    AgentRecognition {
         header: target.agents.header.clone(),
-        system_prompt,
-    })
+        system_prompt: target.agents.system_prompt.as_ref().map(|p| p.0.clone()),
+    }
 }
 
 fn llm_match(m: &LlmMatchSpec) -> LlmMatch {
@@ -104,11 +98,7 @@ fn llm_match(m: &LlmMatchSpec) -> LlmMatch {
     }
 }
 
-fn llm_config(
-    scenario: &Scenario,
-    target: &TargetSpec,
-    seed: u64,
-) -> Result<LlmStubConfig, RunError> {
+fn llm_config(scenario: &Scenario, target: &TargetSpec, seed: u64) -> LlmStubConfig {
     let rules = scenario
         .spec
         .llm
@@ -131,10 +121,10 @@ fn llm_config(
             rule: fault_rule(i, c),
         })
         .collect();
-    Ok(LlmStubConfig {
+    LlmStubConfig {
         rules,
         faults,
-        agents: agent_recognition(target)?,
+        agents: agent_recognition(target),
         seed,
         rate_limits: scenario
             .spec
@@ -148,7 +138,7 @@ fn llm_config(
                 per: limit.per,
             })
             .collect(),
-    })
+    }
 }
 
 fn llm_reply(spec: &crate::scenario::LlmReplySpec) -> LlmReply {

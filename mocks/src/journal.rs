@@ -29,19 +29,39 @@ pub const DEFAULT_JOURNAL_LIMIT: usize = 10_000;
 /// cannot grow the stub's memory.
 pub const MAX_COUNTED_AGENTS: usize = 256;
 
+/// The LLM stub serves on at most this many threads by default (one per core up to this):
+/// a scenario's own stub rarely sees more than a few connections at once, and a runner
+/// starts one per scenario.
+pub const DEFAULT_MAX_THREADS: usize = 4;
+
 /// How a stub runs, beyond what it answers. By default, the journal keeps the last
-/// [`DEFAULT_JOURNAL_LIMIT`] exchanges.
+/// [`DEFAULT_JOURNAL_LIMIT`] exchanges and the LLM stub serves on one thread per core, up
+/// to [`DEFAULT_MAX_THREADS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StubOptions {
     /// How many exchanges the journal keeps: the most recent ones. 0 keeps none (the
     /// counters still count every request), which suits long load runs.
     pub journal_limit: usize,
+    /// Threads the LLM stub serves on, each with an accept loop of its own on the one
+    /// listening socket (a connection stays on the thread that accepted it); 0 is taken as
+    /// 1. Executor stubs (wiremock) ignore it.
+    pub threads: usize,
+}
+
+impl StubOptions {
+    /// One thread per core the process may use, up to [`DEFAULT_MAX_THREADS`].
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(DEFAULT_MAX_THREADS)
+    }
 }
 
 impl Default for StubOptions {
     fn default() -> Self {
         Self {
             journal_limit: DEFAULT_JOURNAL_LIMIT,
+            threads: Self::default_threads(),
         }
     }
 }
@@ -160,9 +180,12 @@ pub(crate) struct Journal {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: VecDeque<Exchange>,
-    /// The sequence number of `entries[0]`.
-    first_seq: u64,
+    /// (sequence number, exchange), in the order the requests were received: a stub serves
+    /// on several threads, and a request read first may reach the journal a moment after
+    /// one read later on another thread, so each is placed by its `received` time.
+    entries: VecDeque<(u64, Exchange)>,
+    /// The sequence number the next exchange gets.
+    next_seq: u64,
     requests: u64,
     unmatched: u64,
     by_agent: HashMap<String, u64>,
@@ -236,17 +259,22 @@ impl Journal {
                     *count += 1;
                 }
             }
-            let seq = state.first_seq + state.entries.len() as u64;
+            let seq = state.next_seq;
+            state.next_seq += 1;
             if self.limit == 0 {
-                state.first_seq += 1;
                 state.dropped += 1;
             } else {
                 if state.entries.len() == self.limit {
                     state.entries.pop_front();
-                    state.first_seq += 1;
                     state.dropped += 1;
                 }
-                state.entries.push_back(exchange);
+                // almost always the last place; a few places back at most
+                let at = state
+                    .entries
+                    .iter()
+                    .rposition(|(_, e)| e.received <= exchange.received)
+                    .map_or(0, |i| i + 1);
+                state.entries.insert(at, (seq, exchange));
             }
             seq
         };
@@ -302,7 +330,7 @@ impl Journal {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Exchange> {
-        self.lock().entries.iter().cloned().collect()
+        self.lock().entries.iter().map(|(_, e)| e.clone()).collect()
     }
 
     pub(crate) fn counters(&self) -> Counters {
@@ -357,8 +385,12 @@ impl Journal {
 impl State {
     /// The exchange `seq`, if the ring still holds it.
     fn entry_mut(&mut self, seq: u64) -> Option<&mut Exchange> {
-        let index = usize::try_from(seq.checked_sub(self.first_seq)?).ok()?;
-        self.entries.get_mut(index)
+        // updates come soon after their push: search from the newest
+        self.entries
+            .iter_mut()
+            .rev()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, e)| e)
     }
 }
 
@@ -479,6 +511,26 @@ mod tests {
         assert!(nothing.snapshot().is_empty());
         assert_eq!(nothing.counters().requests, 1);
         assert_eq!(nothing.counters().journal_dropped, 1);
+    }
+
+    #[test]
+    fn exchanges_are_kept_in_the_order_received_whatever_order_they_are_pushed_in() {
+        // two serving threads: the request read second reached the journal first
+        let journal = Journal::new(10, Vec::new(), Vec::new());
+        let now = Instant::now();
+        let at = |us: u64| {
+            let mut e = exchange(None, false);
+            e.received = now + Duration::from_micros(us);
+            e
+        };
+        let late = journal.push(at(20), Tally::default());
+        let early = journal.push(at(10), Tally::default());
+        let last = journal.push(at(30), Tally::default());
+        journal.update(early, |e| e.served = "early".into());
+        journal.update(late, |e| e.served = "late".into());
+        journal.update(last, |e| e.served = "last".into());
+        let served: Vec<String> = journal.snapshot().into_iter().map(|e| e.served).collect();
+        assert_eq!(served, ["early", "late", "last"]);
     }
 
     #[test]

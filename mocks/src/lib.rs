@@ -81,7 +81,8 @@
 //! # Streaming, and why the LLM stub is not on wiremock
 //!
 //! The LLM stub runs on a server of its own (hyper 1, HTTP/1.1 with keep-alive, one task
-//! per connection on a thread of its own). It was on wiremock, and wiremock could not do
+//! per connection, on threads of its own: one accept loop per core, see
+//! [`StubOptions::threads`]). It was on wiremock, and wiremock could not do
 //! two things it must:
 //!
 //! - **Faults on the wire.** wiremock sends a `ResponseTemplate` body whole, after an
@@ -128,7 +129,8 @@ pub use executor::{
     ExecRule, ExecutorStub, ExecutorStubConfig,
 };
 pub use journal::{
-    Counters, DEFAULT_JOURNAL_LIMIT, Exchange, MAX_COUNTED_AGENTS, StubOptions, Unmatched,
+    Counters, DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_THREADS, Exchange, MAX_COUNTED_AGENTS,
+    StubOptions, Unmatched,
 };
 pub use latency::{OTHER_AGENTS, StubLatencies, UNRECOGNISED_AGENT, latency_histogram};
 pub use llm::{

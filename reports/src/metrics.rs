@@ -14,14 +14,49 @@ use serde::{Deserialize, Serialize};
 
 /// The highest latency a histogram records: one hour, in microseconds.
 const HIGHEST_US: u64 = 3_600_000_000;
+/// Up to this many samples a histogram keeps the samples themselves (a scenario's own
+/// histograms mostly hold one to a few); beyond, HDR counts sized to the largest value.
+const FEW: usize = 32;
 
 /// A latency histogram in microseconds (3 significant digits, 1 µs to 1 h).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Histo(Histogram<u64>);
+///
+/// Sized to what it records: up to a few dozen samples it keeps the samples (a few bytes
+/// each); beyond, HDR counts that grow to the largest value recorded (16 KiB up to 2 ms,
+/// 48 KiB up to 32 ms) rather than to an hour. Every answer is the one a full 1 µs – 1 h
+/// histogram of the same samples gives, and the encoding in `results.json` is the same.
+#[derive(Debug, Clone)]
+pub struct Histo(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// The samples, clamped into range, in the order recorded.
+    Few(Vec<u64>),
+    Counts(Box<Histogram<u64>>),
+}
 
 impl Default for Histo {
     fn default() -> Self {
-        Histo(Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("static bounds are valid"))
+        Histo(Repr::Few(Vec::new()))
+    }
+}
+
+/// Empty HDR counts with the histogram's precision, growing as values come.
+fn counts() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static bounds are valid");
+    h.auto(true);
+    h
+}
+
+impl PartialEq for Histo {
+    /// The same samples (at the histogram's resolution), however they are kept.
+    fn eq(&self, other: &Histo) -> bool {
+        let (a, b) = (self.dense(), other.dense());
+        a.len() == b.len()
+            && a.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .eq(b
+                    .iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value())))
     }
 }
 
@@ -31,36 +66,80 @@ impl Histo {
     }
 
     /// A copy of an HDR histogram of microseconds (values outside 1 µs – 1 h are clamped
-    /// into range by re-recording them; the usual case copies exactly).
+    /// into range).
     pub fn from_micros(h: &Histogram<u64>) -> Histo {
         let mut out = Histo::default();
-        if out.0.add(h).is_err() {
-            for v in h.iter_recorded() {
-                let value = v.value_iterated_to().clamp(1, HIGHEST_US);
-                let _ = out.0.record_n(value, v.count_at_value());
-            }
+        for v in h.iter_recorded() {
+            out.record_n(v.value_iterated_to(), v.count_at_value());
         }
         out
     }
 
     /// Records one latency; values beyond an hour are recorded as an hour.
     pub fn record(&mut self, d: std::time::Duration) {
-        let us = (d.as_micros() as u64).clamp(1, HIGHEST_US);
-        // Cannot fail: the value is clamped into the histogram's range.
-        let _ = self.0.record(us);
+        self.record_n(d.as_micros() as u64, 1);
     }
 
-    /// Adds every sample of `other` (exact: both have the same bounds and precision).
+    fn record_n(&mut self, us: u64, n: u64) {
+        let us = us.clamp(1, HIGHEST_US);
+        match &mut self.0 {
+            Repr::Few(samples) if (samples.len() as u64).saturating_add(n) <= FEW as u64 => {
+                samples.extend(std::iter::repeat_n(us, n as usize));
+            }
+            Repr::Few(samples) => {
+                let mut h = counts();
+                for &v in samples.iter() {
+                    // cannot fail: clamped into range, and the counts grow
+                    let _ = h.record(v);
+                }
+                let _ = h.record_n(us, n);
+                self.0 = Repr::Counts(Box::new(h));
+            }
+            Repr::Counts(h) => {
+                let _ = h.record_n(us, n);
+            }
+        }
+    }
+
+    /// Adds every sample of `other` (exact: both have the same precision).
     pub fn merge(&mut self, other: &Histo) {
-        let _ = self.0.add(&other.0);
+        match &other.0 {
+            Repr::Few(samples) => {
+                for &v in samples {
+                    self.record_n(v, 1);
+                }
+            }
+            Repr::Counts(h) => {
+                for v in h.iter_recorded() {
+                    self.record_n(v.value_iterated_to(), v.count_at_value());
+                }
+            }
+        }
+    }
+
+    /// The samples as HDR counts: borrowed when kept as counts, built when kept as samples.
+    fn dense(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        match &self.0 {
+            Repr::Counts(h) => std::borrow::Cow::Borrowed(&**h),
+            Repr::Few(samples) => {
+                let mut h = counts();
+                for &v in samples {
+                    let _ = h.record(v);
+                }
+                std::borrow::Cow::Owned(h)
+            }
+        }
     }
 
     pub fn len(&self) -> u64 {
-        self.0.len()
+        match &self.0 {
+            Repr::Few(samples) => samples.len() as u64,
+            Repr::Counts(h) => h.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The value at a percentile (0–100), in microseconds: the nearest-rank value (the
@@ -70,30 +149,42 @@ impl Histo {
         // the ceiling of quantile × count, so without the nudge p99.9 of 1000 samples
         // would be the 1000th (the max) instead of the 999th.
         let quantile = (p / 100.0 - 1e-12).clamp(0.0, 1.0);
-        self.0.value_at_quantile(quantile)
+        self.dense().value_at_quantile(quantile)
     }
 
     pub fn max_us(&self) -> u64 {
-        self.0.max()
+        self.dense().max()
     }
 
     pub fn min_us(&self) -> u64 {
-        self.0.min()
+        self.dense().min()
     }
 
     pub fn mean_us(&self) -> f64 {
-        self.0.mean()
+        self.dense().mean()
     }
 
-    /// The underlying histogram, for analysis.
-    pub fn inner(&self) -> &Histogram<u64> {
-        &self.0
+    /// The samples as HDR counts, for analysis.
+    pub fn inner(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        self.dense()
+    }
+
+    /// Bytes this histogram holds beyond its own size (samples or counts).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Few(samples) => samples.capacity() * std::mem::size_of::<u64>(),
+            Repr::Counts(h) => h.distinct_values() * std::mem::size_of::<u64>(),
+        }
     }
 
     fn encode(&self) -> String {
+        // the encoding is that of a full 1 µs – 1 h histogram, whatever is kept here
+        let mut full =
+            Histogram::<u64>::new_with_bounds(1, HIGHEST_US, 3).expect("static bounds are valid");
+        let _ = full.add(&*self.dense());
         let mut bytes = Vec::new();
         // Writing into a Vec cannot fail.
-        let _ = V2DeflateSerializer::new().serialize(&self.0, &mut bytes);
+        let _ = V2DeflateSerializer::new().serialize(&full, &mut bytes);
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
@@ -104,11 +195,11 @@ impl Histo {
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("histogram does not decode: {e:?}"))?;
-        let mut out = Histo::default();
-        out.0
-            .add(&h)
+        let mut full =
+            Histogram::<u64>::new_with_bounds(1, HIGHEST_US, 3).expect("static bounds are valid");
+        full.add(&h)
             .map_err(|e| format!("histogram out of range: {e:?}"))?;
-        Ok(out)
+        Ok(Histo::from_micros(&full))
     }
 }
 
@@ -131,18 +222,28 @@ struct HistoJson {
 
 impl Serialize for Histo {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // one set of counts for every figure (built once when samples are kept)
+        let counts = Histo(Repr::Counts(Box::new(self.dense().into_owned())));
         HistoJson {
             unit: "us".into(),
-            count: self.len(),
-            min: if self.is_empty() { 0 } else { self.min_us() },
-            p50: self.percentile_us(50.0),
-            p90: self.percentile_us(90.0),
-            p95: self.percentile_us(95.0),
-            p99: self.percentile_us(99.0),
-            p999: self.percentile_us(99.9),
-            max: self.max_us(),
-            mean: if self.is_empty() { 0.0 } else { self.mean_us() },
-            hdr: self.encode(),
+            count: counts.len(),
+            min: if counts.is_empty() {
+                0
+            } else {
+                counts.min_us()
+            },
+            p50: counts.percentile_us(50.0),
+            p90: counts.percentile_us(90.0),
+            p95: counts.percentile_us(95.0),
+            p99: counts.percentile_us(99.0),
+            p999: counts.percentile_us(99.9),
+            max: counts.max_us(),
+            mean: if counts.is_empty() {
+                0.0
+            } else {
+                counts.mean_us()
+            },
+            hdr: counts.encode(),
         }
         .serialize(s)
     }
@@ -215,6 +316,9 @@ pub struct MemoryMetrics {
     /// The harness's own peak RSS while the scenario ran, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_peak_rss_bytes: Option<u64>,
+    /// CPU time the harness spent sampling the tree, in seconds: what watching cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler_cpu_seconds: Option<f64>,
 }
 
 /// What a `[load]` run did.
@@ -308,6 +412,10 @@ pub fn merge_metrics(into: &mut ScenarioMetrics, other: &ScenarioMetrics) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+            into.sampler_cpu_seconds = match (into.sampler_cpu_seconds, other.sampler_cpu_seconds) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
         }
     }
 
@@ -353,6 +461,77 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// The same samples in a histogram of the full range, as every histogram was before
+    /// they were sized to what they record.
+    fn full(values: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::new_with_bounds(1, HIGHEST_US, 3).unwrap();
+        for &v in values {
+            h.record(v.clamp(1, HIGHEST_US)).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn a_histogram_is_sized_to_what_it_records_and_answers_as_a_full_one() {
+        // a scenario's usual histogram: one sample, a few bytes rather than 184 KiB
+        let mut one = Histo::new();
+        one.record(Duration::from_micros(23_456));
+        assert!(one.heap_bytes() <= 64, "{} bytes", one.heap_bytes());
+        // few, many, sub-ms, long, beyond an hour
+        let few: Vec<u64> = vec![5, 900, 23_456, 23_457, 7_000_000_000];
+        let many: Vec<u64> = (1..=5_000u64).map(|i| (i * 7919) % 1_800 + 1).collect();
+        for values in [&few[..], &many[..]] {
+            let mut h = Histo::new();
+            for &v in values {
+                h.record(Duration::from_micros(v));
+            }
+            let truth = full(values);
+            assert_eq!(h.len(), truth.len());
+            for p in [0.0, 1.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0] {
+                let q = (p / 100.0 - 1e-12_f64).clamp(0.0, 1.0);
+                assert_eq!(h.percentile_us(p), truth.value_at_quantile(q), "p{p}");
+            }
+            assert_eq!(
+                (h.min_us(), h.max_us(), h.mean_us()),
+                (truth.min(), truth.max(), truth.mean())
+            );
+            // the encoding is the full histogram's, byte for byte
+            let mut bytes = Vec::new();
+            V2DeflateSerializer::new()
+                .serialize(&truth, &mut bytes)
+                .unwrap();
+            assert_eq!(
+                h.encode(),
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            );
+        }
+        // 5,000 samples under 2 ms: counts up to 2 ms, not up to an hour
+        let mut h = Histo::new();
+        for &v in &many {
+            h.record(Duration::from_micros(v));
+        }
+        assert!(h.heap_bytes() <= 16 * 1024, "{} bytes", h.heap_bytes());
+    }
+
+    #[test]
+    fn samples_and_counts_of_the_same_values_are_equal_and_merge_alike() {
+        let mut kept = Histo::new();
+        let mut counted = Histo::new();
+        for v in [3u64, 40, 40, 1_000] {
+            kept.record(Duration::from_micros(v));
+        }
+        for v in 0..100u64 {
+            counted.record(Duration::from_micros(v + 1));
+        }
+        let mut both = counted.clone();
+        both.merge(&kept);
+        let mut other_way = kept.clone();
+        other_way.merge(&counted);
+        assert_eq!(both, other_way);
+        assert_eq!(both.len(), 104);
+        assert_ne!(kept, counted);
+    }
 
     #[test]
     fn histograms_round_trip_through_json_and_merge_exactly() {
@@ -400,6 +579,7 @@ mod tests {
             growth_per_run_bytes: Some(peak as f64 / 1000.0),
             timeline: vec![(0.0, peak / 2), (1.0, peak)],
             harness_peak_rss_bytes: Some(peak / 4),
+            sampler_cpu_seconds: None,
         });
         m.load = Some(LoadMetrics {
             model: "constant_rate".into(),

@@ -541,6 +541,7 @@ mod tests {
             growth_per_run_bytes: Some(-2048.0),
             timeline: Vec::new(),
             harness_peak_rss_bytes: None,
+            sampler_cpu_seconds: None,
         };
         assert_eq!(
             memory_summary(&memory),

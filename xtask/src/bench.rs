@@ -11,8 +11,10 @@
 //! error, and on Ctrl-C (see `bench/procs.rs`).
 
 mod compare;
+mod cost;
 mod procs;
 mod python;
+mod stub;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -47,6 +49,19 @@ enum Comparison {
     /// fresh connection per request (llmposter stalls ~44 ms on a reused connection's
     /// streamed reply, so each is shown). Not in the default set.
     Llmposter,
+    /// The LLM stub beside the bare hyper floor (same bytes, same threads), WireMock and
+    /// llmposter in one run: req/s and p50/p99 at 1 connection and at --connections,
+    /// plain and streamed. Goals at --connections, plain: ≥ 0.85× the floor, ≥ 4×
+    /// WireMock, ≥ 2× llmposter; at 1 connection, p50 no worse than WireMock's. A tool
+    /// that is not installed is left out with a hint. Not in the default set.
+    Stub,
+    /// The harness's own cost: functional scenarios/s (--suite-size of them, --jobs) with
+    /// a release harness and with the gate's build against bare refpipe runs on one stub;
+    /// sampler CPU per scenario, alone and with --idle extra idle processes; peak harness
+    /// RSS over 1,000 and --memory-scenarios scenarios. Goals: ≥ 300/s and ≥ 0.65× the
+    /// floor (release), ≥ 100/s (gate build); sampler ≤ 0.5 ms, unchanged with idle
+    /// processes; ≤ 150 MiB and ±10 %. Not in the default set.
+    Cost,
 }
 
 /// Measure the harness side by side with what users would otherwise pick (ratios from one
@@ -94,6 +109,16 @@ pub struct Bench {
     /// stay within 5%).
     #[arg(long, value_name = "PATH")]
     baseline_benchkit: Option<PathBuf>,
+    /// Scenarios of the cost comparison's pack (functional: the happy path as a matrix).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    suite_size: u32,
+    /// Extra idle processes the cost comparison starts to show the sampler's cost does
+    /// not follow the machine's process count.
+    #[arg(long, default_value_t = 300)]
+    idle: u32,
+    /// Scenarios of the cost comparison's large memory run (the small one is 1,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    memory_scenarios: u32,
     /// Exit with 1 when a goal is missed (by default the table says so, and the exit code
     /// is 0 once everything was measured).
     #[arg(long)]
@@ -112,7 +137,9 @@ Examples:
   cargo xtask bench throughput --baseline-benchkit /tmp/benchkit-before
   cargo xtask bench llmposter --duration 8s
   cargo xtask bench memory --requests 200000 --memory-wiremock
-  cargo xtask bench python --runs 2          the Python example five ways, ~3 minutes";
+  cargo xtask bench python --runs 2          the Python example five ways, ~3 minutes
+  cargo xtask bench stub --duration 60s      the stub vs floor, WireMock, llmposter
+  cargo xtask bench cost                     scenarios/s, sampler CPU, memory (~10 min)";
 
 /// One line of the final table.
 pub struct Row {
@@ -142,6 +169,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .filter(|n| n.is_finite() && *n > 0.0)
         .map(|n| Duration::from_secs_f64(n * scale))
         .ok_or_else(|| format!("`{text}` is not a duration like 16s, 500ms or 1m"))
+}
+
+/// Threads the stub and the floor serve on in the stub comparison: one per core, up to 4
+/// (the stub's own default, `mocks::DEFAULT_MAX_THREADS`).
+fn serving_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(4)
 }
 
 /// Runs cargo with `args` in the workspace root.
@@ -231,6 +266,14 @@ impl Bench {
                 Comparison::Llmposter => (
                     "throughput: LLM stub vs llmposter, plain and streamed chat",
                     compare::llmposter(&ctx),
+                ),
+                Comparison::Stub => (
+                    "LLM stub vs the floor, WireMock and llmposter: 1 and many connections, plain and streamed",
+                    stub::stub(&ctx),
+                ),
+                Comparison::Cost => (
+                    "the harness's own cost: scenarios/s, sampler CPU, memory",
+                    cost::cost(&ctx),
                 ),
             };
             if procs::interrupted() {

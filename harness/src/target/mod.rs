@@ -116,7 +116,30 @@ pub enum TargetKind {
 #[serde(deny_unknown_fields)]
 pub struct AgentsSpec {
     pub header: Option<String>,
-    pub system_prompt: Option<String>,
+    pub system_prompt: Option<AgentPattern>,
+}
+
+/// `agents.system_prompt`: the regex as written, compiled once when the targets file is
+/// read (every scenario of the target shares it), so a bad pattern is an error at its
+/// place in the file before anything runs.
+#[derive(Debug, Clone)]
+pub struct AgentPattern(pub regex::Regex);
+
+impl AgentPattern {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl<'de> Deserialize<'de> for AgentPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pattern = String::deserialize(d)?;
+        regex::Regex::new(&pattern).map(AgentPattern).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`agents.system_prompt` is not a valid regex: {e} (hint: capture group 1 is the agent's name, e.g. `^You are the (\\w+) agent`)"
+            ))
+        })
+    }
 }
 
 impl TargetSpec {
@@ -267,8 +290,15 @@ fn parse(
     Ok(defs)
 }
 
-fn builtin() -> BTreeMap<String, TargetSpec> {
-    parse(BUILTIN, "builtin.toml", None).expect("the built-in targets parse (a unit test checks)")
+/// The built-in targets, parsed once per process (every scenario without a
+/// `targets.toml` resolves here).
+fn builtin() -> &'static BTreeMap<String, TargetSpec> {
+    static PARSED: std::sync::LazyLock<BTreeMap<String, TargetSpec>> =
+        std::sync::LazyLock::new(|| {
+            parse(BUILTIN, "builtin.toml", None)
+                .expect("the built-in targets parse (a unit test checks)")
+        });
+    &PARSED
 }
 
 /// The URLs of a scenario's stubs, for expanding `{…}` in target environments.
@@ -449,6 +479,22 @@ mod tests {
         let refpipe = &defs["refpipe"];
         assert_eq!(refpipe.args, ["run"]);
         assert_eq!(executors_in(&refpipe.env), ["sandbox"]);
+    }
+
+    #[test]
+    fn the_agent_regex_is_compiled_when_read_and_a_bad_one_is_placed() {
+        let good = "[t]\nkind = \"command\"\nprogram = \"t\"\nagents = { system_prompt = '^You are the (\\w+) agent' }\n";
+        let defs = parse(good, "targets.toml", None).unwrap();
+        let pattern = defs["t"].agents.system_prompt.as_ref().unwrap();
+        assert_eq!(pattern.as_str(), r"^You are the (\w+) agent");
+        assert!(pattern.0.is_match("You are the critic agent."));
+
+        let bad = "[t]\nkind = \"command\"\nprogram = \"t\"\nagents = { system_prompt = '^You are the (\\w+ agent' }\n";
+        let Err(LoadError::Invalid(d)) = parse(bad, "targets.toml", None) else {
+            panic!("an unclosed group must not parse");
+        };
+        assert!(d.message.contains("is not a valid regex"), "{}", d.message);
+        assert_eq!(&bad[d.span.clone()], "'^You are the (\\w+ agent'");
     }
 
     #[test]

@@ -100,9 +100,9 @@ impl LlmStub {
         Self::start_with(config, StubOptions::default()).await
     }
 
-    /// Checks the configuration and starts the stub. The server runs on a thread of its
-    /// own, so it needs no particular runtime from the caller, and answers even while the
-    /// caller's runtime is blocked.
+    /// Checks the configuration and starts the stub. The server runs on threads of its
+    /// own ([`StubOptions::threads`]), so it needs no particular runtime from the caller,
+    /// and answers even while the caller's runtime is blocked.
     pub async fn start_with(
         config: LlmStubConfig,
         options: StubOptions,
@@ -114,7 +114,7 @@ impl LlmStub {
             config.faults.iter().map(|fault| &fault.rule.id),
         );
         let engine = LlmEngine::new(config, journal.clone());
-        let server = Server::start("llm", Arc::new(engine))?;
+        let server = Server::start("llm", Arc::new(engine), options.threads)?;
         Ok(LlmStub { server, journal })
     }
 

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  std TcpListener on 127.0.0.1:0 (bound by the caller: a bind error is a StubError)
-//!        │   a thread of its own, with a current-thread Tokio runtime
-//!        ▼
+//!        │   N threads (StubOptions::threads), each with a current-thread Tokio runtime
+//!        ▼   and an accept loop of its own on the one socket
 //!  accept loop ──▶ one task per connection: ConnIo (the socket, counted and killable)
 //!        │              └─ hyper http1 connection ──▶ service: collect the body,
 //!        │                   Handler::handle (route, faults, rules, journal) ──▶ Reply:
@@ -13,6 +13,13 @@
 //!  shutdown (the stub dropped): stop accepting, close idle connections, end hangs,
 //!  let in-flight responses finish for up to GRACE, then drop the rest
 //! ```
+//!
+//! Why one accept loop per thread rather than a multi-thread runtime: a connection stays on
+//! the thread that accepted it, so its requests, bodies and timers never hop threads (no
+//! work stealing, no cross-thread wake-up per request), while the threads together use
+//! every core. The handler is shared: sequences, faults, quotas and the journal are the
+//! same state whichever thread serves a request, and the journal stays in the order the
+//! requests were handled.
 //!
 //! Wire-level faults need the socket while hyper owns it. A connection's [`conn::ConnShared`]
 //! is shared by its [`conn::ConnIo`], its service and the bodies it sends: a body that must
@@ -155,8 +162,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Binds `127.0.0.1:0` and serves with `handler` on a thread of its own.
-    pub(crate) fn start(stub: &str, handler: Arc<dyn Handler>) -> Result<Server, StubError> {
+    /// Binds `127.0.0.1:0` and serves with `handler` on `threads` threads of its own (at
+    /// least one), each accepting on the same socket.
+    pub(crate) fn start(
+        stub: &str,
+        handler: Arc<dyn Handler>,
+        threads: usize,
+    ) -> Result<Server, StubError> {
         let bind_error = |source| StubError::Bind {
             stub: stub.to_string(),
             source,
@@ -168,22 +180,27 @@ impl Server {
             stub: stub.to_string(),
             source,
         };
-        // one thread and a current-thread runtime per stub: the stub serves whatever the
-        // caller's runtime does (a blocking test, a busy scenario runner), and a scenario's
-        // requests are served in arrival order by one thread
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(spawn_error)?;
-        let listener = {
-            let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
-        };
+        // a current-thread runtime per thread: the stub serves whatever the caller's runtime
+        // does (a blocking test, a busy scenario runner); each thread accepts on a clone of
+        // the one socket, and the kernel hands each connection to one of them
         let (shutdown, stopping) = watch::channel(false);
-        std::thread::Builder::new()
-            .name(format!("stub-{stub}"))
-            .spawn(move || runtime.block_on(serve(listener, handler, stopping)))
-            .map_err(spawn_error)?;
+        for n in 0..threads.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(spawn_error)?;
+            let listener = {
+                let _entered = runtime.enter();
+                let own = listener.try_clone().map_err(bind_error)?;
+                tokio::net::TcpListener::from_std(own).map_err(bind_error)?
+            };
+            let (handler, stopping) = (handler.clone(), stopping.clone());
+            std::thread::Builder::new()
+                .name(format!("stub-{stub}-{n}"))
+                .spawn(move || runtime.block_on(serve(listener, handler, stopping)))
+                .map_err(spawn_error)?;
+        }
+        drop(listener);
         Ok(Server { addr, shutdown })
     }
 

@@ -1,5 +1,5 @@
-//! Many requests over keep-alive: the journal stays capped, the counters and the latency
-//! histograms stay exact. Not a timing test (the benches time the stub).
+//! Many requests over keep-alive, served on several threads: the journal stays capped and
+//! in order, the counters and the latency histograms stay exact. Not a timing test (the benches time the stub).
 
 use std::collections::BTreeMap;
 
@@ -35,6 +35,9 @@ async fn twenty_thousand_requests_keep_the_journal_capped_and_the_counters_exact
         },
         StubOptions {
             journal_limit: 1_000,
+            // more serving threads than cores: connections land on every thread, and the
+            // sequences, faults, counters and journal are still one stub's
+            threads: 4,
         },
     )
     .await
@@ -138,9 +141,15 @@ async fn the_default_journal_keeps_ten_thousand_exchanges() {
         mocks::DEFAULT_JOURNAL_LIMIT
     );
     assert_eq!(mocks::DEFAULT_JOURNAL_LIMIT, 10_000);
-    let stub = LlmStub::start_with(LlmStubConfig::default(), StubOptions { journal_limit: 0 })
-        .await
-        .unwrap();
+    let stub = LlmStub::start_with(
+        LlmStubConfig::default(),
+        StubOptions {
+            journal_limit: 0,
+            ..StubOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     let response = reqwest::get(format!("{}/models", stub.base_url("primary")))
         .await
         .unwrap();

@@ -133,6 +133,7 @@ fn load_metrics() -> ScenarioMetrics {
             growth_per_run_bytes: Some(12_800.0),
             timeline,
             harness_peak_rss_bytes: Some(38 * 1024 * 1024),
+            sampler_cpu_seconds: None,
         }),
         load: Some(LoadMetrics {
             model: "constant_rate".into(),
@@ -168,6 +169,7 @@ fn single_run_metrics() -> ScenarioMetrics {
             growth_per_run_bytes: None,
             timeline: Vec::new(),
             harness_peak_rss_bytes: None,
+            sampler_cpu_seconds: None,
         }),
         ..ScenarioMetrics::default()
     }

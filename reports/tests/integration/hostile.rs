@@ -145,6 +145,7 @@ fn memory() -> impl Strategy<Value = MemoryMetrics> {
                     .map(|(i, rss)| (i as f64 / 4.0, rss))
                     .collect(),
                 harness_peak_rss_bytes: harness,
+                sampler_cpu_seconds: None,
             },
         )
 }

@@ -33,7 +33,7 @@ type Result<T> = std::result::Result<T, String>;
 
 impl Ctx<'_> {
     /// Runs `benchkit load ARGS` to its end and reads its report.
-    fn load(&self, args: &[String], expected: Duration) -> Result<Value> {
+    pub(super) fn load(&self, args: &[String], expected: Duration) -> Result<Value> {
         let out = procs::run(
             Command::new(&self.benchkit).arg("load").args(args),
             "the load client (benchkit load)",
@@ -71,7 +71,7 @@ impl Ctx<'_> {
         (round, ((per_side / round).round() as u32).max(1))
     }
 
-    fn llmposter_script(&self) -> Result<PathBuf> {
+    pub(super) fn llmposter_script(&self) -> Result<PathBuf> {
         if let Some(script) = &self.args.llmposter {
             return Ok(script.clone());
         }
@@ -85,7 +85,7 @@ impl Ctx<'_> {
         Err("the llmposter script was not found (hint: --llmposter PATH or LLMPOSTER)".into())
     }
 
-    fn wiremock_script(&self) -> Result<PathBuf> {
+    pub(super) fn wiremock_script(&self) -> Result<PathBuf> {
         if let Some(script) = &self.args.wiremock {
             return Ok(script.clone());
         }
@@ -103,14 +103,14 @@ impl Ctx<'_> {
     }
 }
 
-fn target<'v>(report: &'v Value, name: &str) -> Result<&'v Value> {
+pub(super) fn target<'v>(report: &'v Value, name: &str) -> Result<&'v Value> {
     report["targets"]
         .as_array()
         .and_then(|targets| targets.iter().find(|t| t["name"] == name))
         .ok_or_else(|| format!("the load report has no target `{name}`"))
 }
 
-fn num(value: &Value, path: &[&str]) -> f64 {
+pub(super) fn num(value: &Value, path: &[&str]) -> f64 {
     path.iter()
         .fold(value, |value, key| &value[*key])
         .as_f64()
@@ -118,11 +118,11 @@ fn num(value: &Value, path: &[&str]) -> f64 {
 }
 
 /// Requests that did not get a 200: a comparison with any is not a fair one.
-fn failures(side: &Value) -> u64 {
+pub(super) fn failures(side: &Value) -> u64 {
     side["errors"].as_u64().unwrap_or(0) + side["bad_status"].as_u64().unwrap_or(0)
 }
 
-fn thousands(n: f64) -> String {
+pub(super) fn thousands(n: f64) -> String {
     let n = n.round() as u64;
     let digits = n.to_string();
     let mut out = String::new();
@@ -135,7 +135,7 @@ fn thousands(n: f64) -> String {
     out
 }
 
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -628,7 +628,7 @@ pub fn scenarios(ctx: &Ctx<'_>) -> Result<Found> {
 }
 
 /// Starts llmposter answering every request with `content`, on a free port.
-fn start_llmposter(ctx: &Ctx<'_>, content: &str) -> Result<(procs::Foreign, String)> {
+pub(super) fn start_llmposter(ctx: &Ctx<'_>, content: &str) -> Result<(procs::Foreign, String)> {
     let script = ctx.llmposter_script()?;
     let fixtures = ctx.work.join("llmposter.yaml");
     // a JSON string is a YAML double-quoted scalar

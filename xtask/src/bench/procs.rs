@@ -405,3 +405,41 @@ pub fn run_watched(
         )),
     }
 }
+
+/// Idle processes (`sleep`), to show that a cost follows the target and not the machine;
+/// each is killed by its pid on drop.
+pub struct Idle {
+    children: Vec<(Child, u64)>,
+}
+
+impl Idle {
+    pub fn start(count: usize) -> Result<Idle, String> {
+        let mut idle = Idle {
+            children: Vec::with_capacity(count),
+        };
+        for _ in 0..count {
+            let child = Command::new("sleep")
+                .arg("3600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start an idle process (`sleep`): {e}"))?;
+            let id = track(Tracked::Pid(child.id()));
+            idle.children.push((child, id));
+        }
+        Ok(idle)
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        for (child, _) in &self.children {
+            signal(child.id(), Signal::SIGKILL);
+        }
+        for (child, id) in &mut self.children {
+            let _ = child.wait();
+            untrack(*id);
+        }
+    }
+}

@@ -529,9 +529,9 @@ fn target_report(target: &Target, total: &Totals) -> Value {
     })
 }
 
-/// One request, as the load sends it; its response body to `out`.
-pub fn fetch(url: &str, out: &Path) -> Result {
-    let target = Target::parse(&format!("fetch={url}"), &[], false, false)?;
+/// One request, as the load sends it (streamed with `stream`); its response body to `out`.
+pub fn fetch(url: &str, out: &Path, stream: bool) -> Result {
+    let target = Target::parse(&format!("fetch={url}"), &[], stream, false)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -21,6 +21,9 @@ pub struct LlmStubArgs {
     /// How many exchanges the stub's journal keeps (the default is the stub's own).
     #[arg(long, default_value_t = mocks::DEFAULT_JOURNAL_LIMIT)]
     journal_limit: usize,
+    /// Threads the stub serves on [default: the stub's own, one per core up to 4].
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// One realistic rule, as a scenario file writes it: the critic (recognised by the
@@ -60,8 +63,9 @@ pub fn llm_stub(args: &LlmStubArgs) -> Result {
         .build()?;
     let options = StubOptions {
         journal_limit: args.journal_limit,
+        threads: args.threads.unwrap_or_else(StubOptions::default_threads),
     };
-    // the stub serves on a thread of its own; this runtime only starts it
+    // the stub serves on threads of its own; this runtime only starts it
     let stub = runtime.block_on(LlmStub::start_with(config(), options))?;
     announce(&format!("{}/chat/completions", stub.base_url("primary")))?;
     wait_for_stdin_to_close();
@@ -69,53 +73,89 @@ pub fn llm_stub(args: &LlmStubArgs) -> Result {
     Ok(())
 }
 
-/// The floor: hyper 1, HTTP/1.1 keep-alive, one thread with a current-thread runtime and
-/// `TCP_NODELAY`, as the LLM stub's server is; it reads each request body whole and answers
-/// with `body`, and does nothing else.
-pub fn floor(body: &Path) -> Result {
+/// The floor: hyper 1, HTTP/1.1 keep-alive, `threads` threads each with a current-thread
+/// runtime and an accept loop on the one socket, and `TCP_NODELAY`, as the LLM stub's
+/// server is; it reads each request body whole and answers with `body` (or, to a request
+/// that asks for a stream, with `stream_body` as `text/event-stream`), and does nothing
+/// else.
+pub fn floor(body: &Path, stream_body: Option<&Path>, threads: usize) -> Result {
     let body = Bytes::from(std::fs::read(body)?);
+    let stream_body = match stream_body {
+        Some(path) => Some(Bytes::from(std::fs::read(path)?)),
+        None => None,
+    };
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("floor".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let body = body.clone();
-                    tokio::spawn(async move {
-                        let service =
-                            service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                                let body = body.clone();
-                                async move {
-                                    let _ = request.into_body().collect().await;
-                                    let mut response = hyper::Response::new(Full::new(body));
-                                    response.headers_mut().insert(
-                                        hyper::header::CONTENT_TYPE,
-                                        hyper::header::HeaderValue::from_static("application/json"),
-                                    );
-                                    Ok::<_, Infallible>(response)
-                                }
-                            });
-                        let _ = http1::Builder::new()
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            })
-        })?;
+    for n in 0..threads.max(1) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let own = listener.try_clone()?;
+        let (body, stream_body) = (body.clone(), stream_body.clone());
+        std::thread::Builder::new()
+            .name(format!("floor-{n}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(own).expect("a listener");
+                    loop {
+                        let Ok((stream, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let (body, stream_body) = (body.clone(), stream_body.clone());
+                        tokio::spawn(async move {
+                            let service = service_fn(
+                                move |request: hyper::Request<hyper::body::Incoming>| {
+                                    let (body, stream_body) = (body.clone(), stream_body.clone());
+                                    async move {
+                                        Ok::<_, Infallible>(
+                                            answer(request, body, stream_body).await,
+                                        )
+                                    }
+                                },
+                            );
+                            let _ = http1::Builder::new()
+                                .keep_alive(true)
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                })
+            })?;
+    }
     announce(&format!("http://{addr}/v1/chat/completions"))?;
     wait_for_stdin_to_close();
     Ok(())
+}
+
+/// The floor's answer: the body read whole, then the fixed bytes.
+async fn answer(
+    request: hyper::Request<hyper::body::Incoming>,
+    body: Bytes,
+    stream_body: Option<Bytes>,
+) -> hyper::Response<Full<Bytes>> {
+    let sent = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let streamed = stream_body.filter(|_| {
+        // the load client's streamed request says `"stream":true`
+        let asked = b"\"stream\":true";
+        sent.windows(asked.len()).any(|w| w == asked)
+    });
+    let (bytes, content_type) = match streamed {
+        Some(stream) => (stream, "text/event-stream"),
+        None => (body, "application/json"),
+    };
+    let mut response = hyper::Response::new(Full::new(bytes));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 fn announce(url: &str) -> Result {
