@@ -4,8 +4,9 @@ request. Standard library only; print it with `harness worker python`.
 
     python3 harness_worker.py --entry pypipe:main [--isolation fork|reuse]
 
-It imports the entry point's module once, then reads requests from stdin, one JSON
-document per line, and answers on stdout, one per line:
+It imports the entry point's module once, says it is ready (its pid, warnings, and the
+folder `workdir` where run ID's stderr goes, as `ID.err`), then reads requests from stdin,
+one JSON document per line, and answers on stdout, one per line:
 
     request  {"id": 1, "stdin": "<the scenario's input>", "env": {...}, "seed": 7,
               "scratch": "/tmp/...", "limits": {"as": 268435456, "fsize": null}}
@@ -633,6 +634,7 @@ def main(argv=None):
             "style": style,
             "isolation": args.isolation,
             "warnings": import_time_hazards(protocol) if forked else [],
+            "workdir": workdir,
         }
     })
     try:

@@ -214,6 +214,7 @@ impl WorkerPool {
             pid,
             next_id: 0,
             running_stderr: None,
+            workdir: None,
         };
         let ready = tokio::time::timeout(READY_TIMEOUT, worker.ready()).await;
         match ready {
@@ -324,6 +325,8 @@ struct Worker {
     next_id: u64,
     /// Where the run in progress writes its stderr (read if the worker dies under it).
     running_stderr: Option<PathBuf>,
+    /// The folder of the runs' files (`ID.err` and so on), from the ready line.
+    workdir: Option<PathBuf>,
 }
 
 /// What a worker says.
@@ -346,6 +349,7 @@ struct Answer {
 struct Ready {
     #[serde(default)]
     warnings: Vec<String>,
+    workdir: Option<PathBuf>,
 }
 
 impl Worker {
@@ -356,6 +360,7 @@ impl Worker {
                 ready: Some(ready), ..
             }) = serde_json::from_str(&line)
             {
+                self.workdir = ready.workdir;
                 return Some(ready.warnings);
             }
         }
@@ -454,6 +459,9 @@ impl Worker {
 /// The fork worker: one warm process that forks a child per request, any number at once.
 struct Zygote {
     pid: u32,
+    /// Where each run's files are (`ID.err`): known before the zygote says it forked, so
+    /// a child that kills the zygote at once still has its stderr read.
+    workdir: Option<PathBuf>,
     stdin: tokio::sync::Mutex<ChildStdin>,
     /// The runs waiting for answers, by request id.
     waiting: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>>,
@@ -502,6 +510,7 @@ impl Zygote {
             stderr,
             drain,
             pid,
+            workdir,
             ..
         } = worker;
         let waiting = Arc::new(Mutex::new(HashMap::new()));
@@ -518,6 +527,7 @@ impl Zygote {
         ));
         Arc::new(Zygote {
             pid,
+            workdir,
             stdin: tokio::sync::Mutex::new(stdin),
             waiting,
             next_id: AtomicU64::new(0),
@@ -555,7 +565,7 @@ impl Zygote {
         let faults = process_faults(setup);
         let mut armed = None;
         let mut running = RunningChild(None);
-        let mut stderr_path = None;
+        let mut stderr_path = self.workdir.as_ref().map(|w| w.join(format!("{id}.err")));
         loop {
             let answer = match tokio::time::timeout_at(deadline.into(), answers.recv()).await {
                 Ok(Some(answer)) => answer,
@@ -573,7 +583,7 @@ impl Zygote {
             };
             if let Some(pid) = answer.started {
                 running.0 = Some(pid);
-                stderr_path = answer.stderr_path;
+                stderr_path = answer.stderr_path.or(stderr_path);
                 setup.sampler.watch(pid);
                 armed = Some(faults.arm(pid, started));
                 continue;
