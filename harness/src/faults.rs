@@ -205,7 +205,7 @@ fn timed(spec: &ProcessFaultSpec) -> Option<Duration> {
 }
 
 /// A timed fault as a scenario's reader knows it: "the `kill` fault (SIGKILL at +300ms)".
-fn describe(spec: &ProcessFaultSpec) -> String {
+pub(crate) fn describe(spec: &ProcessFaultSpec) -> String {
     let t = humantime::format_duration;
     match spec {
         ProcessFaultSpec::Kill { at, signal, .. } => {

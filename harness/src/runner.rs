@@ -431,11 +431,6 @@ async fn try_run(
     let closed = session.close().await;
     armed_services.disarm().await;
     services.stop().await;
-    load_failures.extend(services.unapplied().into_iter().map(|why| Failure {
-        kind: "fault".into(),
-        message: why,
-        detail: String::new(),
-    }));
     if !closed.stderr.is_empty() {
         outcome.stderr_tail = if outcome.stderr_tail.is_empty() {
             closed.stderr

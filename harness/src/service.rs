@@ -227,9 +227,9 @@ impl Drop for Service {
 pub(crate) struct ScenarioServices {
     running: Vec<(String, Arc<tokio::sync::Mutex<Service>>)>,
     addrs: BTreeMap<String, String>,
+    /// What was done to the services; a fault that could not be applied is an entry
+    /// with `not_applied`, which fails the scenario like any fault's (runner.rs).
     log: Arc<Mutex<Vec<Injected>>>,
-    /// Faults that could not be applied: the scenario fails for them.
-    unapplied: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScenarioServices {
@@ -282,17 +282,10 @@ impl ScenarioServices {
             };
             let Some((_, service)) = self.running.iter().find(|(n, _)| n == name) else {
                 // The plan checks names; a service that is not running cannot be faulted.
-                lock(&self.unapplied).push(format!(
-                    "the fault on service `{name}` was not applied: no such service runs"
-                ));
+                not_applied(&self.log, name, fault, "no such service runs".into());
                 continue;
             };
-            let (service, fault, log, unapplied) = (
-                Arc::clone(service),
-                fault.clone(),
-                Arc::clone(&self.log),
-                Arc::clone(&self.unapplied),
-            );
+            let (service, fault, log) = (Arc::clone(service), fault.clone(), Arc::clone(&self.log));
             let name = name.clone();
             tasks.push(tokio::spawn(async move {
                 match started.checked_add(at) {
@@ -300,7 +293,7 @@ impl ScenarioServices {
                     None => std::future::pending().await,
                 }
                 if let Err(why) = apply(&service, &fault, &name, &log).await {
-                    lock(&unapplied).push(why);
+                    not_applied(&log, &name, &fault, why);
                 }
             }));
         }
@@ -310,11 +303,6 @@ impl ScenarioServices {
     /// What was done to the services, as journal lines.
     pub(crate) fn injected(&self) -> Vec<Injected> {
         lock(&self.log).clone()
-    }
-
-    /// The faults that could not be applied, each a reason the scenario fails.
-    pub(crate) fn unapplied(&self) -> Vec<String> {
-        lock(&self.unapplied).clone()
     }
 
     /// Stops every service, last started first (the journal keeps how).
@@ -372,6 +360,16 @@ fn record(log: &Mutex<Vec<Injected>>, name: &str, what: String) {
     });
 }
 
+/// Records that `fault` could not be applied to the service `name`, and why.
+fn not_applied(log: &Mutex<Vec<Injected>>, name: &str, fault: &ProcessFaultSpec, why: String) {
+    lock(log).push(Injected {
+        at: Instant::now(),
+        source: format!("service.{name}"),
+        what: crate::faults::describe(fault),
+        not_applied: Some(why),
+    });
+}
+
 /// Applies one fault to one service; `Err` says why it could not be.
 async fn apply(
     service: &tokio::sync::Mutex<Service>,
@@ -385,9 +383,7 @@ async fn apply(
         } => {
             let sig = crate::faults::parse_signal(signal);
             let mut s = service.lock().await;
-            s.kill(sig).await.map_err(|e| {
-                format!("the fault `kill` on service `{name}` was not applied: {e}")
-            })?;
+            s.kill(sig).await?;
             record(log, name, format!("sent {signal}; the service is down"));
             let Some(after) = restart else {
                 return Ok(());
@@ -412,9 +408,7 @@ async fn apply(
         }
         ProcessFaultSpec::PauseService { duration, .. } => {
             let pgid = service.lock().await.pgid as u32;
-            let pause = process::pause(Target::Group(pgid)).map_err(|e| {
-                format!("the fault `pause` on service `{name}` was not applied: {e}")
-            })?;
+            let pause = process::pause(Target::Group(pgid)).map_err(|e| e.to_string())?;
             record(
                 log,
                 name,
