@@ -138,38 +138,52 @@ pub fn group_members(pgid: u32) -> Vec<Member> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp …`: comm may hold spaces and parentheses.
-        let group = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-            .and_then(|g| g.parse::<u32>().ok());
-        if group != Some(pgid) {
-            continue;
-        }
-        let command = std::fs::read(entry.path().join("cmdline"))
-            .map(|raw| {
-                raw.split(|&b| b == 0)
-                    .filter(|a| !a.is_empty())
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        out.push(Member { pid, command });
-    }
-    out
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| stat_field(pid, PGRP) == Some(u64::from(pgid)))
+        .map(|pid| Member {
+            pid,
+            command: command_line(pid),
+        })
+        .collect()
+}
+
+/// Field 5 of `/proc/PID/stat`, the process group, as its place after the command name.
+const PGRP: usize = 2;
+/// Field 22 of `/proc/PID/stat`, the start time in clock ticks since boot.
+const START_TIME: usize = 19;
+
+/// A numeric field of `/proc/PID/stat`, counted from the state (field 3) as 0: the command
+/// name before it may hold spaces and parentheses.
+fn stat_field(pid: u32, index: usize) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(index)?
+        .parse()
+        .ok()
+}
+
+/// When `pid` started, in clock ticks since boot: with the pid, it tells a process from a
+/// later one that reuses its pid. `None` when it does not run.
+pub fn start_time(pid: u32) -> Option<u64> {
+    stat_field(pid, START_TIME)
+}
+
+/// The command line of `pid`, spaces between arguments; empty when it cannot be read
+/// (gone, a zombie, another user's).
+pub fn command_line(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 /// Stops `target` now (`SIGSTOP`, which cannot be caught) until the returned guard is

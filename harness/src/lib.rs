@@ -47,7 +47,7 @@ mod netpolicy;
 pub mod perf_cmd;
 pub mod plan;
 mod proxy_cmd;
-mod reaper;
+pub mod reaper;
 mod run_cmd;
 pub mod runner;
 mod sampler;

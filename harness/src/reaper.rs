@@ -22,7 +22,6 @@
 //! carries no tag and is not found; processes of other users cannot be read or killed.
 
 use std::fs;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::sys::signal::{Signal, kill};
@@ -36,9 +35,9 @@ pub(crate) const TAG_VAR: &str = "AGENT_HARNESS_TAG";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tag(String);
 
-/// A process a sweep killed.
+/// A process a sweep found (and killed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Swept {
+pub struct Swept {
     pub pid: i32,
     /// Its command line, spaces between arguments (empty when it could not be read).
     pub command: String,
@@ -143,20 +142,8 @@ fn identity() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
         let pid = std::process::id();
-        format!("{pid}.{}", start_time(pid).unwrap_or(0))
+        identity_of(pid).unwrap_or_else(|| format!("{pid}.0"))
     })
-}
-
-/// The start time of `pid` (field 22 of `/proc/PID/stat`), when it runs.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state …`: comm may hold spaces; field 22 is the 20th after it.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
 }
 
 /// Whether the process `PID.START` still runs (the same pid, started at the same time).
@@ -167,7 +154,7 @@ fn is_running(owner: &str) -> bool {
     let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
         return false;
     };
-    start_time(pid) == Some(start)
+    chaos::process::start_time(pid) == Some(start)
 }
 
 /// The last pid given out in this pid namespace, when the kernel says.
@@ -182,22 +169,28 @@ fn last_pid() -> Option<u32> {
 /// Kills every process (not this one) whose `AGENT_HARNESS_TAG` satisfies `matches`; with
 /// `within = (first, last)`, only processes with `first < pid <= last` are read.
 fn sweep_where(matches: impl Fn(&[u8]) -> bool, within: Option<(u32, u32)>) -> Vec<Swept> {
-    let own = std::process::id() as i32;
+    let mut found = tagged_where(matches, within);
+    found.retain(|p| kill(Pid::from_raw(p.pid), Signal::SIGKILL).is_ok());
+    found
+}
+
+/// The processes (not this one) whose `AGENT_HARNESS_TAG` satisfies `matches`, with
+/// their command lines (read now: a killed process has none).
+fn tagged_where(matches: impl Fn(&[u8]) -> bool, within: Option<(u32, u32)>) -> Vec<Swept> {
+    let own = std::process::id();
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut swept = Vec::new();
+    let mut found = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
+            .and_then(|n| n.parse::<u32>().ok())
         else {
             continue;
         };
-        if pid == own
-            || within.is_some_and(|(first, last)| pid as u32 <= first || pid as u32 > last)
-        {
+        if pid == own || within.is_some_and(|(first, last)| pid <= first || pid > last) {
             continue;
         }
         // Unreadable (another user's) or gone: not ours to judge.
@@ -208,28 +201,41 @@ fn sweep_where(matches: impl Fn(&[u8]) -> bool, within: Option<(u32, u32)>) -> V
             .split(|&b| b == 0)
             .filter_map(|var| var.strip_prefix(TAG_VAR.as_bytes())?.strip_prefix(b"="))
             .any(&matches);
-        if !tagged {
-            continue;
-        }
-        // Read before the kill: a dead process has no command line.
-        let command = command_line(&entry.path());
-        if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
-            swept.push(Swept { pid, command });
+        if tagged {
+            found.push(Swept {
+                pid: pid as i32,
+                command: chaos::process::command_line(pid),
+            });
         }
     }
-    swept
+    found
 }
 
-fn command_line(proc_dir: &Path) -> String {
-    fs::read(proc_dir.join("cmdline"))
-        .map(|raw| {
-            raw.split(|&b| b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
+/// The processes a harness `owner` (`PID.START`, see [`identity_of`]) started that still
+/// run, without touching them: what `cargo xtask interrupt` counts after a run.
+pub fn left_by(owner: &str) -> Vec<Swept> {
+    let prefix = format!("{owner}.");
+    tagged_where(|tag| tag.starts_with(prefix.as_bytes()), None)
+}
+
+/// The harness process `pid` as its tags and scratch directories name it (`PID.START`),
+/// while it runs.
+pub fn identity_of(pid: u32) -> Option<String> {
+    chaos::process::start_time(pid).map(|start| format!("{pid}.{start}"))
+}
+
+/// How many scratch directories of the harness `owner` (`PID.START`) are in the temporary
+/// directory.
+pub fn scratch_dirs_of(owner: &str) -> usize {
+    let prefix = format!("{SCRATCH_PREFIX}{owner}-");
+    fs::read_dir(std::env::temp_dir())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .count()
         })
-        .unwrap_or_default()
+        .unwrap_or(0)
 }
 
 /// Makes the process `cmd` starts receive SIGKILL when the harness dies, and exit at once

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::reaper::{Swept, identity_of, left_by, scratch_dirs_of};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -48,7 +49,7 @@ pub struct Interrupt {
 /// What one interrupted run left.
 #[derive(Default)]
 struct Left {
-    processes: Vec<String>,
+    processes: Vec<Swept>,
     listeners: usize,
     scratch: usize,
     reports_ok: bool,
@@ -116,7 +117,7 @@ impl Interrupt {
             );
             println!("{line}");
             for p in &left.processes {
-                println!("          {p}");
+                println!("          pid {} `{}`", p.pid, p.command);
             }
             let clean = left.processes.is_empty() && left.listeners == 0;
             let scratch_ok = left.scratch == 0;
@@ -186,7 +187,7 @@ fn round(harness: &Path, paths: &[PathBuf], jobs: usize, signal: Signal, after: 
         }
     };
     let pid = child.id();
-    let owner = start_time(pid).map(|start| format!("{pid}.{start}"));
+    let owner = identity_of(pid);
     std::thread::sleep(after);
     let _ = kill(Pid::from_raw(pid as i32), signal);
     // A harness that does not end within a minute of the signal is itself a finding.
@@ -215,7 +216,7 @@ fn round(harness: &Path, paths: &[PathBuf], jobs: usize, signal: Signal, after: 
         ..Left::default()
     };
     loop {
-        left.processes = tagged_by(&owner);
+        left.processes = left_by(&owner);
         left.listeners = new_listeners_of(&owner, &listening_before);
         if (left.processes.is_empty() && left.listeners == 0) || Instant::now() >= settle {
             break;
@@ -232,60 +233,15 @@ fn round(harness: &Path, paths: &[PathBuf], jobs: usize, signal: Signal, after: 
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        left.processes.extend(tagged_by(&owner));
+        left.processes.extend(left_by(&owner));
     }
-    left.scratch = scratch_dirs(&owner);
+    left.scratch = scratch_dirs_of(&owner);
     left.reports_ok = reports_say_interrupted(out.path());
     // Whatever was found is not left for the next round to trip over.
     for p in &left.processes {
-        if let Some(pid) = p.split_whitespace().next().and_then(|p| p.parse().ok()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
     }
     left
-}
-
-/// The start time of `pid` (field 22 of `/proc/PID/stat`), as the harness's tags hold it.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
-}
-
-/// Live processes whose `AGENT_HARNESS_TAG` names the harness `owner` (`PID.START`), as
-/// `PID COMMAND`.
-fn tagged_by(owner: &str) -> Vec<String> {
-    let prefix = format!("AGENT_HARNESS_TAG={owner}.");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let tagged = environ
-            .split(|&b| b == 0)
-            .any(|v| v.starts_with(prefix.as_bytes()));
-        if tagged {
-            let command = std::fs::read(entry.path().join("cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .unwrap_or_default();
-            out.push(format!("{pid} {}", command.trim()));
-        }
-    }
-    out
 }
 
 /// Listening TCP sockets on this machine, by socket inode.
@@ -316,11 +272,8 @@ fn new_listeners_of(owner: &str, before: &BTreeSet<String>) -> usize {
         return 0;
     }
     let mut held = 0;
-    for process in tagged_by(owner) {
-        let Some(pid) = process.split_whitespace().next() else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+    for process in left_by(owner) {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", process.pid)) else {
             continue;
         };
         for fd in fds.flatten() {
@@ -338,19 +291,6 @@ fn new_listeners_of(owner: &str, before: &BTreeSet<String>) -> usize {
         }
     }
     held
-}
-
-/// Scratch directories of the harness `owner` still in the temporary directory.
-fn scratch_dirs(owner: &str) -> usize {
-    let prefix = format!("agent-harness-scenario-{owner}-");
-    std::fs::read_dir(std::env::temp_dir())
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// Whether results.json and junit.xml are there, parse, and results.json says the run was
