@@ -10,11 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{harness, run_harness, spawn_harness, stderr};
-
-fn results(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
+use crate::support::{harness, results, run_harness, spawn_harness, stderr};
 
 #[test]
 fn the_chaos_pack_fails_against_fragile_refpipe_for_the_missing_behaviour() {

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::{harness, run_harness, stderr};
+use crate::support::{harness, results, run_harness, stderr};
 
 const HAPPY: &str = "../scenarios/refpipe/fuzz/happy_path.toml";
 const REFINEMENT: &str = "../scenarios/refpipe/fuzz/refinement_cycle.toml";
@@ -31,10 +31,6 @@ fn fuzz_command(scenario: &str, out: &Path, args: &[&str]) -> Command {
 fn summary(out: &Path) -> Value {
     let text = std::fs::read_to_string(out.join("fuzz/fuzz.json")).expect("fuzz.json is written");
     serde_json::from_str(&text).unwrap()
-}
-
-fn results(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
 }
 
 #[test]

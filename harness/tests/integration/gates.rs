@@ -3,11 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{harness, run_harness, stderr};
-
-fn results(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
+use crate::support::{harness, results, run_harness, stderr};
 
 #[test]
 fn a_failing_critical_gate_fails_the_run_and_heads_every_report() {

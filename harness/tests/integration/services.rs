@@ -11,21 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::support::{exited, run_harness, spawn_harness};
-
-fn results(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    serde_json::from_str(&text).expect("results.json is JSON")
-}
-
-fn scenario<'a>(results: &'a serde_json::Value, file: &str) -> &'a serde_json::Value {
-    results["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["path"].as_str().unwrap().ends_with(file))
-        .unwrap_or_else(|| panic!("no result for {file}"))
-}
+use crate::support::{exited, results, run_harness, scenario, spawn_harness};
 
 fn messages(s: &serde_json::Value) -> String {
     s["failures"]

@@ -4,13 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::support::{harness, run_harness, stderr};
+use crate::support::{harness, results, run_harness, stderr};
 
 const PACK: &str = "tests/fixtures/suite_pack";
-
-fn results(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
 
 /// (id, outcome, seed, target) of every scenario, in report order.
 fn rows(r: &serde_json::Value) -> Vec<(String, String, u64, String)> {

@@ -19,6 +19,22 @@ pub fn run_harness(args: &[&str], out: &Path) -> Output {
         .expect("the harness binary runs")
 }
 
+/// The run's results.json under `dir`, parsed.
+pub fn results(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+/// The result of the scenario whose path ends with `file`.
+pub fn scenario<'a>(results: &'a serde_json::Value, file: &str) -> &'a serde_json::Value {
+    results["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"].as_str().unwrap().ends_with(file))
+        .unwrap_or_else(|| panic!("no result for {file}"))
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -1,21 +1,7 @@
 //! The `worker` target kind from outside: growth per run under a reused worker, a worker
 //! that dies mid-run, an import error before anything runs, `harness worker python`.
 
-use crate::support::{harness, run_harness, stderr};
-
-fn results(dir: &std::path::Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json");
-    serde_json::from_str(&text).expect("results.json is JSON")
-}
-
-fn scenario<'a>(results: &'a serde_json::Value, file: &str) -> &'a serde_json::Value {
-    results["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["path"].as_str().unwrap().ends_with(file))
-        .unwrap_or_else(|| panic!("no result for {file}"))
-}
+use crate::support::{harness, results, run_harness, scenario, stderr};
 
 // See: issue 8 (a pipeline keeping 5 MB per run passed every scenario).
 #[test]
