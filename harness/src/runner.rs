@@ -383,14 +383,12 @@ async fn try_run(
             ));
         }
     };
-    let armed_services = services.arm(&scenario.spec.process, Instant::now());
 
     // The steady state, in one place for every kind: before the first run, after the last.
     let probes = &scenario.spec.steady_state;
     let before = steady::check(probes, session.base_url().as_deref(), Phase::Before).await;
     if !before.is_empty() {
         let closed = session.close().await;
-        armed_services.disarm().await;
         services.stop().await;
         let mut outcome = RunOutcome::not_run(before);
         outcome.stderr_tail = closed.stderr;
@@ -407,6 +405,8 @@ async fn try_run(
         ));
     }
 
+    // Faults on services start with the runs, once the system was seen healthy.
+    let armed_services = services.arm(&scenario.spec.process, Instant::now());
     let mut load_failures = Vec::new();
     let mut load_report = None;
     let mut outcome = match &scenario.spec.load {

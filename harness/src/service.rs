@@ -13,7 +13,7 @@
 //! daemonising service is still found) and dies with the harness (`PR_SET_PDEATHSIG`).
 //! Stopping sends SIGTERM to its group, waits [`STOP_GRACE`], then sends SIGKILL, then
 //! sweeps its tag. `[[process]]` faults with `service = "NAME"` kill (and restart, on the
-//! same port) or pause it; their `at` counts from when the target's session opened.
+//! same port) or pause it; their `at` counts from when the runs begin.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
